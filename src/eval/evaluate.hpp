@@ -1,0 +1,51 @@
+// Numeric evaluation of IR in double precision with Eigen.
+//   - every value is an Eigen::MatrixXd of the node's shape (a scalar is 1x1,
+//     a vector n x 1);
+//   - each distinct node is evaluated once (memoized by node), so shared
+//     subexpressions cost nothing extra;
+//   - inv(A)*B is a solve with a factorization of A, never an explicit
+//     inverse; a factorization is computed once per matrix and reused;
+//   - logdet uses Cholesky for symmetric matrices (LU when not positive
+//     definite) and LU otherwise; never log(det(A));
+//   - a value outside a function's domain (singular matrix, log of a
+//     non-positive number, det <= 0 under logdet, NaN) is an Error of kind
+//     Domain naming the function.
+#pragma once
+#include <Eigen/Dense>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ir/node.hpp"
+
+namespace matcalc {
+
+using Matrix = Eigen::MatrixXd;
+
+struct Bindings {
+  std::map<std::string, Matrix> values;         // by symbol name, shaped as the symbol
+  std::map<std::string, std::int64_t> dims;     // dimension symbol -> size
+};
+
+class Evaluator {
+ public:
+  explicit Evaluator(const Bindings& b);
+  ~Evaluator();
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
+  const Matrix& eval(Expr e);
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+Matrix evaluate(Expr e, const Bindings& b);
+std::vector<Matrix> evaluate(std::span<const Expr> roots, const Bindings& b);
+
+// The concrete size of a symbolic dimension under `b` (Value error if unbound).
+std::int64_t dim_value(const Dim& d, const Bindings& b);
+
+}  // namespace matcalc

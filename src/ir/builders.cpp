@@ -1,0 +1,727 @@
+// Checked builders and the normal form (see builders.hpp).
+#include "ir/builders.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "ir/error.hpp"
+
+namespace matcalc {
+
+namespace {
+
+[[noreturn]] void shape_error(const std::string& op, const Shape& a, const Shape& b) {
+  throw Error(ErrorKind::Shape, "shape mismatch in '" + op + "': " + a.str() + " and " + b.str());
+}
+
+[[noreturn]] void arg_error(const std::string& fn, const std::string& need, const Shape& got) {
+  throw Error(ErrorKind::Shape, fn + " needs " + need + ", got " + got.str());
+}
+
+Expr make(Context& cx, Op op, Shape s, std::vector<Expr> kids, bool symmetric, int power = 0) {
+  Node n;
+  n.op = op;
+  n.shape = std::move(s);
+  n.kids = std::move(kids);
+  n.power = power;
+  n.symmetric = symmetric && n.shape.is_square();
+  return cx.intern(std::move(n));
+}
+
+Expr make1(Op op, Expr a, Shape s, bool symmetric) {
+  return make(*a->ctx, op, std::move(s), {a}, symmetric);
+}
+
+bool is_scalar_chain(Expr e) {  // a scalar-valued matrix product such as x'*A*x
+  if (e->op != Op::Mul || !e->is_scalar()) return false;
+  return std::any_of(e->kids.begin(), e->kids.end(), [](Expr k) { return !k->is_scalar(); });
+}
+
+// Scalar exponent of a factor for merging equal bases: x^3 -> (x, 3).
+std::pair<Expr, double> base_exponent(Expr f, Op pow_op) {
+  if (f->op == pow_op && f->kid(1)->op == Op::Const) return {f->kid(0), f->kid(1)->value};
+  return {f, 1.0};
+}
+
+double fold_elementwise(Op f, double x) {
+  switch (f) {
+    case Op::Exp: return std::exp(x);
+    case Op::Log: return std::log(x);
+    case Op::Sqrt: return std::sqrt(x);
+    case Op::Sin: return std::sin(x);
+    case Op::Cos: return std::cos(x);
+    case Op::Tan: return std::tan(x);
+    case Op::Tanh: return std::tanh(x);
+    case Op::Abs: return std::fabs(x);
+    case Op::Sign: return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0);
+    case Op::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case Op::Softplus: return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0);
+    case Op::Relu: return std::max(x, 0.0);
+    default: return NAN;
+  }
+}
+
+// f(0) == 0 for these, so f(zeros) is zeros.
+bool zero_preserving(Op f) {
+  switch (f) {
+    case Op::Sin: case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign:
+    case Op::Relu: case Op::Sqrt:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- leaves
+
+Expr constant(Context& cx, double v) {
+  if (v == 0) v = 0;  // no negative zero
+  Node n;
+  n.op = Op::Const;
+  n.shape = Shape::scalar();
+  n.value = v;
+  n.symmetric = true;
+  return cx.intern(std::move(n));
+}
+
+Expr symbol(Context& cx, const std::string& name, Shape shape, bool symmetric) {
+  Node n;
+  n.op = Op::Symbol;
+  n.shape = std::move(shape);
+  n.name = name;
+  n.symmetric = (symmetric || n.shape.is_scalar()) && n.shape.is_square();
+  return cx.intern(std::move(n));
+}
+
+Expr identity(Context& cx, Dim n) {
+  if (n.is_one()) return constant(cx, 1);
+  return make(cx, Op::Identity, {n, n}, {}, true);
+}
+
+Expr zeros(Context& cx, Shape s) {
+  if (s.is_scalar()) return constant(cx, 0);
+  return make(cx, Op::Zeros, std::move(s), {}, true);
+}
+
+Expr ones(Context& cx, Shape s) {
+  if (s.is_scalar()) return constant(cx, 1);
+  return make(cx, Op::Ones, std::move(s), {}, true);
+}
+
+Expr zero_like(Expr e) { return zeros(*e->ctx, e->shape); }
+
+std::pair<double, Expr> split_coefficient(Expr e) {
+  if (e->op == Op::Const) return {e->value, constant(*e->ctx, 1)};
+  if (e->op == Op::Mul && e->kid(0)->op == Op::Const) {
+    std::vector<Expr> rest(e->kids.begin() + 1, e->kids.end());
+    return {e->kid(0)->value, mul(std::move(rest))};
+  }
+  return {1.0, e};
+}
+
+// ---------------------------------------------------------------- sums
+
+namespace {
+// A matrix-valued term's scalar factors and its matrix part: 2*a*X*Y -> (2*a, X*Y).
+std::pair<Expr, Expr> split_scalar_part(double c, Expr rest) {
+  Context& cx = *rest->ctx;
+  if (rest->op == Op::Mul && !rest->is_scalar()) {
+    std::vector<Expr> scalars{constant(cx, c)}, chain;
+    for (Expr k : rest->kids) (k->is_scalar() ? scalars : chain).push_back(k);
+    return {mul(std::move(scalars)), mul(std::move(chain))};
+  }
+  return {constant(cx, c), rest};
+}
+}  // namespace
+
+Expr add(std::vector<Expr> terms) {
+  if (terms.empty()) throw Error(ErrorKind::Shape, "empty sum");
+  Context& cx = *terms[0]->ctx;
+  std::vector<Expr> flat;
+  for (Expr t : terms) {
+    if (t->op == Op::Add)
+      flat.insert(flat.end(), t->kids.begin(), t->kids.end());
+    else
+      flat.push_back(t);
+  }
+  const Shape s = flat[0]->shape;
+  for (Expr t : flat)
+    if (!(t->shape == s)) shape_error("+", s, t->shape);
+
+  // Collect like terms: equal rest -> summed numeric coefficient.
+  std::vector<std::pair<Expr, double>> like;  // first-seen order, then sorted
+  std::map<Expr, std::size_t> where;
+  for (Expr t : flat) {
+    if (t->is_zero()) continue;
+    auto [c, rest] = split_coefficient(t);
+    auto [it, fresh] = where.emplace(rest, like.size());
+    if (fresh)
+      like.push_back({rest, c});
+    else
+      like[it->second].second += c;
+  }
+
+  std::vector<Expr> out;
+  if (!s.is_scalar()) {
+    // a*X + b*X = (a+b)*X: group matrix terms by their matrix part.
+    std::vector<std::pair<Expr, std::vector<Expr>>> groups;
+    std::map<Expr, std::size_t> gwhere;
+    for (auto& [rest, c] : like) {
+      if (c == 0) continue;
+      auto [coef, part] = split_scalar_part(c, rest);
+      auto [it, fresh] = gwhere.emplace(part, groups.size());
+      if (fresh) groups.push_back({part, {}});
+      groups[it->second].second.push_back(coef);
+    }
+    for (auto& [part, coefs] : groups) {
+      Expr term = coefs.size() == 1 ? mul(coefs[0], part) : mul(add(coefs), part);
+      if (!term->is_zero()) out.push_back(term);
+    }
+  } else {
+    for (auto& [rest, c] : like)
+      if (c != 0) out.push_back(rest->is_const(1) ? constant(cx, c) : mul(constant(cx, c), rest));
+  }
+
+  if (out.empty()) return zeros(cx, s);
+  if (out.size() == 1) return out[0];
+  std::sort(out.begin(), out.end(), [](Expr a, Expr b) {
+    auto [ca, ra] = split_coefficient(a);
+    auto [cb, rb] = split_coefficient(b);
+    if (int c = compare(ra, rb)) return c < 0;
+    return ca < cb;
+  });
+  bool symmetric = std::all_of(out.begin(), out.end(), [](Expr t) { return t->symmetric; });
+  return make(cx, Op::Add, s, std::move(out), symmetric);
+}
+
+Expr add(Expr a, Expr b) { return add(std::vector<Expr>{a, b}); }
+Expr neg(Expr a) { return scale(-1.0, a); }
+Expr sub(Expr a, Expr b) {
+  if (!(a->shape == b->shape)) shape_error("-", a->shape, b->shape);
+  return add(a, neg(b));
+}
+
+// ---------------------------------------------------------------- products
+
+namespace {
+// Does c*(t1 + t2 + ...) read better distributed? Yes when it does not add
+// non-unit coefficients: -(a - b) = b - a, 2*(N/2*A - B/2) = N*A - B.
+bool worth_distributing(double c, Expr sum) {
+  int before = std::fabs(c) != 1 ? 1 : 0, after = 0;
+  for (Expr t : sum->kids) {
+    double ct = split_coefficient(t).first;
+    before += std::fabs(ct) != 1;
+    after += std::fabs(ct * c) != 1;
+  }
+  return after <= before;
+}
+}  // namespace
+
+Expr mul(std::vector<Expr> factors) {
+  if (factors.empty()) throw Error(ErrorKind::Shape, "empty product");
+  Context& cx = *factors[0]->ctx;
+
+  // Flatten nested products; a scalar-valued chain (x'*A*x) stays one factor.
+  std::vector<Expr> items;
+  for (Expr f : factors) {
+    if (f->op == Op::Mul && !is_scalar_chain(f))
+      items.insert(items.end(), f->kids.begin(), f->kids.end());
+    else
+      items.push_back(f);
+  }
+  std::vector<Expr> scalars, chain;
+  for (Expr f : items) (f->is_scalar() ? scalars : chain).push_back(f);
+  if (chain.empty()) {
+    // A lone scalar chain among scalars may join: 2*(x'*y) = 2*x'*y.
+    auto n_chains = std::count_if(scalars.begin(), scalars.end(), is_scalar_chain);
+    if (n_chains == 1) {
+      auto it = std::find_if(scalars.begin(), scalars.end(), is_scalar_chain);
+      Expr sc = *it;
+      scalars.erase(it);
+      for (Expr k : sc->kids) (k->is_scalar() ? scalars : chain).push_back(k);
+    }
+  }
+  for (std::size_t i = 1; i < chain.size(); ++i)
+    if (chain[i - 1]->shape.cols != chain[i]->shape.rows)
+      shape_error("*", chain[i - 1]->shape, chain[i]->shape);
+  Shape s = chain.empty() ? Shape::scalar() : Shape{chain.front()->shape.rows, chain.back()->shape.cols};
+
+  double coef = 1;
+  std::vector<std::pair<Expr, double>> bases;  // scalar factors as base^exponent
+  std::map<Expr, std::size_t> where;
+  std::vector<Expr> nonnumeric_exponent;
+  for (Expr f : scalars) {
+    if (f->op == Op::Const) {
+      coef *= f->value;
+      continue;
+    }
+    auto [b, e] = base_exponent(f, Op::Pow);
+    auto [it, fresh] = where.emplace(b, bases.size());
+    if (fresh)
+      bases.push_back({b, e});
+    else
+      bases[it->second].second += e;
+  }
+  if (coef == 0 || std::any_of(chain.begin(), chain.end(), [](Expr f) { return f->is_zero(); }))
+    return zeros(cx, s);
+
+  std::vector<Expr> sc;
+  for (auto& [b, e] : bases) {
+    Expr p = pow(b, e);
+    if (p->op == Op::Const) {
+      coef *= p->value;
+    } else if (p->op == Op::Mul) {  // pow may return a product (a^-1 for a const base, ...)
+      for (Expr k : p->kids) (k->op == Op::Const ? (void)(coef *= k->value) : sc.push_back(k));
+    } else {
+      sc.push_back(p);
+    }
+  }
+  if (coef == 0) return zeros(cx, s);
+  std::sort(sc.begin(), sc.end(), expr_less);
+
+  if (chain.size() > 1) {
+    std::vector<Expr> kept;
+    for (Expr f : chain)
+      if (f->op != Op::Identity) kept.push_back(f);
+    if (kept.empty()) kept.push_back(chain.front());
+    chain = std::move(kept);
+  }
+
+  // The only non-numeric factor is a sum: maybe distribute the coefficient.
+  if (sc.size() + chain.size() == 1) {
+    Expr body = sc.empty() ? chain[0] : sc[0];
+    if (coef == 1) return body;
+    if (body->op == Op::Add && worth_distributing(coef, body)) {
+      std::vector<Expr> terms;
+      for (Expr t : body->kids) terms.push_back(scale(coef, t));
+      return add(std::move(terms));
+    }
+  }
+  if (sc.empty() && chain.empty()) return constant(cx, coef);
+
+  std::vector<Expr> kids;
+  if (coef != 1) kids.push_back(constant(cx, coef));
+  kids.insert(kids.end(), sc.begin(), sc.end());
+  kids.insert(kids.end(), chain.begin(), chain.end());
+
+  bool symmetric = true;  // a palindrome under transposition
+  for (std::size_t i = 0, q = chain.size(); i < q / 2 && symmetric; ++i)
+    symmetric = transpose(chain[i]) == chain[q - 1 - i];
+  if (chain.size() % 2 == 1) symmetric = symmetric && chain[chain.size() / 2]->symmetric;
+  return make(cx, Op::Mul, s, std::move(kids), symmetric);
+}
+
+Expr mul(Expr a, Expr b) { return mul(std::vector<Expr>{a, b}); }
+Expr scale(double c, Expr a) { return mul(constant(*a->ctx, c), a); }
+
+Expr div(Expr a, Expr c) {
+  if (!c->is_scalar()) arg_error("'/'", "a scalar divisor", c->shape);
+  return mul(a, pow(c, -1.0));
+}
+
+Expr pow(Expr a, Expr p) {
+  Context& cx = *a->ctx;
+  if (!a->is_scalar()) arg_error("'^' with a non-integer exponent", "a scalar base", a->shape);
+  if (!p->is_scalar()) arg_error("'^'", "a scalar exponent", p->shape);
+  if (p->op == Op::Const) {
+    double e = p->value;
+    if (e == 1) return a;
+    if (e == 0) return constant(cx, 1);
+    if (a->op == Op::Const) {
+      double v = std::pow(a->value, e);
+      if (std::isfinite(v) && (e == std::round(e) || a->value > 0)) return constant(cx, v);
+    }
+    if (a->op == Op::Pow && a->kid(1)->op == Op::Const && e == std::round(e))
+      return pow(a->kid(0), a->kid(1)->value * e);
+    if (a->op == Op::Mul && a->kid(0)->op == Op::Const && e == std::round(e) && !is_scalar_chain(a)) {
+      std::vector<Expr> fs;  // (c*x*y)^k = c^k * x^k * y^k
+      for (Expr k : a->kids) fs.push_back(pow(k, e));
+      return mul(std::move(fs));
+    }
+  }
+  if (a->is_const(1)) return a;
+  return make(cx, Op::Pow, Shape::scalar(), {a, p}, true);
+}
+
+Expr pow(Expr a, double p) { return pow(a, constant(*a->ctx, p)); }
+
+Expr matpow(Expr x, long long k) {
+  Context& cx = *x->ctx;
+  if (!x->shape.is_square()) arg_error("'^' with a matrix base", "a square matrix", x->shape);
+  if (x->is_scalar()) return pow(x, static_cast<double>(k));
+  if (k == 0) return identity(cx, x->shape.rows);
+  if (k == 1) return x;
+  if (k < 0) return matpow(inv(x), -k);
+  if (k > 1'000'000) throw Error(ErrorKind::Limit, "matrix power too large: " + std::to_string(k));
+  if (x->op == Op::Identity || x->op == Op::Zeros) return x;
+  if (x->op == Op::MatPow) return matpow(x->kid(0), k * x->power);
+  return make(cx, Op::MatPow, x->shape, {x}, x->symmetric, static_cast<int>(k));
+}
+
+namespace {
+// Pulls scalar factors out of an elementwise operand: (2*a*X) -> (2*a, X).
+Expr pull_scalars(Expr f, std::vector<Expr>& scalars) {
+  if (f->op != Op::Mul || f->is_scalar()) return f;
+  std::vector<Expr> chain;
+  for (Expr k : f->kids) (k->is_scalar() ? scalars : chain).push_back(k);
+  return mul(std::move(chain));
+}
+}  // namespace
+
+Expr hadamard(std::vector<Expr> factors) {
+  Context& cx = *factors[0]->ctx;
+  std::vector<Expr> flat;
+  for (Expr f : factors) {
+    if (f->op == Op::ElemMul)
+      flat.insert(flat.end(), f->kids.begin(), f->kids.end());
+    else
+      flat.push_back(f);
+  }
+  const Shape s = flat[0]->shape;
+  for (Expr f : flat)
+    if (!(f->shape == s)) shape_error(".*", s, f->shape);
+  if (s.is_scalar()) return mul(std::move(flat));
+
+  std::vector<Expr> scalars;
+  std::vector<std::pair<Expr, double>> bases;
+  std::map<Expr, std::size_t> where;
+  for (Expr f : flat) {
+    f = pull_scalars(f, scalars);
+    if (f->is_zero()) return zeros(cx, s);
+    if (f->op == Op::Ones) continue;
+    auto [b, e] = base_exponent(f, Op::ElemPow);
+    auto [it, fresh] = where.emplace(b, bases.size());
+    if (fresh)
+      bases.push_back({b, e});
+    else
+      bases[it->second].second += e;
+  }
+  std::vector<Expr> kept;
+  for (auto& [b, e] : bases) {
+    Expr p = epow(b, constant(cx, e));
+    p = pull_scalars(p, scalars);
+    if (p->op != Op::Ones) kept.push_back(p);
+  }
+  Expr body;
+  if (kept.empty()) {
+    body = ones(cx, s);
+  } else if (kept.size() == 1) {
+    body = kept[0];
+  } else {
+    std::sort(kept.begin(), kept.end(), expr_less);
+    bool symmetric = std::all_of(kept.begin(), kept.end(), [](Expr k) { return k->symmetric; });
+    body = make(cx, Op::ElemMul, s, std::move(kept), symmetric);
+  }
+  if (scalars.empty()) return body;
+  scalars.push_back(body);
+  return mul(std::move(scalars));
+}
+
+Expr hadamard(Expr a, Expr b) { return hadamard(std::vector<Expr>{a, b}); }
+
+Expr ediv(Expr a, Expr b) {
+  Context& cx = *a->ctx;
+  if (!(a->shape == b->shape)) shape_error("./", a->shape, b->shape);
+  if (a->is_scalar()) return div(a, b);
+  if (b->op == Op::Ones) return a;
+  if (a->is_zero()) return a;
+  std::vector<Expr> outer, den_scalars;  // (c*A) ./ (d*B) = c/d * (A ./ B)
+  Expr num = pull_scalars(a, outer);
+  Expr den = pull_scalars(b, den_scalars);
+  for (Expr d : den_scalars) outer.push_back(pow(d, -1.0));
+  Expr body;
+  if (den->op == Op::Ones)
+    body = num;
+  else if (num->op == Op::Ones)
+    body = epow(den, constant(cx, -1));
+  else
+    body = make(cx, Op::ElemDiv, a->shape, {num, den}, num->symmetric && den->symmetric);
+  if (outer.empty()) return body;
+  outer.push_back(body);
+  return mul(std::move(outer));
+}
+
+Expr epow(Expr a, Expr p) {
+  Context& cx = *a->ctx;
+  if (!p->is_scalar()) arg_error("'.^'", "a scalar exponent", p->shape);
+  if (a->is_scalar()) return pow(a, p);
+  if (p->op == Op::Const) {
+    if (p->value == 1) return a;
+    if (p->value == 0) return ones(cx, a->shape);
+    if (a->op == Op::ElemPow && a->kid(1)->op == Op::Const && p->value == std::round(p->value))
+      return epow(a->kid(0), constant(cx, a->kid(1)->value * p->value));
+  }
+  if (a->op == Op::Ones) return a;
+  return make(cx, Op::ElemPow, a->shape, {a, p}, a->symmetric);
+}
+
+// ---------------------------------------------------------------- transpose
+
+Expr transpose(Expr a) {
+  Context& cx = *a->ctx;
+  if (a->is_scalar() || a->symmetric) return a;
+  switch (a->op) {
+    case Op::Transpose: return a->kid(0);
+    case Op::Zeros: return zeros(cx, a->shape.transposed());
+    case Op::Ones: return ones(cx, a->shape.transposed());
+    case Op::Add: {
+      std::vector<Expr> t;
+      for (Expr k : a->kids) t.push_back(transpose(k));
+      return add(std::move(t));
+    }
+    case Op::Mul: {
+      std::vector<Expr> t, chain;
+      for (Expr k : a->kids) (k->is_scalar() ? t : chain).push_back(k);
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) t.push_back(transpose(*it));
+      return mul(std::move(t));
+    }
+    case Op::ElemMul: {
+      std::vector<Expr> t;
+      for (Expr k : a->kids) t.push_back(transpose(k));
+      return hadamard(std::move(t));
+    }
+    case Op::ElemDiv: return ediv(transpose(a->kid(0)), transpose(a->kid(1)));
+    case Op::ElemPow: return epow(transpose(a->kid(0)), a->kid(1));
+    case Op::Inv: return inv(transpose(a->kid(0)));
+    case Op::MatPow: return matpow(transpose(a->kid(0)), a->power);
+    case Op::Kron: return kron(transpose(a->kid(0)), transpose(a->kid(1)));
+    default:
+      if (is_elementwise_function(a->op)) return elementwise(a->op, transpose(a->kid(0)));
+      return make1(Op::Transpose, a, a->shape.transposed(), false);
+  }
+}
+
+// ---------------------------------------------------------------- functions
+
+namespace {
+void need_square(const char* fn, Expr a) {
+  if (!a->shape.is_square()) arg_error(fn, "a square matrix", a->shape);
+}
+}  // namespace
+
+Expr trace(Expr a) {
+  Context& cx = *a->ctx;
+  need_square("tr", a);
+  if (a->is_scalar()) return a;
+  switch (a->op) {
+    case Op::Zeros: return constant(cx, 0);
+    case Op::Transpose: return trace(a->kid(0));
+    case Op::Add: {
+      std::vector<Expr> t;
+      for (Expr k : a->kids) t.push_back(trace(k));
+      return add(std::move(t));
+    }
+    case Op::Mul: {
+      std::vector<Expr> scalars, chain;
+      for (Expr k : a->kids) (k->is_scalar() ? scalars : chain).push_back(k);
+      // Cyclic: tr(u*M*v') with a column u first = M*v'*u, a scalar product.
+      if (chain.size() > 1 && chain.front()->shape.is_col()) {
+        std::rotate(chain.begin(), chain.begin() + 1, chain.end());
+        scalars.push_back(mul(std::move(chain)));
+        return mul(std::move(scalars));
+      }
+      if (chain.size() > 1 && chain.back()->shape.is_row()) {
+        std::rotate(chain.rbegin(), chain.rbegin() + 1, chain.rend());
+        scalars.push_back(mul(std::move(chain)));
+        return mul(std::move(scalars));
+      }
+      if (!scalars.empty()) {
+        scalars.push_back(trace(mul(std::move(chain))));
+        return mul(std::move(scalars));
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return make1(Op::Trace, a, Shape::scalar(), true);
+}
+
+Expr det(Expr a) {
+  Context& cx = *a->ctx;
+  need_square("det", a);
+  if (a->is_scalar()) return a;
+  if (a->op == Op::Identity) return constant(cx, 1);
+  if (a->op == Op::Transpose) return det(a->kid(0));
+  return make1(Op::Det, a, Shape::scalar(), true);
+}
+
+Expr logdet(Expr a) {
+  Context& cx = *a->ctx;
+  need_square("logdet", a);
+  if (a->is_scalar()) return elementwise(Op::Log, a);
+  if (a->op == Op::Identity) return constant(cx, 0);
+  if (a->op == Op::Transpose) return logdet(a->kid(0));
+  return make1(Op::LogDet, a, Shape::scalar(), true);
+}
+
+Expr inv(Expr a) {
+  need_square("inv", a);
+  if (a->is_scalar()) return pow(a, -1.0);
+  if (a->op == Op::Identity) return a;
+  if (a->op == Op::Inv) return a->kid(0);
+  if (a->op == Op::Zeros) throw Error(ErrorKind::Domain, "inv of a zero matrix");
+  if (a->op == Op::Mul) {  // inv(c*M) = inv(M)/c for scalar c
+    std::vector<Expr> scalars, chain;
+    for (Expr k : a->kids) (k->is_scalar() ? scalars : chain).push_back(k);
+    if (!scalars.empty() && chain.size() == 1) return mul(pow(mul(std::move(scalars)), -1.0), inv(chain[0]));
+  }
+  return make1(Op::Inv, a, a->shape, a->symmetric);
+}
+
+Expr diag(Expr a) {
+  Context& cx = *a->ctx;
+  if (a->is_scalar()) return a;
+  if (a->shape.is_row()) a = transpose(a);
+  if (a->shape.is_col()) {
+    if (a->is_zero()) return zeros(cx, {a->shape.rows, a->shape.rows});
+    if (a->op == Op::Ones) return identity(cx, a->shape.rows);
+    return make1(Op::Diag, a, {a->shape.rows, a->shape.rows}, true);
+  }
+  if (!a->shape.is_square()) arg_error("diag", "a vector or a square matrix", a->shape);
+  Shape s{a->shape.rows, Dim::literal(1)};
+  if (a->is_zero()) return zeros(cx, s);
+  if (a->op == Op::Identity) return ones(cx, s);
+  if (a->op == Op::Diag) return a->kid(0);
+  if (a->op == Op::Transpose) return diag(a->kid(0));
+  return make1(Op::DiagPart, a, s, false);
+}
+
+Expr sum(Expr a) {
+  Context& cx = *a->ctx;
+  if (a->is_scalar()) return a;
+  if (a->is_zero()) return constant(cx, 0);
+  if (a->op == Op::Transpose) return sum(a->kid(0));
+  if (a->op == Op::Add) {
+    std::vector<Expr> t;
+    for (Expr k : a->kids) t.push_back(sum(k));
+    return add(std::move(t));
+  }
+  if (a->op == Op::Mul) {
+    std::vector<Expr> scalars, chain;
+    for (Expr k : a->kids) (k->is_scalar() ? scalars : chain).push_back(k);
+    if (!scalars.empty()) {
+      scalars.push_back(sum(mul(std::move(chain))));
+      return mul(std::move(scalars));
+    }
+  }
+  return make1(Op::Sum, a, Shape::scalar(), true);
+}
+
+Expr norm2(Expr a) {
+  if (a->is_scalar()) return elementwise(Op::Abs, a);
+  if (a->op == Op::Transpose) return norm2(a->kid(0));
+  return make1(Op::Norm2, a, Shape::scalar(), true);
+}
+
+Expr norm1(Expr a) {
+  if (a->is_scalar()) return elementwise(Op::Abs, a);
+  if (a->op == Op::Transpose) return norm1(a->kid(0));
+  return make1(Op::Norm1, a, Shape::scalar(), true);
+}
+
+Expr vec(Expr a) {
+  if (a->is_scalar() || a->shape.is_col()) return a;
+  if (a->shape.is_row()) return transpose(a);
+  return reshape(a, {a->shape.rows * a->shape.cols, Dim::literal(1)});
+}
+
+Expr reshape(Expr a, Shape s) {
+  Context& cx = *a->ctx;
+  if (!(a->shape.rows * a->shape.cols == s.rows * s.cols))
+    throw Error(ErrorKind::Shape, "reshape of " + a->shape.str() + " to " + s.str() +
+                                      " changes the number of entries");
+  if (a->shape == s) return a;
+  if (a->op == Op::Reshape || a->op == Op::Vec) a = a->kid(0);
+  if (a->shape == s) return a;
+  if (a->is_zero()) return zeros(cx, s);
+  if (a->op == Op::Ones) return ones(cx, s);
+  bool is_vec = s.is_col() && !a->shape.is_vector_like();
+  return make(cx, is_vec ? Op::Vec : Op::Reshape, s, {a}, false);
+}
+
+Expr kron(Expr a, Expr b) {
+  if (a->is_scalar() || b->is_scalar()) return mul(a, b);
+  Shape s{a->shape.rows * b->shape.rows, a->shape.cols * b->shape.cols};
+  if (a->is_zero() || b->is_zero()) return zeros(*a->ctx, s);
+  return make(*a->ctx, Op::Kron, s, {a, b}, a->symmetric && b->symmetric);
+}
+
+Expr sym(Expr a) {
+  need_square("sym", a);
+  if (a->symmetric) return a;
+  return make1(Op::Sym, a, a->shape, true);
+}
+
+Expr logsumexp(Expr a) {
+  if (a->is_scalar()) return a;
+  if (!a->shape.is_vector_like()) arg_error("logsumexp", "a vector", a->shape);
+  if (a->shape.is_row()) a = transpose(a);
+  return make1(Op::LogSumExp, a, Shape::scalar(), true);
+}
+
+Expr softmax(Expr a) {
+  Context& cx = *a->ctx;
+  if (a->is_scalar()) return constant(cx, 1);
+  if (!a->shape.is_vector_like()) arg_error("softmax", "a vector", a->shape);
+  if (a->shape.is_row()) return transpose(softmax(transpose(a)));
+  return make1(Op::Softmax, a, a->shape, false);
+}
+
+Expr elementwise(Op f, Expr a) {
+  Context& cx = *a->ctx;
+  if (!is_elementwise_function(f))
+    throw Error(ErrorKind::Name, std::string(op_spelling(f)) + " is not an elementwise function");
+  if (a->op == Op::Const) {
+    double v = fold_elementwise(f, a->value);
+    if (std::isfinite(v)) return constant(cx, v);
+  }
+  if (a->op == Op::Zeros && zero_preserving(f)) return a;
+  return make1(f, a, a->shape, a->symmetric);
+}
+
+Expr frobenius(Expr a, Expr b) {
+  if (!(a->shape == b->shape)) shape_error(":", a->shape, b->shape);
+  if (a->is_scalar()) return mul(a, b);
+  if (a->shape.is_col()) return mul(transpose(a), b);
+  if (a->shape.is_row()) return mul(a, transpose(b));
+  if (a->op == Op::Identity) return trace(b);
+  if (b->op == Op::Identity) return trace(a);
+  return trace(mul(transpose(a), b));
+}
+
+Expr apply(Op op, std::vector<Expr> k, int power) {
+  switch (op) {
+    case Op::Add: return add(std::move(k));
+    case Op::Mul: return mul(std::move(k));
+    case Op::Pow: return pow(k[0], k[1]);
+    case Op::MatPow: return matpow(k[0], power);
+    case Op::ElemMul: return hadamard(std::move(k));
+    case Op::ElemDiv: return ediv(k[0], k[1]);
+    case Op::ElemPow: return epow(k[0], k[1]);
+    case Op::Transpose: return transpose(k[0]);
+    case Op::Trace: return trace(k[0]);
+    case Op::Det: return det(k[0]);
+    case Op::LogDet: return logdet(k[0]);
+    case Op::Inv: return inv(k[0]);
+    case Op::Diag: case Op::DiagPart: return diag(k[0]);
+    case Op::Sum: return sum(k[0]);
+    case Op::Norm2: return norm2(k[0]);
+    case Op::Norm1: return norm1(k[0]);
+    case Op::Vec: return vec(k[0]);
+    case Op::Kron: return kron(k[0], k[1]);
+    case Op::Sym: return sym(k[0]);
+    case Op::LogSumExp: return logsumexp(k[0]);
+    case Op::Softmax: return softmax(k[0]);
+    case Op::Const: case Op::Symbol: case Op::Identity: case Op::Zeros: case Op::Ones:
+    case Op::Reshape:
+      throw Error(ErrorKind::Unsupported, "apply() cannot build a " + std::string(op_name(op)));
+    default:
+      return elementwise(op, k[0]);
+  }
+}
+
+}  // namespace matcalc

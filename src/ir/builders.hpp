@@ -1,0 +1,72 @@
+// Checked builders: the only way to make nodes. Each checks shapes (throwing
+// a Shape error that names the operator and both shapes) and returns the
+// node in normal form:
+//   - sums are flat, free of zeros, like terms collected (a + a = 2*a,
+//     a*X + b*X = (a+b)*X), terms in canonical order;
+//   - products are flat: a numeric coefficient, then the other scalar
+//     factors in canonical order (equal bases merged into powers), then the
+//     matrix chain in order, identities dropped;
+//   - transposes are pushed to the leaves ((A*B)' = B'*A', (A+B)' = A'+B',
+//     A'' = A, S' = S for symmetric S, f(A)' = f(A'));
+//   - numeric constants are folded.
+// Everything else (log(det(X)) = logdet(X), inv(X)*X = I, ...) is a named
+// rule in simplify/rules.cpp.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ir/node.hpp"
+
+namespace matcalc {
+
+// Leaves
+Expr constant(Context& cx, double v);
+Expr symbol(Context& cx, const std::string& name, Shape shape, bool symmetric = false);
+Expr identity(Context& cx, Dim n);
+Expr zeros(Context& cx, Shape s);
+Expr ones(Context& cx, Shape s);
+Expr zero_like(Expr e);
+
+// Arithmetic
+Expr add(std::vector<Expr> terms);
+Expr add(Expr a, Expr b);
+Expr sub(Expr a, Expr b);
+Expr neg(Expr a);
+Expr mul(std::vector<Expr> factors);
+Expr mul(Expr a, Expr b);
+Expr scale(double c, Expr a);
+Expr div(Expr a, Expr c);             // c scalar
+Expr pow(Expr a, Expr p);             // both scalar
+Expr pow(Expr a, double p);
+Expr matpow(Expr x, long long k);     // square x, any integer k (k < 0 via inv)
+Expr hadamard(Expr a, Expr b);
+Expr hadamard(std::vector<Expr> factors);
+Expr ediv(Expr a, Expr b);
+Expr epow(Expr a, Expr p);            // p scalar
+Expr transpose(Expr a);
+
+// Functions (argument shape rules are checked here)
+Expr trace(Expr a);
+Expr det(Expr a);
+Expr logdet(Expr a);
+Expr inv(Expr a);
+Expr diag(Expr a);                    // vector -> matrix, square matrix -> vector
+Expr sum(Expr a);
+Expr norm2(Expr a);
+Expr norm1(Expr a);
+Expr vec(Expr a);
+Expr reshape(Expr a, Shape s);
+Expr kron(Expr a, Expr b);
+Expr sym(Expr a);
+Expr logsumexp(Expr a);
+Expr softmax(Expr a);
+Expr elementwise(Op f, Expr a);       // exp, log, ..., relu
+Expr apply(Op op, std::vector<Expr> kids, int power = 0);  // generic, by operator
+
+// Derived forms
+Expr frobenius(Expr a, Expr b);       // A : B = tr(A'*B), same shapes
+
+// Splits a term into its numeric coefficient and the rest (c*rest == e).
+std::pair<double, Expr> split_coefficient(Expr e);
+
+}  // namespace matcalc

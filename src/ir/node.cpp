@@ -1,0 +1,155 @@
+#include "ir/node.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ir/error.hpp"
+
+namespace matcalc {
+
+namespace {
+constexpr std::string_view kSpellings[] = {
+#define MATCALC_OP(E, S, A) S,
+#include "ir/ops.def"
+#undef MATCALC_OP
+};
+constexpr std::string_view kNames[] = {
+#define MATCALC_OP(E, S, A) #E,
+#include "ir/ops.def"
+#undef MATCALC_OP
+};
+constexpr int kArities[] = {
+#define MATCALC_OP(E, S, A) A,
+#include "ir/ops.def"
+#undef MATCALC_OP
+};
+
+inline void mix(std::size_t& h, std::size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); }
+
+std::size_t hash_str(const std::string& s) {
+  std::size_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+std::size_t hash_dim(const Dim& d) {
+  std::size_t h = static_cast<std::size_t>(d.coeff());
+  for (const auto& f : d.factors()) mix(h, hash_str(f));
+  return h;
+}
+}  // namespace
+
+std::string_view op_spelling(Op op) { return kSpellings[static_cast<int>(op)]; }
+std::string_view op_name(Op op) { return kNames[static_cast<int>(op)]; }
+int op_arity(Op op) { return kArities[static_cast<int>(op)]; }
+
+bool is_elementwise_function(Op op) {
+  return static_cast<int>(op) >= static_cast<int>(Op::Exp);
+}
+
+Context::Context() = default;
+
+bool Context::Eq::operator()(const Node* a, const Node* b) const {
+  if (a->op != b->op || a->kids != b->kids || !(a->shape == b->shape) || a->power != b->power ||
+      a->name != b->name || a->symmetric != b->symmetric)
+    return false;
+  // Bitwise so that -0.0 and 0.0 stay distinct nodes and NaN equals itself.
+  return std::memcmp(&a->value, &b->value, sizeof(double)) == 0;
+}
+
+Expr Context::intern(Node proto) {
+  std::size_t h = static_cast<std::size_t>(proto.op) * 0x100000001b3ULL;
+  mix(h, hash_dim(proto.shape.rows));
+  mix(h, hash_dim(proto.shape.cols));
+  for (Expr k : proto.kids) mix(h, k->hash);
+  std::uint64_t bits;
+  std::memcpy(&bits, &proto.value, sizeof bits);
+  mix(h, bits);
+  mix(h, hash_str(proto.name));
+  mix(h, static_cast<std::size_t>(proto.power));
+  mix(h, proto.symmetric);
+  proto.hash = h;
+  if (auto it = index_.find(&proto); it != index_.end()) return *it;
+
+  if (nodes_.size() >= kMaxNodes)
+    throw Error(ErrorKind::Limit, "expression too large (more than " +
+                                      std::to_string(kMaxNodes) + " distinct subexpressions)");
+  proto.depth = 1;
+  proto.constant = proto.op != Op::Symbol;
+  for (Expr k : proto.kids) {
+    proto.depth = std::max(proto.depth, k->depth + 1);
+    proto.constant = proto.constant && k->constant;
+  }
+  if (proto.depth > kMaxDepth)
+    throw Error(ErrorKind::Limit,
+                "expression nested too deeply (more than " + std::to_string(kMaxDepth) + " levels)");
+  proto.id = static_cast<std::uint32_t>(nodes_.size());
+  proto.ctx = this;
+  nodes_.push_back(std::move(proto));
+  const Node* n = &nodes_.back();
+  index_.insert(n);
+  return n;
+}
+
+int compare(Expr a, Expr b) {
+  if (a == b) return 0;
+  if (a->op != b->op) return a->op < b->op ? -1 : 1;
+  switch (a->op) {
+    case Op::Const:
+      if (a->value != b->value) return a->value < b->value ? -1 : 1;
+      break;
+    case Op::Symbol:
+      if (a->name != b->name) return a->name < b->name ? -1 : 1;
+      break;
+    case Op::MatPow:
+      if (a->power != b->power) return a->power < b->power ? -1 : 1;
+      break;
+    default:
+      break;
+  }
+  std::size_t n = std::min(a->kids.size(), b->kids.size());
+  for (std::size_t i = 0; i < n; ++i)
+    if (int c = compare(a->kids[i], b->kids[i])) return c;
+  if (a->kids.size() != b->kids.size()) return a->kids.size() < b->kids.size() ? -1 : 1;
+  if (!(a->shape == b->shape)) {
+    if (a->shape.rows != b->shape.rows) return a->shape.rows < b->shape.rows ? -1 : 1;
+    return a->shape.cols < b->shape.cols ? -1 : 1;
+  }
+  if (a->symmetric != b->symmetric) return a->symmetric ? 1 : -1;
+  return a->id < b->id ? -1 : 1;  // unreachable for interned nodes
+}
+
+std::vector<Expr> topo_order(std::span<const Expr> roots) {
+  // Iterative DFS: expression depth never touches the C++ stack here.
+  std::vector<Expr> order;
+  std::unordered_set<Expr> seen;
+  std::vector<std::pair<Expr, std::size_t>> stack;
+  for (Expr r : roots) {
+    if (!seen.insert(r).second) continue;
+    stack.push_back({r, 0});
+    while (!stack.empty()) {
+      auto& [n, i] = stack.back();
+      if (i < n->kids.size()) {
+        Expr k = n->kids[i++];
+        if (seen.insert(k).second) stack.push_back({k, 0});
+      } else {
+        order.push_back(n);
+        stack.pop_back();
+      }
+    }
+  }
+  return order;
+}
+
+std::vector<Expr> topo_order(Expr root) { return topo_order(std::span<const Expr>(&root, 1)); }
+
+bool depends_on(Expr e, Expr sym) {
+  if (e->constant) return false;
+  for (Expr n : topo_order(e))
+    if (n == sym) return true;
+  return false;
+}
+
+}  // namespace matcalc

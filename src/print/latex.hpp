@@ -1,0 +1,10 @@
+// LaTeX printer: ^\top, ^{-1}, \operatorname{tr}, \log\det, \odot, \otimes,
+// minimal parentheses (the same precedence base as the text printer).
+#pragma once
+#include <string>
+
+#include "ir/node.hpp"
+
+namespace matcalc {
+std::string to_latex(Expr e);
+}

@@ -1,0 +1,27 @@
+// NumPy (and PyTorch) code generation: a self-contained Python module that
+// defines value(**vars), gradient(**vars) and, when given, hessian(**vars).
+// See CLI.md: vectors are 1-D arrays, matrices 2-D, scalars floats;
+// dimension symbols are read off the arrays' shapes. inv(A)*B is emitted as
+// np.linalg.solve(A, B) and logdet via np.linalg.slogdet; subexpressions used
+// more than once are computed once into temporaries.
+#pragma once
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ir/node.hpp"
+
+namespace matcalc {
+
+struct ModuleSpec {
+  Expr value = nullptr;                                   // the function
+  std::vector<std::pair<std::string, Expr>> gradients;    // by variable name, in --wrt order
+  std::map<std::string, Expr> symbols;                    // every symbol by name
+  std::string source;                                     // the expression as given, for the docstring
+};
+
+enum class PyTarget { NumPy, Torch };
+std::string to_python_module(const ModuleSpec& spec, PyTarget target = PyTarget::NumPy);
+
+}  // namespace matcalc

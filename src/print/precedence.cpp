@@ -1,0 +1,82 @@
+#include "print/precedence.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+
+#include "ir/builders.hpp"
+
+namespace matcalc {
+
+int precedence(Expr e) {
+  switch (e->op) {
+    case Op::Add: return kPrecSum;
+    case Op::Mul: {
+      ProductLayout p = layout_product(e);
+      if (p.coef < 0) return kPrecUnary;
+      return kPrecProduct;
+    }
+    case Op::ElemMul: case Op::ElemDiv: return kPrecProduct;
+    case Op::Pow: case Op::MatPow: case Op::ElemPow: case Op::Transpose: return kPrecPower;
+    case Op::Const: return e->value < 0 ? kPrecUnary : kPrecAtom;
+    default: return kPrecAtom;
+  }
+}
+
+ProductLayout layout_product(Expr e) {
+  ProductLayout p;
+  for (Expr k : e->kids) {
+    if (k->op == Op::Const) {
+      p.coef *= k->value;
+    } else if (!k->is_scalar()) {
+      p.chain.push_back(k);
+    } else if (k->op == Op::Pow && k->kid(1)->op == Op::Const && k->kid(1)->value < 0) {
+      p.denominator.push_back(pow(k->kid(0), -k->kid(1)->value));
+    } else {
+      p.numerator.push_back(k);
+    }
+  }
+  double m = std::fabs(p.coef);
+  if (m < 1 && m > 0) {
+    double k = std::round(1 / m);
+    if (k <= 1e6 && 1 / k == m) {
+      p.divisor = k;
+      p.coef = p.coef < 0 ? -1 : 1;
+    }
+  }
+  return p;
+}
+
+std::vector<SignedTerm> signed_terms(Expr add) {
+  std::vector<SignedTerm> out;
+  for (Expr t : add->kids) {
+    auto [c, rest] = split_coefficient(t);
+    if (c < 0)
+      out.push_back({true, c == -1 ? rest : (rest->is_const(1) ? constant(*t->ctx, -c) : scale(-c, rest))});
+    else
+      out.push_back({false, t});
+  }
+  return out;
+}
+
+namespace {
+bool identity_like(Expr t) {
+  if (t->op == Op::Identity) return true;
+  if (t->op != Op::Mul) return false;
+  for (Expr k : t->kids)
+    if (!k->is_scalar() && k->op != Op::Identity) return false;
+  return true;
+}
+}  // namespace
+
+bool identity_size_known_in_sum(Expr add) {
+  for (Expr t : add->kids)
+    if (!identity_like(t)) return true;
+  return false;
+}
+
+std::string format_number(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return fmt::format("{}", static_cast<long long>(v));
+  return fmt::format("{}", v);
+}
+
+}  // namespace matcalc

@@ -1,0 +1,40 @@
+// What every printer shares: operator precedence (LANGUAGE.md's table) and
+// how a product splits into coefficient, numerator, denominator and matrix
+// chain. Printers never simplify; they only decide layout.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ir/node.hpp"
+
+namespace matcalc {
+
+enum Prec : int { kPrecSum = 1, kPrecFrob = 2, kPrecProduct = 3, kPrecUnary = 4, kPrecPower = 5, kPrecAtom = 6 };
+
+// The precedence a node prints at (its loosest top-level operator).
+int precedence(Expr e);
+
+// A product, laid out for printing: coef * num... * chain... / den...
+struct ProductLayout {
+  double coef = 1;                 // printed as a leading factor or a '-' sign
+  double divisor = 1;              // an integer k when coef was 1/k: printed as '/k'
+  std::vector<Expr> numerator;     // scalar factors
+  std::vector<Expr> denominator;   // scalar factors x printed as '/x' (from x^-p: x^p)
+  std::vector<Expr> chain;         // matrix factors in order
+};
+ProductLayout layout_product(Expr mul);
+
+// Sum terms split into sign and magnitude: a - 2*b -> (+, a), (-, 2*b).
+struct SignedTerm {
+  bool negative;
+  Expr magnitude;
+};
+std::vector<SignedTerm> signed_terms(Expr add);
+
+// True when the identity's size can be read from where it stands (`A + s*I`).
+bool identity_size_known_in_sum(Expr add);
+
+// Shortest text that reads back as the same double.
+std::string format_number(double v);
+
+}  // namespace matcalc

@@ -1,0 +1,92 @@
+#include "print/text.hpp"
+
+#include <fmt/format.h>
+
+#include "print/precedence.hpp"
+
+namespace matcalc {
+
+namespace {
+
+std::string shape_args(const Shape& s) {
+  if (s.cols.is_one()) return s.rows.str();
+  return s.rows.str() + "," + s.cols.str();
+}
+
+class TextPrinter {
+ public:
+  // `known`: an identity here has a size readable from its place.
+  std::string print(Expr e, bool known = false) {
+    switch (e->op) {
+      case Op::Const: return format_number(e->value);
+      case Op::Symbol: return e->name;
+      case Op::Identity: return known ? "I" : "eye(" + e->shape.rows.str() + ")";
+      case Op::Zeros: return "zeros(" + shape_args(e->shape) + ")";
+      case Op::Ones: return "ones(" + shape_args(e->shape) + ")";
+      case Op::Add: {
+        bool k = known || identity_size_known_in_sum(e);
+        std::string s;
+        bool first = true;
+        for (const SignedTerm& t : signed_terms(e)) {
+          // A negated term binds at product level: a - b*c, a - (b - c) cannot occur.
+          std::string body = wrap(t.magnitude, first ? kPrecSum : kPrecProduct, k);
+          if (first)
+            s = t.negative ? "-" + wrap(t.magnitude, kPrecProduct, k) : body;
+          else
+            s += (t.negative ? " - " : " + ") + body;
+          first = false;
+        }
+        return s;
+      }
+      case Op::Mul: return product(e, known);
+      case Op::Pow: return wrap(e->kid(0), kPrecAtom) + "^" + exponent(e->kid(1));
+      case Op::MatPow: return wrap(e->kid(0), kPrecAtom) + "^" + std::to_string(e->power);
+      case Op::ElemMul: {
+        std::string s;
+        for (Expr k : e->kids) s += (s.empty() ? "" : " .* ") + wrap(k, kPrecUnary);
+        return s;
+      }
+      case Op::ElemDiv: return wrap(e->kid(0), kPrecProduct) + " ./ " + wrap(e->kid(1), kPrecUnary);
+      case Op::ElemPow: return wrap(e->kid(0), kPrecAtom) + ".^" + exponent(e->kid(1));
+      case Op::Transpose: return wrap(e->kid(0), kPrecAtom) + "'";
+      case Op::Reshape:
+        return "reshape(" + print(e->kid(0)) + ", " + e->shape.rows.str() + ", " + e->shape.cols.str() + ")";
+      case Op::Kron: return "kron(" + print(e->kid(0)) + ", " + print(e->kid(1)) + ")";
+      default: return std::string(op_spelling(e->op)) + "(" + print(e->kid(0)) + ")";
+    }
+  }
+
+ private:
+  std::string wrap(Expr e, int min_prec, bool known = false) {
+    std::string s = print(e, known);
+    return precedence(e) >= min_prec ? s : "(" + s + ")";
+  }
+
+  std::string exponent(Expr p) {
+    if (p->op == Op::Const) return format_number(p->value);  // x^-1 reads back: the sign belongs to ^
+    return wrap(p, kPrecAtom);
+  }
+
+  std::string product(Expr e, bool known) {
+    ProductLayout p = layout_product(e);
+    std::vector<std::string> parts;
+    bool chain_known = known || p.chain.size() > 1;
+    for (Expr f : p.numerator) parts.push_back(wrap(f, kPrecUnary));
+    for (Expr f : p.chain) parts.push_back(wrap(f, kPrecUnary, chain_known));
+    std::string s;
+    double c = p.coef;
+    bool minus = c < 0;
+    if (minus) c = -c;
+    if (c != 1 || parts.empty()) s = format_number(c);
+    for (const auto& part : parts) s += (s.empty() ? "" : "*") + part;
+    for (Expr d : p.denominator) s += "/" + wrap(d, kPrecUnary);
+    if (p.divisor != 1) s += "/" + format_number(p.divisor);
+    return minus ? "-" + s : s;
+  }
+};
+
+}  // namespace
+
+std::string to_text(Expr e) { return TextPrinter().print(e); }
+
+}  // namespace matcalc
