@@ -135,6 +135,67 @@ std::pair<Expr, Expr> split_scalar_part(double c, Expr rest) {
   }
   return {constant(cx, c), rest};
 }
+// Adjacent equal factors of a chain become a power: X*X^2*Y = X^3*Y.
+std::vector<Expr> merge_powers(std::vector<Expr> chain) {
+  auto split = [](Expr f) -> std::pair<Expr, long long> {
+    if (f->op == Op::MatPow) return {f->kid(0), f->power};
+    return {f, 1};
+  };
+  std::vector<std::pair<Expr, long long>> runs;
+  for (Expr f : chain) {
+    auto [b, k] = split(f);
+    if (!runs.empty() && runs.back().first == b && b->shape.is_square())
+      runs.back().second += k;
+    else
+      runs.push_back({b, k});
+  }
+  if (runs.size() == chain.size()) return chain;
+  std::vector<Expr> out;
+  for (auto& [b, k] : runs) out.push_back(matpow(b, k));
+  return out;
+}
+
+// A*x + B*x = (A + B)*x: terms that end in the same matrix factor share it.
+// X*A + X*B = X*(A + B) likewise on the left.
+std::vector<Expr> factor_common(std::vector<Expr> terms, bool right) {
+  auto last = [right](Expr t) -> Expr {
+    if (t->op != Op::Mul) return nullptr;
+    std::size_t n_chain = 0, first = t->kids.size();
+    for (std::size_t i = 0; i < t->kids.size(); ++i)
+      if (!t->kids[i]->is_scalar()) {
+        ++n_chain;
+        first = std::min(first, i);
+      }
+    if (n_chain < 2) return nullptr;
+    return right ? t->kids.back() : t->kids[first];
+  };
+  std::map<Expr, int> count;
+  for (Expr t : terms)
+    if (Expr r = last(t)) ++count[r];
+  Expr best = nullptr;
+  for (Expr t : terms)  // the first shared factor in term order
+    if (Expr r = last(t); r && count[r] >= 2) {
+      best = r;
+      break;
+    }
+  if (!best) return terms;
+  std::vector<Expr> rest, lefts;
+  for (Expr t : terms) {
+    if (last(t) != best) {
+      rest.push_back(t);
+      continue;
+    }
+    std::vector<Expr> k(t->kids.begin(), t->kids.end());
+    if (right)
+      k.pop_back();
+    else
+      k.erase(std::find(k.begin(), k.end(), best));
+    lefts.push_back(mul(std::move(k)));
+  }
+  rest.push_back(right ? mul(add(std::move(lefts)), best) : mul(best, add(std::move(lefts))));
+  return rest;
+}
+
 }  // namespace
 
 Expr add(std::vector<Expr> terms) {
@@ -180,6 +241,7 @@ Expr add(std::vector<Expr> terms) {
       Expr term = coefs.size() == 1 ? mul(coefs[0], part) : mul(add(coefs), part);
       if (!term->is_zero()) out.push_back(term);
     }
+    out = factor_common(factor_common(std::move(out), true), false);
   } else {
     for (auto& [rest, c] : like)
       if (c != 0) out.push_back(rest->is_const(1) ? constant(cx, c) : mul(constant(cx, c), rest));
@@ -190,6 +252,7 @@ Expr add(std::vector<Expr> terms) {
   std::sort(out.begin(), out.end(), [](Expr a, Expr b) {
     auto [ca, ra] = split_coefficient(a);
     auto [cb, rb] = split_coefficient(b);
+    if ((ca < 0) != (cb < 0)) return cb < 0;  // a - b rather than -b + a
     if (int c = compare(ra, rb)) return c < 0;
     return ca < cb;
   });
@@ -287,19 +350,27 @@ Expr mul(std::vector<Expr> factors) {
     for (Expr f : chain)
       if (f->op != Op::Identity) kept.push_back(f);
     if (kept.empty()) kept.push_back(chain.front());
-    chain = std::move(kept);
+    chain = merge_powers(std::move(kept));
   }
 
-  // The only non-numeric factor is a sum: maybe distribute the coefficient.
-  if (sc.size() + chain.size() == 1) {
-    Expr body = sc.empty() ? chain[0] : sc[0];
-    if (coef == 1) return body;
-    if (body->op == Op::Add && worth_distributing(coef, body)) {
+  // One factor is a sum: move the coefficient into it where that reads
+  // better, 2*(N/2*A - B/2)*W = (N*A - B)*W.
+  if (coef != 1) {
+    std::vector<Expr*> sums;
+    for (Expr& f : sc) if (f->op == Op::Add) sums.push_back(&f);
+    for (Expr& f : chain) if (f->op == Op::Add) sums.push_back(&f);
+    if (sums.size() == 1 && worth_distributing(coef, *sums[0])) {
       std::vector<Expr> terms;
-      for (Expr t : body->kids) terms.push_back(scale(coef, t));
-      return add(std::move(terms));
+      for (Expr t : (*sums[0])->kids) terms.push_back(scale(coef, t));
+      *sums[0] = add(std::move(terms));
+      coef = 1;
+      if ((*sums[0])->op == Op::Const) {
+        coef = (*sums[0])->value;
+        sc.erase(std::remove(sc.begin(), sc.end(), *sums[0]), sc.end());
+      }
     }
   }
+  if (coef == 1 && sc.size() + chain.size() == 1) return sc.empty() ? chain[0] : sc[0];
   if (sc.empty() && chain.empty()) return constant(cx, coef);
 
   std::vector<Expr> kids;

@@ -1,1 +1,57 @@
-// placeholder: being written
+#include "simplify/simplify.hpp"
+
+#include "ir/builders.hpp"
+#include "ir/error.hpp"
+#include "simplify/rules.hpp"
+
+namespace matcalc {
+
+namespace {
+
+// The same operator over new arguments, through the builders.
+Expr rebuild(Expr e, std::vector<Expr> kids) {
+  if (e->op == Op::Reshape || e->op == Op::Vec) return reshape(kids[0], e->shape);
+  return apply(e->op, std::move(kids), e->power);
+}
+
+constexpr int kRuleBudget = 64;  // rewrites at one node before we stop
+
+}  // namespace
+
+Expr Simplifier::operator()(Expr root) {
+  if (auto it = memo_.find(root); it != memo_.end()) return it->second;
+  // Bottom-up without recursion on the expression's depth.
+  for (Expr n : topo_order(root)) {
+    if (memo_.count(n)) continue;
+    std::vector<Expr> kids;
+    bool changed = false;
+    for (Expr k : n->kids) {
+      Expr s = memo_.at(k);
+      changed = changed || s != k;
+      kids.push_back(s);
+    }
+    Expr r = changed ? rebuild(n, std::move(kids)) : n;
+    memo_[n] = at_root(r, kRuleBudget);
+  }
+  return memo_.at(root);
+}
+
+Expr Simplifier::at_root(Expr e, int budget) {
+  for (const RewriteRule& r : rewrite_rules()) {
+    auto out = apply_rule(r, e);
+    if (!out || *out == e) continue;
+    if (observe_) observe_(r.name, e, *out);
+    if (budget <= 0 || depth_ >= kRuleBudget) return *out;
+    // The replacement is built from simplified parts but may enable rules
+    // inside the new nodes: simplify it as a whole.
+    ++depth_;
+    Expr s = (*this)(*out);
+    --depth_;
+    return s;
+  }
+  return e;
+}
+
+Expr simplify(Expr e, const RuleObserver& observe) { return Simplifier(observe)(e); }
+
+}  // namespace matcalc
