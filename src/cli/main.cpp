@@ -1,1 +1,277 @@
-int main() { return 0; }
+// The matcalc command line (CLI.md): grad, eval, check. A thin layer: it
+// parses arguments, runs the engine, prints. Every matcalc::Error becomes
+// one message on stderr and exit status 2; `check` exits 1 when the
+// symbolic and numeric gradients disagree.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "diff/gradient.hpp"
+#include "eval/check.hpp"
+#include "eval/evaluate.hpp"
+#include "eval/values.hpp"
+#include "ir/builders.hpp"
+#include "ir/error.hpp"
+#include "parse/typecheck.hpp"
+#include "print/json.hpp"
+#include "print/latex.hpp"
+#include "print/numpy.hpp"
+#include "print/text.hpp"
+#include "simplify/simplify.hpp"
+
+namespace {
+
+using namespace matcalc;
+
+constexpr int kExitBadInput = 2;
+constexpr int kExitDisagree = 1;
+
+struct Common {
+  std::string expr;
+  std::vector<std::string> wrt;
+  std::string decl;
+};
+
+// Which text an error's column points into.
+enum class Source { Expr, Decl };
+
+struct Located : Error {
+  Located(const Error& e, Source s) : Error(e), source(s) {}
+  Source source;
+};
+
+// Parses EXPR and --decl and infers every shape; errors keep their source.
+TypedProgram load(Context& cx, const Common& c, bool want_scalar) {
+  Program prog;
+  try {
+    prog = parse_program(c.expr);
+  } catch (const Error& e) {
+    throw Located(e, Source::Expr);
+  }
+  if (!c.decl.empty()) {
+    try {
+      Declarations extra = parse_declarations(c.decl);
+      prog.decls.insert(prog.decls.end(), extra.begin(), extra.end());
+    } catch (const Error& e) {
+      throw Located(e, Source::Decl);
+    }
+  }
+  TypecheckOptions opt;
+  opt.want_scalar = want_scalar;
+  opt.extra_names = c.wrt;
+  try {
+    return typecheck(cx, *prog.expr, prog.decls, opt);
+  } catch (const Error& e) {
+    throw Located(e, Source::Expr);
+  }
+}
+
+std::vector<Expr> wrt_symbols(const TypedProgram& p, const std::vector<std::string>& names) {
+  std::vector<Expr> out;
+  for (const auto& n : names) {
+    auto it = p.symbols.find(n);
+    if (it == p.symbols.end()) throw Error(ErrorKind::Name, "'" + n + "' is not a symbol of the expression");
+    if (std::find(out.begin(), out.end(), it->second) != out.end())
+      throw Error(ErrorKind::Usage, "--wrt " + n + " given twice");
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- grad
+
+int run_grad(const Common& c, const std::string& format) {
+  Context cx;
+  TypedProgram p = load(cx, c, /*want_scalar=*/true);
+  Simplifier simp;
+  Expr f = simp(p.expr);
+  std::vector<Expr> xs = wrt_symbols(p, c.wrt);
+  std::vector<Expr> gs = gradients(f, xs);
+  const bool several = xs.size() > 1;
+
+  if (format == "text" || format == "latex") {
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      std::string body = format == "text" ? to_text(gs[i]) : to_latex(gs[i]);
+      if (several)
+        std::cout << (format == "text" ? c.wrt[i] + ": " : "\\frac{\\partial f}{\\partial " + to_latex(xs[i]) + "} = ");
+      std::cout << body << "\n";
+    }
+    return 0;
+  }
+  if (format == "json") {
+    nlohmann::json j;
+    j["expression"] = to_text(f);
+    j["wrt"] = c.wrt;
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      j["gradient"][c.wrt[i]] = {{"text", to_text(gs[i])}, {"latex", to_latex(gs[i])}, {"tree", to_json_tree(gs[i])}};
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  if (format == "numpy" || format == "torch") {
+    ModuleSpec spec;
+    spec.value = f;
+    spec.symbols = p.symbols;
+    spec.source = c.expr;
+    for (std::size_t i = 0; i < xs.size(); ++i) spec.gradients.push_back({c.wrt[i], gs[i]});
+    std::cout << to_python_module(spec, format == "numpy" ? PyTarget::NumPy : PyTarget::Torch);
+    return 0;
+  }
+  throw Error(ErrorKind::Usage, "unknown --format '" + format + "' (text, latex, numpy, torch, json)");
+}
+
+// ---------------------------------------------------------------- eval
+
+int run_eval(const Common& c, const std::string& values_path, bool json) {
+  Context cx;
+  TypedProgram p = load(cx, c, /*want_scalar=*/!c.wrt.empty());
+  Expr f = simplify(p.expr);
+  std::vector<Expr> xs = wrt_symbols(p, c.wrt);
+  std::vector<Expr> gs = xs.empty() ? std::vector<Expr>{} : gradients(f, xs);
+  Bindings b = read_values_file(values_path, p.symbols);
+
+  std::vector<Expr> roots{f};
+  roots.insert(roots.end(), gs.begin(), gs.end());
+  std::vector<Matrix> vals = evaluate(roots, b);
+
+  nlohmann::json out;
+  out["value"] = value_to_json(vals[0]);
+  for (std::size_t i = 0; i < xs.size(); ++i) out["gradient"][c.wrt[i]] = value_to_json(vals[i + 1]);
+  if (json) {
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << "value: " << out["value"].dump() << "\n";
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      std::cout << "gradient " << c.wrt[i] << ": " << out["gradient"][c.wrt[i]].dump() << "\n";
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- check
+
+std::map<std::string, std::int64_t> parse_dims(const std::string& s) {
+  std::map<std::string, std::int64_t> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(ErrorKind::Usage, "--dims expects name=size pairs like n=5,k=3, got '" + item + "'");
+    std::string name = item.substr(0, eq), val = item.substr(eq + 1);
+    std::int64_t v = 0;
+    try {
+      std::size_t used = 0;
+      v = std::stoll(val, &used);
+      if (used != val.size()) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      throw Error(ErrorKind::Usage, "--dims: '" + val + "' is not an integer size for " + name);
+    }
+    if (v < 1 || v > 2000)
+      throw Error(ErrorKind::Limit, "--dims: size of " + name + " must be between 1 and 2000 for a check");
+    out[name] = v;
+  }
+  return out;
+}
+
+int run_check(const Common& c, const std::string& dims, std::uint64_t seed, double tolerance) {
+  Context cx;
+  TypedProgram p = load(cx, c, /*want_scalar=*/true);
+  Expr f = simplify(p.expr);
+  std::vector<Expr> xs = wrt_symbols(p, c.wrt);
+  std::vector<Expr> gs = gradients(f, xs);
+  CheckOptions opt;
+  opt.dims = parse_dims(dims);
+  for (const auto& [name, v] : opt.dims)
+    if (std::find(p.dims.begin(), p.dims.end(), name) == p.dims.end())
+      throw Error(ErrorKind::Usage, "--dims names '" + name + "', which is not a dimension of the expression");
+  opt.seed = seed;
+  opt.tolerance = tolerance;
+  CheckReport r = check_gradients(f, xs, gs, p.symbols, opt);
+
+  std::string sizes;
+  for (const auto& [name, v] : r.inputs.dims) sizes += (sizes.empty() ? "" : ", ") + name + "=" + std::to_string(v);
+  for (std::size_t i = 0; i < r.results.size(); ++i) {
+    const CheckResult& res = r.results[i];
+    bool ok = res.relative_error <= tolerance || res.abs_error < 1e-9;
+    std::cout << fmt::format("{}: {}  relative error {:.3g} (gradient {})\n", res.variable, ok ? "ok" : "MISMATCH",
+                             res.relative_error, to_text(gs[i]));
+  }
+  std::cout << fmt::format("{} with seed {}{}{}\n", r.ok ? "gradient agrees with central finite differences"
+                                                          : "gradient DISAGREES with central finite differences",
+                           seed, sizes.empty() ? "" : ", ", sizes);
+  return r.ok ? 0 : kExitDisagree;
+}
+
+void add_common(CLI::App* cmd, Common& c, bool wrt_required) {
+  cmd->add_option("EXPR", c.expr, "the expression (LANGUAGE.md); declarations may precede it, separated by ';'")
+      ->required();
+  auto* w = cmd->add_option("--wrt", c.wrt, "variable to differentiate with respect to (repeatable)");
+  if (wrt_required) w->required();
+  cmd->add_option("--decl", c.decl, "declarations, e.g. \"W: matrix(n,k); s: scalar; S: symmetric(n)\"");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"matcalc: symbolic matrix calculus — gradients in closed matrix form, checked numerically"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "matcalc 0.1.0");
+
+  Common grad_c, eval_c, check_c;
+  std::string format = "text", values, dims;
+  bool json = false;
+  std::uint64_t seed = 1;
+  double tolerance = 1e-5;
+
+  CLI::App* grad = app.add_subcommand("grad", "print the simplified gradient of a scalar expression");
+  add_common(grad, grad_c, true);
+  grad->add_option("--format", format, "text (default), latex, numpy, torch, json")
+      ->check(CLI::IsMember({"text", "latex", "numpy", "torch", "json"}));
+
+  CLI::App* eval = app.add_subcommand("eval", "evaluate an expression (and its gradients) at given values");
+  add_common(eval, eval_c, false);
+  eval->add_option("--values", values, "JSON file mapping each symbol to a number, a list or a list of rows")
+      ->required();
+  eval->add_flag("--json", json, "print one JSON object {\"value\": ..., \"gradient\": {...}}");
+
+  CLI::App* check = app.add_subcommand("check", "compare the symbolic gradient with central finite differences");
+  add_common(check, check_c, true);
+  check->add_option("--dims", dims, "sizes of dimension symbols, e.g. n=5,k=3 (others random in 2..5)");
+  check->add_option("--seed", seed, "random seed (default 1)");
+  check->add_option("--tolerance", tolerance, "largest accepted relative error (default 1e-5)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << "\nRun 'matcalc --help' or 'matcalc COMMAND --help' for usage.\n";
+    return kExitBadInput;
+  }
+
+  const Common* active = grad->parsed() ? &grad_c : eval->parsed() ? &eval_c : &check_c;
+  try {
+    if (grad->parsed()) return run_grad(grad_c, format);
+    if (eval->parsed()) return run_eval(eval_c, values, json);
+    return run_check(check_c, dims, seed, tolerance);
+  } catch (const Located& e) {
+    std::cerr << (e.source == Source::Decl ? "in --decl: " : "") << format_error(e, e.source == Source::Decl ? active->decl : active->expr);
+    return kExitBadInput;
+  } catch (const Error& e) {
+    std::cerr << format_error(e, active->expr);
+    return kExitBadInput;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: out of memory\n";
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "error: internal error (please report): " << e.what() << "\n";
+    return kExitBadInput;
+  }
+}

@@ -476,9 +476,9 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
   std::set<std::string> dim_names;
   for (const auto& d : decl_list) {
     if (is_function_name(d.name) || d.name == "I")
-      throw Error(ErrorKind::Name, "cannot declare '" + d.name + "': it is a built-in name", d.pos + 1);
+      throw Error(ErrorKind::Name, "cannot declare '" + d.name + "': it is a built-in name");
     if (!decls.emplace(d.name, &d).second)
-      throw Error(ErrorKind::Name, "'" + d.name + "' is declared twice", d.pos + 1);
+      throw Error(ErrorKind::Name, "'" + d.name + "' is declared twice");
     for (const Dim* dm : {&d.rows, &d.cols})
       for (const auto& f : dm->factors()) dim_names.insert(f);
   }
@@ -488,7 +488,7 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
   dim_names.insert(dim_args.begin(), dim_args.end());
   for (const auto& d : decl_list)
     if (dim_names.count(d.name))
-      throw Error(ErrorKind::Name, "'" + d.name + "' names both a symbol and a dimension", d.pos + 1);
+      throw Error(ErrorKind::Name, "'" + d.name + "' names both a symbol and a dimension");
 
   std::vector<Undeclared> undeclared;
   for (const auto& u : names)

@@ -44,7 +44,6 @@ const RuleRow kRows[] = {
     {"trace-of-sym", "tr(sym(A))", "tr(A)", {}, "A: matrix(n,n)", ""},
     {"frobenius-with-sym", "tr(S*sym(A))", "tr(S*A)", {"symmetric(S)"}, "S: symmetric(n); A: matrix(n,n)", ""},
     {"sym-of-transpose", "sym(A')", "sym(A)", {}, "A: matrix(n,n)", ""},
-    {"logdet-of-transpose-free", "logdet(A*A')", "2*logdet(A)", {"never"}, "A: matrix(n,n)", ""},
 };
 
 bool guard_holds(const std::string& g, const std::map<std::string, Expr>& b) {
