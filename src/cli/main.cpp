@@ -5,8 +5,11 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -205,10 +208,49 @@ int run_check(const Common& c, const std::string& dims, std::uint64_t seed, doub
   return r.ok ? 0 : kExitDisagree;
 }
 
+// An expression may begin with '-' ("-y'*log(p)"): after `--`, or wherever an
+// argument starting with '-' cannot be an option, it is taken out of argv as
+// EXPR before CLI11 sees it.
+struct SplitArgs {
+  std::vector<std::string> args;
+  std::optional<std::string> expr;
+};
+
+SplitArgs split_expression(int argc, char** argv) {
+  static const std::set<std::string> takes_value = {"--wrt", "--decl", "--format", "--values",
+                                                    "--dims", "--seed", "--tolerance"};
+  auto option_shaped = [](const std::string& a) {
+    std::size_t i = a.rfind("--", 0) == 0 ? 2 : 1;
+    if (a.size() <= i || !std::isalpha(static_cast<unsigned char>(a[i]))) return false;
+    for (; i < a.size() && a[i] != '='; ++i)
+      if (!std::isalnum(static_cast<unsigned char>(a[i])) && a[i] != '-' && a[i] != '_') return false;
+    return true;
+  };
+  SplitArgs out;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    bool after_value_option = i > 0 && takes_value.count(argv[i - 1]);
+    if (i > 1 && a == "--") {
+      for (int j = i + 1; j < argc; ++j) {
+        if (out.expr) throw Error(ErrorKind::Usage, "more than one expression after '--'");
+        out.expr = argv[j];
+      }
+      break;
+    }
+    if (i > 1 && !after_value_option && a.size() > 1 && a[0] == '-' && !option_shaped(a)) {
+      if (out.expr) throw Error(ErrorKind::Usage, "more than one expression given");
+      out.expr = a;
+      continue;
+    }
+    out.args.push_back(a);
+  }
+  return out;
+}
+
 void add_common(CLI::App* cmd, Common& c, bool wrt_required) {
-  cmd->add_option("EXPR", c.expr, "the expression (LANGUAGE.md); declarations may precede it, separated by ';'")
-      ->required();
-  auto* w = cmd->add_option("--wrt", c.wrt, "variable to differentiate with respect to (repeatable)");
+  cmd->add_option("EXPR", c.expr, "the expression (LANGUAGE.md); declarations may precede it, separated by ';'");
+  auto* w = cmd->add_option("--wrt", c.wrt, "variable to differentiate with respect to (repeatable)")
+                ->allow_extra_args(false);
   if (wrt_required) w->required();
   cmd->add_option("--decl", c.decl, "declarations, e.g. \"W: matrix(n,k); s: scalar; S: symmetric(n)\"");
 }
@@ -243,8 +285,25 @@ int main(int argc, char** argv) {
   check->add_option("--seed", seed, "random seed (default 1)");
   check->add_option("--tolerance", tolerance, "largest accepted relative error (default 1e-5)");
 
+  SplitArgs split;
   try {
-    app.parse(argc, argv);
+    split = split_expression(argc, argv);
+  } catch (const Error& e) {
+    std::cerr << format_error(e, "");
+    return kExitBadInput;
+  }
+  std::vector<char*> cargs;
+  for (auto& a : split.args) cargs.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(cargs.size()), cargs.data());
+    for (Common* c : {&grad_c, &eval_c, &check_c}) {
+      if (split.expr) {
+        if (!c->expr.empty()) throw CLI::ParseError("more than one expression given", 2);
+        c->expr = *split.expr;
+      }
+    }
+    const Common& given = grad->parsed() ? grad_c : eval->parsed() ? eval_c : check_c;
+    if (given.expr.empty()) throw CLI::RequiredError("EXPR");
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

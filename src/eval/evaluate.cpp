@@ -1,1 +1,626 @@
-// placeholder: being written
+// Numeric evaluation of IR (see evaluate.hpp). Guarantees:
+//   - every node is evaluated at most once per Evaluator (memoized by node),
+//     iteratively in post-order, so expression depth never reaches the C++
+//     stack;
+//   - an Inv factor inside a product chain is never formed: inv(A)*B is a
+//     solve with A's factorization, B*inv(A) a transposed solve; inv(A) is
+//     formed (by a solve against the identity) only where it stands alone;
+//   - a matrix is factorized at most once (cached by node): Cholesky for
+//     structurally symmetric nodes when positive definite, partial-pivoting
+//     LU otherwise; inv(A') reuses A's factorization with transposed solves;
+//   - the multiplication order of a chain is chosen by the classic
+//     matrix-chain dynamic program on the actual sizes;
+//   - logdet is computed from the factorization's diagonal, never as
+//     log(det(A)); det from the same factorization;
+//   - every value outside a function's domain, and every non-finite result,
+//     is an Error of kind Domain naming the function.
+#include "eval/evaluate.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/LU>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <unordered_map>
+
+#include "ir/error.hpp"
+
+namespace matcalc {
+
+namespace {
+
+using Index = Eigen::Index;
+
+// Below this reciprocal condition number (1-norm estimate) a matrix is
+// treated as singular for inversion and solves: solutions would carry fewer
+// than ~3 correct digits, which is never what a user of inv() means.
+constexpr double kSingularRcond = 1e-13;
+
+// Chains longer than this skip the O(m^3) ordering DP and fold greedily.
+constexpr std::size_t kMaxDpChain = 128;
+
+std::string fmt_num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+// The name of an operator in messages: the call spelling for functions, the
+// operator symbol for infix operators.
+std::string fn_name(Op op) {
+  switch (op) {
+    case Op::Add: return "'+'";
+    case Op::Mul: return "'*'";
+    case Op::Pow: return "'^'";
+    case Op::MatPow: return "matrix power '^'";
+    case Op::ElemMul: return "'.*'";
+    case Op::ElemDiv: return "'./'";
+    case Op::ElemPow: return "'.^'";
+    case Op::Transpose: return "transpose";
+    default: return std::string(op_spelling(op));
+  }
+}
+
+[[noreturn]] void domain_error(const std::string& fn, const std::string& what) {
+  throw Error(ErrorKind::Domain, fn + ": " + what);
+}
+
+// Operands of an entrywise operation must agree in size. The IR's shapes
+// guarantee it whenever the bindings are consistent; this turns inconsistent
+// hand-made bindings into an error instead of an Eigen assertion.
+void same_size(const std::string& fn, const Matrix& a, const Matrix& b) {
+  if (a.rows() != b.rows() || a.cols() != b.cols())
+    throw Error(ErrorKind::Shape, fn + ": sizes " + std::to_string(a.rows()) + " x " +
+                                      std::to_string(a.cols()) + " and " + std::to_string(b.rows()) +
+                                      " x " + std::to_string(b.cols()) + " differ");
+}
+
+std::int64_t dim_in(const Dim& d, const std::map<std::string, std::int64_t>& dims) {
+  if (auto v = d.value(dims)) return *v;
+  std::string missing;
+  for (const auto& f : d.factors())
+    if (!dims.count(f)) missing = f;
+  if (missing.empty())
+    throw Error(ErrorKind::Limit, "dimension " + d.str() + " is too large");
+  throw Error(ErrorKind::Value,
+              "no size for dimension '" + missing + "' (no value binds it)");
+}
+
+// ----------------------------------------------------------- factorizations
+
+// A factorization of one square matrix, computed once and reused by every
+// inv, solve, det and logdet of that matrix.
+struct Factor {
+  enum class Kind { Cholesky, LU } kind = Kind::LU;
+  Eigen::LLT<Matrix> llt;
+  Eigen::PartialPivLU<Matrix> lu;
+  Index n = 0;
+  bool zero_pivot = false;  // exactly singular
+  double rcond = 0;         // reciprocal condition estimate (1-norm)
+
+  Factor(const Matrix& a, bool symmetric) : n(a.rows()) {
+    if (symmetric) {
+      // Cholesky is the cheapest and most stable choice for SPD matrices.
+      // A symmetric indefinite matrix goes to LU rather than LDLT: Eigen's
+      // LDLT uses 1x1 pivots only, which is not backward stable there.
+      llt.compute(a);
+      if (llt.info() == Eigen::Success && (llt.matrixLLT().diagonal().array() > 0).all()) {
+        kind = Kind::Cholesky;
+        rcond = llt.rcond();
+        return;
+      }
+    }
+    kind = Kind::LU;
+    lu.compute(a);
+    zero_pivot = (lu.matrixLU().diagonal().array() == 0).any();
+    // The rcond estimate solves with the factors: meaningless with a zero pivot.
+    rcond = zero_pivot ? 0 : lu.rcond();
+    if (!std::isfinite(rcond)) rcond = 0;
+  }
+
+  void require_invertible(const std::string& fn) const {
+    if (zero_pivot) domain_error(fn, "matrix is singular (zero pivot in its LU factorization)");
+    if (!(rcond >= kSingularRcond))
+      domain_error(fn, "matrix is singular (reciprocal condition number " + fmt_num(rcond) +
+                           " is below " + fmt_num(kSingularRcond) + ")");
+  }
+
+  // A^-1 b, or A^-T b when `transposed`.
+  Matrix solve(const Matrix& b, bool transposed) const {
+    if (kind == Kind::Cholesky) return llt.solve(b);  // symmetric: A^-T = A^-1
+    if (transposed) return lu.transpose().solve(b);
+    return lu.solve(b);
+  }
+
+  // log|det A| and the sign of det A (0 when singular).
+  std::pair<double, int> log_abs_det() const {
+    if (kind == Kind::Cholesky)
+      return {2.0 * llt.matrixLLT().diagonal().array().log().sum(), 1};
+    if (zero_pivot) return {-std::numeric_limits<double>::infinity(), 0};
+    auto d = lu.matrixLU().diagonal();
+    double s = 0;
+    int sign = static_cast<int>(lu.permutationP().determinant());
+    for (Index i = 0; i < d.size(); ++i) {
+      s += std::log(std::fabs(d(i)));
+      if (d(i) < 0) sign = -sign;
+    }
+    return {s, sign};
+  }
+
+  double det() const {
+    if (kind == Kind::Cholesky) {
+      double p = llt.matrixLLT().diagonal().prod();
+      return p * p;
+    }
+    return lu.determinant();
+  }
+};
+
+// The matrix whose factorization an Inv node needs, and whether the Inv is
+// of its transpose: inv(B') is solved with B's factorization, transposed.
+std::pair<Expr, bool> factor_source(Expr inv_node) {
+  Expr a = inv_node->kid(0);
+  if (a->op == Op::Transpose) return {a->kid(0), true};
+  return {a, false};
+}
+
+bool is_chain_inv(Expr k) { return k->op == Op::Inv && !k->is_scalar(); }
+
+// The nodes whose values evaluating `n` reads. An Inv inside a product chain
+// is not evaluated itself: the chain solves with its argument's factorization.
+void dependencies(Expr n, std::vector<Expr>& out) {
+  out.clear();
+  switch (n->op) {
+    case Op::Mul:
+      for (Expr k : n->kids) out.push_back(is_chain_inv(k) ? factor_source(k).first : k);
+      break;
+    case Op::Inv:
+      out.push_back(factor_source(n).first);
+      break;
+    default:
+      out.insert(out.end(), n->kids.begin(), n->kids.end());
+  }
+}
+
+// --------------------------------------------------------- elementwise maps
+
+template <class F>
+Matrix map_entries(const Matrix& x, F f) {
+  Matrix r(x.rows(), x.cols());
+  for (Index i = 0; i < x.size(); ++i) r.data()[i] = f(x.data()[i]);
+  return r;
+}
+
+double stable_sigmoid(double t) {
+  if (t >= 0) return 1.0 / (1.0 + std::exp(-t));
+  double e = std::exp(t);
+  return e / (1.0 + e);
+}
+
+double stable_softplus(double t) { return std::log1p(std::exp(-std::fabs(t))) + std::max(t, 0.0); }
+
+bool is_integer(double p) { return std::isfinite(p) && p == std::round(p); }
+
+// base^p with the domain checked: a negative base needs an integer exponent,
+// a zero base a non-negative one.
+double checked_pow(const std::string& fn, double base, double p) {
+  if (base < 0 && !is_integer(p))
+    domain_error(fn, "negative base " + fmt_num(base) + " with non-integer exponent " + fmt_num(p));
+  if (base == 0 && p < 0)
+    domain_error(fn, "division by zero (0 raised to the negative power " + fmt_num(p) + ")");
+  return std::pow(base, p);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ Impl
+
+struct Evaluator::Impl {
+  const Bindings b;  // a copy: an Evaluator may outlive the caller's bindings
+  std::map<std::string, std::int64_t> dims;  // b.dims plus sizes read off symbol values
+  std::unordered_map<Expr, Matrix> values;   // node-stable: references survive rehash
+  std::unordered_map<Expr, std::unique_ptr<Factor>> factors;
+
+  explicit Impl(const Bindings& bb) : b(bb), dims(bb.dims) {}
+
+  const Matrix& value(Expr e) const { return values.at(e); }
+
+  const Factor& factor(Expr a) {
+    auto it = factors.find(a);
+    if (it != factors.end()) return *it->second;
+    const Matrix& m = value(a);
+    auto f = std::make_unique<Factor>(m, a->symmetric);
+    return *factors.emplace(a, std::move(f)).first->second;
+  }
+
+  // Binds dimension symbols that a symbol's shape names directly (`n`, not
+  // `n*k`) from its value, so callers may leave Bindings.dims empty.
+  void bind_dims_from(Expr sym) {
+    auto it = b.values.find(sym->name);
+    if (it == b.values.end()) return;
+    auto bind = [&](const Dim& d, Index size) {
+      if (d.coeff() == 1 && d.factors().size() == 1) dims.emplace(d.factors()[0], size);
+    };
+    bind(sym->shape.rows, it->second.rows());
+    bind(sym->shape.cols, it->second.cols());
+  }
+
+  const Matrix& eval(Expr root) {
+    if (auto it = values.find(root); it != values.end()) return it->second;
+
+    // Post-order of the nodes not yet evaluated, by an explicit stack.
+    std::vector<Expr> order;
+    {
+      struct Frame {
+        Expr n;
+        std::vector<Expr> deps;
+        std::size_t i = 0;
+      };
+      std::unordered_map<Expr, bool> seen;
+      std::vector<Frame> stack;
+      stack.push_back({root, {}, 0});
+      dependencies(root, stack.back().deps);
+      seen[root] = true;
+      while (!stack.empty()) {
+        Frame& f = stack.back();
+        if (f.i < f.deps.size()) {
+          Expr k = f.deps[f.i++];
+          if (values.count(k) || !seen.emplace(k, true).second) continue;
+          Frame nf{k, {}, 0};
+          dependencies(k, nf.deps);
+          stack.push_back(std::move(nf));  // invalidates f; not used after
+        } else {
+          order.push_back(f.n);
+          stack.pop_back();
+        }
+      }
+    }
+    for (Expr n : order)
+      if (n->op == Op::Symbol) bind_dims_from(n);
+    for (Expr n : order) {
+      Matrix v = compute(n);
+      if (!v.allFinite()) {
+        if (n->op == Op::Symbol) throw Error(ErrorKind::Value, "the value of '" + n->name + "' is not finite");
+        domain_error(fn_name(n->op), "result is not finite (overflow or NaN)");
+      }
+      values.emplace(n, std::move(v));
+    }
+    return values.at(root);
+  }
+
+  Index size_of(const Dim& d) { return static_cast<Index>(dim_in(d, dims)); }
+
+  Matrix compute(Expr n) {
+    const std::string fn = fn_name(n->op);
+    auto kid = [&](std::size_t i) -> const Matrix& { return value(n->kid(i)); };
+    switch (n->op) {
+      // ---------------------------------------------------------- leaves
+      case Op::Const:
+        return Matrix::Constant(1, 1, n->value);
+      case Op::Symbol: {
+        auto it = b.values.find(n->name);
+        if (it == b.values.end())
+          throw Error(ErrorKind::Value, "no value for symbol '" + n->name + "'");
+        const Matrix& m = it->second;
+        auto r = n->shape.rows.value(dims), c = n->shape.cols.value(dims);
+        if ((r && *r != m.rows()) || (c && *c != m.cols()))
+          throw Error(ErrorKind::Value,
+                      "the value of '" + n->name + "' is " + std::to_string(m.rows()) + " x " +
+                          std::to_string(m.cols()) + ", but '" + n->name + "' is " +
+                          n->shape.str() + (r && c ? " = " + std::to_string(*r) + " x " + std::to_string(*c) : ""));
+        return m;
+      }
+      case Op::Identity: {
+        Index k = size_of(n->shape.rows);
+        return Matrix::Identity(k, k);
+      }
+      case Op::Zeros:
+        return Matrix::Zero(size_of(n->shape.rows), size_of(n->shape.cols));
+      case Op::Ones:
+        return Matrix::Ones(size_of(n->shape.rows), size_of(n->shape.cols));
+
+      // ------------------------------------------------------ arithmetic
+      case Op::Add: {
+        Matrix s = kid(0);
+        for (std::size_t i = 1; i < n->kids.size(); ++i) {
+          same_size(fn, s, kid(i));
+          s += kid(i);
+        }
+        return s;
+      }
+      case Op::Mul:
+        return product(n);
+      case Op::Pow:
+        return Matrix::Constant(1, 1, checked_pow(fn, kid(0)(0, 0), kid(1)(0, 0)));
+      case Op::MatPow:
+        return matrix_power(n);
+      case Op::ElemMul: {
+        Matrix p = kid(0);
+        for (std::size_t i = 1; i < n->kids.size(); ++i) {
+          same_size(fn, p, kid(i));
+          p.array() *= kid(i).array();
+        }
+        return p;
+      }
+      case Op::ElemDiv: {
+        const Matrix &a = kid(0), &d = kid(1);
+        same_size(fn, a, d);
+        for (Index i = 0; i < d.size(); ++i)
+          if (d.data()[i] == 0) domain_error(fn, "division by zero");
+        return (a.array() / d.array()).matrix();
+      }
+      case Op::ElemPow: {
+        double p = kid(1)(0, 0);
+        return map_entries(kid(0), [&](double x) { return checked_pow(fn, x, p); });
+      }
+      case Op::Transpose:
+        return kid(0).transpose();
+
+      // ------------------------------------------------ matrix functions
+      case Op::Trace:
+        return Matrix::Constant(1, 1, kid(0).trace());
+      case Op::Det:
+        return Matrix::Constant(1, 1, factor(n->kid(0)).det());
+      case Op::LogDet: {
+        auto [l, sign] = factor(n->kid(0)).log_abs_det();
+        if (sign <= 0)
+          domain_error(fn, sign == 0 ? "determinant is not positive (the matrix is singular)"
+                                     : "determinant is not positive (it is negative)");
+        return Matrix::Constant(1, 1, l);
+      }
+      case Op::Inv: {
+        auto [src, transposed] = factor_source(n);
+        const Factor& f = factor(src);
+        f.require_invertible(fn);
+        return f.solve(Matrix::Identity(f.n, f.n), transposed);
+      }
+      case Op::Diag: {
+        const Matrix& v = kid(0);
+        Matrix d = Matrix::Zero(v.size(), v.size());
+        for (Index i = 0; i < v.size(); ++i) d(i, i) = v.data()[i];
+        return d;
+      }
+      case Op::DiagPart:
+        return kid(0).diagonal();
+      case Op::Sum:
+        return Matrix::Constant(1, 1, kid(0).sum());
+      case Op::Norm2: {
+        double v = kid(0).norm();
+        if (!std::isfinite(v)) v = kid(0).stableNorm();  // squares overflowed
+        return Matrix::Constant(1, 1, v);
+      }
+      case Op::Norm1:
+        return Matrix::Constant(1, 1, kid(0).cwiseAbs().sum());
+      case Op::Vec:
+      case Op::Reshape: {
+        const Matrix& x = kid(0);
+        Index r = size_of(n->shape.rows), c = size_of(n->shape.cols);
+        if (r * c != x.size())
+          throw Error(ErrorKind::Shape, "reshape of " + std::to_string(x.rows()) + " x " +
+                                            std::to_string(x.cols()) + " to " + std::to_string(r) +
+                                            " x " + std::to_string(c));
+        return Eigen::Map<const Matrix>(x.data(), r, c);  // column-major, as vec
+      }
+      case Op::Kron: {
+        const Matrix &a = kid(0), &c = kid(1);
+        Matrix k(a.rows() * c.rows(), a.cols() * c.cols());
+        for (Index j = 0; j < a.cols(); ++j)
+          for (Index i = 0; i < a.rows(); ++i)
+            k.block(i * c.rows(), j * c.cols(), c.rows(), c.cols()) = a(i, j) * c;
+        return k;
+      }
+      case Op::Sym: {
+        const Matrix& x = kid(0);
+        return 0.5 * (x + x.transpose());
+      }
+      case Op::LogSumExp: {
+        const Matrix& x = kid(0);
+        double m = x.maxCoeff();  // shift: exp never overflows, one term is 1
+        return Matrix::Constant(1, 1, m + std::log((x.array() - m).exp().sum()));
+      }
+      case Op::Softmax: {
+        const Matrix& x = kid(0);
+        Matrix e = (x.array() - x.maxCoeff()).exp().matrix();
+        return e / e.sum();
+      }
+
+      // ------------------------------------------ elementwise functions
+      case Op::Exp:
+        return kid(0).array().exp().matrix();
+      case Op::Log:
+        return map_entries(kid(0), [&](double x) {
+          if (!(x > 0)) domain_error(fn, "argument " + fmt_num(x) + " is not positive");
+          return std::log(x);
+        });
+      case Op::Sqrt:
+        return map_entries(kid(0), [&](double x) {
+          if (x < 0) domain_error(fn, "argument " + fmt_num(x) + " is negative");
+          return std::sqrt(x);
+        });
+      case Op::Sin: return kid(0).array().sin().matrix();
+      case Op::Cos: return kid(0).array().cos().matrix();
+      case Op::Tan: return map_entries(kid(0), [](double x) { return std::tan(x); });
+      case Op::Tanh: return map_entries(kid(0), [](double x) { return std::tanh(x); });
+      case Op::Abs: return kid(0).cwiseAbs();
+      case Op::Sign:
+        return map_entries(kid(0), [](double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); });
+      case Op::Sigmoid: return map_entries(kid(0), stable_sigmoid);
+      case Op::Softplus: return map_entries(kid(0), stable_softplus);
+      case Op::Relu: return map_entries(kid(0), [](double x) { return std::max(x, 0.0); });
+    }
+    throw Error(ErrorKind::Unsupported, "cannot evaluate operator " + std::string(op_name(n->op)));
+  }
+
+  // X^k by repeated squaring (k >= 2 in normal form; other k handled too).
+  Matrix matrix_power(Expr n) {
+    const Matrix& x = value(n->kid(0));
+    long long k = n->power;
+    Matrix base;
+    if (k < 0) {  // not produced by the builders (they use inv), kept total
+      const Factor& f = factor(n->kid(0));
+      f.require_invertible(fn_name(n->op));
+      base = f.solve(Matrix::Identity(f.n, f.n), false);
+      k = -k;
+    } else {
+      base = x;
+    }
+    Matrix result = Matrix::Identity(x.rows(), x.cols());
+    bool have = false;
+    while (k > 0) {
+      if (k & 1) {
+        result = have ? Matrix(result * base) : base;
+        have = true;
+      }
+      k >>= 1;
+      if (k > 0) base = base * base;
+    }
+    return result;
+  }
+
+  // One factor of a chain: a value, or an inverse left unformed.
+  struct Piece {
+    const Matrix* ref = nullptr;    // a cached node value
+    Matrix own;                     // an intermediate result
+    const Factor* inv = nullptr;    // lazy inv(A) (or inv(A') when inv_t)
+    bool inv_t = false;
+    Index rows = 0, cols = 0;
+    const Matrix& mat() const { return ref ? *ref : own; }
+  };
+
+  static Matrix materialize(const Piece& p) {
+    if (!p.inv) return p.mat();
+    return p.inv->solve(Matrix::Identity(p.inv->n, p.inv->n), p.inv_t);
+  }
+
+  static Piece combine(const Piece& l, const Piece& r) {
+    Piece out;
+    out.rows = l.rows;
+    out.cols = r.cols;
+    if (l.inv) {
+      // inv(A)*B: a solve with A. Two adjacent inverses: the right one is
+      // formed by a solve against the identity, the left applied by a solve.
+      if (r.inv)
+        out.own = l.inv->solve(materialize(r), l.inv_t);
+      else
+        out.own = l.inv->solve(r.mat(), l.inv_t);
+    } else if (r.inv) {
+      // B*inv(A) = (inv(A')*B')': a transposed solve, transposed back.
+      out.own = r.inv->solve(l.mat().transpose(), !r.inv_t).transpose();
+    } else {
+      out.own.noalias() = l.mat() * r.mat();
+    }
+    return out;
+  }
+
+  Matrix product(Expr n) {
+    double coef = 1;
+    std::vector<Piece> chain;
+    for (Expr k : n->kids) {
+      if (is_chain_inv(k)) {
+        auto [src, transposed] = factor_source(k);
+        const Factor& f = factor(src);
+        f.require_invertible("inv");
+        Piece p;
+        p.inv = &f;
+        p.inv_t = transposed;
+        p.rows = p.cols = f.n;
+        chain.push_back(std::move(p));
+      } else if (k->is_scalar()) {
+        coef *= value(k)(0, 0);
+      } else {
+        Piece p;
+        p.ref = &value(k);
+        p.rows = p.ref->rows();
+        p.cols = p.ref->cols();
+        chain.push_back(std::move(p));
+      }
+    }
+    for (std::size_t i = 1; i < chain.size(); ++i)
+      if (chain[i - 1].cols != chain[i].rows)
+        throw Error(ErrorKind::Shape, "'*': sizes " + std::to_string(chain[i - 1].cols) +
+                                          " and " + std::to_string(chain[i].rows) + " do not match");
+    if (chain.empty()) return Matrix::Constant(1, 1, coef);
+    Matrix r = chain.size() == 1 ? materialize(chain[0]) : multiply_chain(chain).own;
+    if (coef != 1) r *= coef;
+    return r;
+  }
+
+  // The chain product in the cheapest order (flop count of products and
+  // solves; a lazy inverse against a lazy inverse also pays for forming one).
+  Piece multiply_chain(std::vector<Piece>& c) {
+    const std::size_t m = c.size();
+    if (m > kMaxDpChain) {
+      // Greedy: right-to-left when the chain ends in a vector, else left-to-right.
+      if (c.back().cols == 1) {
+        Piece acc = combine(c[m - 2], c[m - 1]);
+        for (std::size_t i = m - 2; i-- > 0;) acc = combine(c[i], acc);
+        return acc;
+      }
+      Piece acc = combine(c[0], c[1]);
+      for (std::size_t i = 2; i < m; ++i) acc = combine(acc, c[i]);
+      return acc;
+    }
+    std::vector<double> cost(m * m, 0.0);
+    std::vector<std::size_t> split(m * m, 0);
+    auto at = [m](std::size_t i, std::size_t j) { return i * m + j; };
+    for (std::size_t len = 2; len <= m; ++len) {
+      for (std::size_t i = 0; i + len <= m; ++i) {
+        std::size_t j = i + len - 1;
+        double best = std::numeric_limits<double>::infinity();
+        for (std::size_t s = i; s < j; ++s) {
+          double q = cost[at(i, s)] + cost[at(s + 1, j)] +
+                     double(c[i].rows) * double(c[s].cols) * double(c[j].cols);
+          if (s == i && s + 1 == j && c[i].inv && c[j].inv)
+            q += double(c[j].rows) * double(c[j].rows) * double(c[j].cols);
+          if (q < best) {
+            best = q;
+            split[at(i, j)] = s;
+          }
+        }
+        cost[at(i, j)] = best;
+      }
+    }
+    return build(c, split, 0, m - 1);
+  }
+
+  // Recursion depth <= chain length <= kMaxDpChain.
+  Piece build(std::vector<Piece>& c, const std::vector<std::size_t>& split, std::size_t i,
+              std::size_t j) {
+    if (i == j) {
+      Piece p;
+      p.ref = c[i].ref;
+      p.inv = c[i].inv;
+      p.inv_t = c[i].inv_t;
+      p.rows = c[i].rows;
+      p.cols = c[i].cols;
+      return p;
+    }
+    std::size_t s = split[i * c.size() + j];
+    return combine(build(c, split, i, s), build(c, split, s + 1, j));
+  }
+};
+
+// ------------------------------------------------------------------ API
+
+Evaluator::Evaluator(const Bindings& b) : impl_(new Impl(b)) {}
+Evaluator::~Evaluator() { delete impl_; }
+const Matrix& Evaluator::eval(Expr e) { return impl_->eval(e); }
+
+Matrix evaluate(Expr e, const Bindings& b) {
+  Evaluator ev(b);
+  return ev.eval(e);
+}
+
+std::vector<Matrix> evaluate(std::span<const Expr> roots, const Bindings& b) {
+  Evaluator ev(b);
+  std::vector<Matrix> out;
+  out.reserve(roots.size());
+  for (Expr r : roots) out.push_back(ev.eval(r));
+  return out;
+}
+
+std::int64_t dim_value(const Dim& d, const Bindings& b) { return dim_in(d, b.dims); }
+
+}  // namespace matcalc

@@ -1,1 +1,290 @@
-// placeholder: being written
+// Values files (see values.hpp). Guarantees: read_values either returns
+// Bindings in which every symbol has a finite value of its declared shape,
+// every dimension symbol used by a symbol's shape is bound consistently, and
+// symmetric symbols hold exactly symmetric values; or it throws a Value error
+// that names the symbol (and dimension) at fault. Nothing is guessed: a
+// scalar is never broadcast, a matrix never flattened.
+#include "eval/values.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "ir/error.hpp"
+
+namespace matcalc {
+
+namespace {
+
+using json = nlohmann::json;
+using Index = Eigen::Index;
+
+[[noreturn]] void value_error(const std::string& msg) { throw Error(ErrorKind::Value, msg); }
+
+std::string sz(Index r, Index c) { return std::to_string(r) + " x " + std::to_string(c); }
+
+// What the JSON value looks like, before it is matched to a shape.
+struct Parsed {
+  enum class Form { Number, List, Rows } form;
+  Matrix m;  // Number: 1x1; List: n x 1; Rows: r x c
+  std::string describe() const {
+    switch (form) {
+      case Form::Number: return "a number";
+      case Form::List: return "a list of " + std::to_string(m.rows()) + " numbers";
+      case Form::Rows: return "a " + sz(m.rows(), m.cols()) + " list of rows";
+    }
+    return "";
+  }
+};
+
+double entry(const json& v, const std::string& name, const std::string& where) {
+  if (!v.is_number())
+    value_error("the value of '" + name + "' has " + where + " " + v.dump() + ", which is not a number");
+  double d = v.get<double>();
+  if (!std::isfinite(d)) value_error("the value of '" + name + "' has a non-finite entry " + where);
+  return d;
+}
+
+Parsed parse_value(const json& v, const std::string& name) {
+  if (v.is_number()) return {Parsed::Form::Number, Matrix::Constant(1, 1, entry(v, name, "the entry"))};
+  if (!v.is_array())
+    value_error("the value of '" + name + "' is " + v.dump() +
+                "; expected a number, a list of numbers or a list of rows");
+  if (v.empty()) value_error("the value of '" + name + "' is an empty list");
+  if (v[0].is_array()) {
+    Index r = static_cast<Index>(v.size()), c = static_cast<Index>(v[0].size());
+    if (c == 0) value_error("the value of '" + name + "' has an empty row");
+    Matrix m(r, c);
+    for (Index i = 0; i < r; ++i) {
+      const json& row = v[static_cast<std::size_t>(i)];
+      if (!row.is_array())
+        value_error("the value of '" + name + "' mixes rows and numbers (entry " +
+                    std::to_string(i + 1) + " is not a row)");
+      if (static_cast<Index>(row.size()) != c)
+        value_error("the value of '" + name + "' has ragged rows: row 1 has " + std::to_string(c) +
+                    " entries, row " + std::to_string(i + 1) + " has " + std::to_string(row.size()));
+      for (Index j = 0; j < c; ++j)
+        m(i, j) = entry(row[static_cast<std::size_t>(j)], name,
+                        "at row " + std::to_string(i + 1) + ", column " + std::to_string(j + 1));
+    }
+    return {Parsed::Form::Rows, std::move(m)};
+  }
+  Matrix m(static_cast<Index>(v.size()), 1);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i].is_array())
+      value_error("the value of '" + name + "' mixes numbers and rows (entry " +
+                  std::to_string(i + 1) + " is a list)");
+    m(static_cast<Index>(i), 0) = entry(v[i], name, "at entry " + std::to_string(i + 1));
+  }
+  return {Parsed::Form::List, std::move(m)};
+}
+
+// Matches a parsed value to a symbol's shape kind; throws expected-vs-got.
+Matrix fit_to_shape(const Parsed& p, Expr sym) {
+  const Shape& s = sym->shape;
+  auto mismatch = [&]() -> Matrix {
+    value_error("the value of '" + sym->name + "' should be " +
+                (s.is_scalar() ? std::string("a scalar")
+                 : s.is_col()  ? "a vector (" + s.str() + ")"
+                 : s.is_row()  ? "a row vector (" + s.str() + ")"
+                               : "a matrix (" + s.str() + ")") +
+                ", got " + p.describe());
+  };
+  if (s.is_scalar()) {
+    if (p.form != Parsed::Form::Number) return mismatch();
+    return p.m;
+  }
+  if (s.is_col()) {
+    if (p.form == Parsed::Form::List) return p.m;
+    if (p.form == Parsed::Form::Rows && p.m.cols() == 1) return p.m;  // [[1],[2],[3]]
+    return mismatch();
+  }
+  if (s.is_row()) {
+    if (p.form == Parsed::Form::List) return p.m.transpose();          // a flat list
+    if (p.form == Parsed::Form::Rows && p.m.rows() == 1) return p.m;   // [[1,2,3]]
+    return mismatch();
+  }
+  if (p.form != Parsed::Form::Rows) return mismatch();
+  return p.m;
+}
+
+// One requirement "dimension d of symbol `who` has size `size`".
+struct DimFact {
+  Dim d;
+  std::int64_t size;
+  std::string who;
+  const char* axis;  // "rows" or "columns"
+};
+
+struct DimBinder {
+  std::map<std::string, std::pair<std::int64_t, std::string>> bound;  // dim -> (size, from symbol)
+
+  std::string source(const std::string& f) const { return bound.at(f).second; }
+
+  // Binds or checks a plain symbol `n` (coefficient 1).
+  void bind_plain(const std::string& f, const DimFact& x) {
+    auto [it, fresh] = bound.emplace(f, std::make_pair(x.size, x.who));
+    if (!fresh && it->second.first != x.size)
+      value_error("dimension " + f + " is " + std::to_string(it->second.first) + " from " +
+                  it->second.second + " but " + std::to_string(x.size) + " from " + x.who);
+  }
+
+  // Tries to settle a fact; false when two or more of its symbols are unbound.
+  bool settle(const DimFact& x) {
+    const Dim& d = x.d;
+    if (d.is_literal()) {
+      if (d.coeff() != x.size)
+        value_error("'" + x.who + "' needs " + std::to_string(d.coeff()) + " " + x.axis +
+                    ", its value has " + std::to_string(x.size));
+      return true;
+    }
+    if (d.coeff() == 1 && d.factors().size() == 1) {
+      bind_plain(d.factors()[0], x);
+      return true;
+    }
+    std::int64_t known = d.coeff();
+    std::vector<std::string> unbound;
+    for (const auto& f : d.factors()) {
+      auto it = bound.find(f);
+      if (it == bound.end()) {
+        if (std::find(unbound.begin(), unbound.end(), f) == unbound.end()) unbound.push_back(f);
+      } else {
+        known *= it->second.first;
+      }
+    }
+    if (unbound.empty()) {
+      if (known != x.size) {
+        std::string how;
+        for (const auto& f : d.factors())
+          how += (how.empty() ? "" : ", ") + f + " = " + std::to_string(bound.at(f).first) +
+                 " (from " + source(f) + ")";
+        value_error("dimension " + d.str() + " of '" + x.who + "' (its " + x.axis + ") is " +
+                    std::to_string(x.size) + " in its value, but " + how + " make it " +
+                    std::to_string(known));
+      }
+      return true;
+    }
+    // One unknown symbol, possibly repeated (n*n): solve for it exactly.
+    if (unbound.size() == 1) {
+      const std::string& f = unbound[0];
+      int power = static_cast<int>(std::count(d.factors().begin(), d.factors().end(), f));
+      if (known <= 0 || x.size % known != 0)
+        value_error("dimension " + d.str() + " of '" + x.who + "' cannot be " +
+                    std::to_string(x.size));
+      std::int64_t rest = x.size / known;
+      auto root = static_cast<std::int64_t>(std::llround(std::pow(double(rest), 1.0 / power)));
+      std::int64_t check = 1;
+      for (int i = 0; i < power; ++i) check *= root;
+      if (root < 1 || check != rest)
+        value_error("dimension " + d.str() + " of '" + x.who + "' cannot be " +
+                    std::to_string(x.size));
+      bind_plain(f, {Dim::symbol(f), root, x.who, x.axis});
+      return true;
+    }
+    return false;
+  }
+};
+
+void check_symmetric(Matrix& m, const std::string& name) {
+  double scale = m.cwiseAbs().maxCoeff();
+  double asym = (m - m.transpose()).cwiseAbs().maxCoeff();
+  if (asym > 1e-10 * scale) {
+    Index bi = 0, bj = 0;
+    (m - m.transpose()).cwiseAbs().maxCoeff(&bi, &bj);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "entries (%ld,%ld) = %.10g and (%ld,%ld) = %.10g differ",
+                  long(bi + 1), long(bj + 1), m(bi, bj), long(bj + 1), long(bi + 1), m(bj, bi));
+    value_error("'" + name + "' is declared symmetric but its value is not: " + buf);
+  }
+  // Exact symmetry from here on: Cholesky and the symmetric FD convention
+  // rely on it.
+  m = (0.5 * (m + m.transpose())).eval();  // eval(): m.transpose() aliases m
+}
+
+}  // namespace
+
+Bindings read_values(const json& j, const std::map<std::string, Expr>& symbols) {
+  if (!j.is_object())
+    value_error("the values file must hold a JSON object mapping symbols to values, not " +
+                std::string(j.type_name() == std::string("array") ? "an " : "a ") + j.type_name());
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!symbols.count(it.key()))
+      value_error("values file has '" + it.key() + "', which is not a symbol of the expression");
+  std::string missing;
+  for (const auto& [name, sym] : symbols)
+    if (!j.contains(name)) missing += (missing.empty() ? "'" : ", '") + name + "'";
+  if (!missing.empty()) value_error("values file has no value for " + missing);
+
+  Bindings b;
+  std::vector<DimFact> facts;
+  for (const auto& [name, sym] : symbols) {
+    Matrix m = fit_to_shape(parse_value(j.at(name), name), sym);
+    facts.push_back({sym->shape.rows, m.rows(), name, "rows"});
+    facts.push_back({sym->shape.cols, m.cols(), name, "columns"});
+    if (sym->symmetric && m.rows() != m.cols())
+      value_error("'" + name + "' is declared symmetric but its value is " + sz(m.rows(), m.cols()));
+    if (sym->symmetric && m.size() > 1) check_symmetric(m, name);
+    b.values.emplace(name, std::move(m));
+  }
+
+  // Plain dimensions first (they give the clearest conflict messages), then
+  // products until nothing changes.
+  std::stable_partition(facts.begin(), facts.end(), [](const DimFact& f) {
+    return f.d.is_literal() || (f.d.coeff() == 1 && f.d.factors().size() == 1);
+  });
+  DimBinder binder;
+  std::vector<DimFact> pending;
+  for (const auto& f : facts)
+    if (!binder.settle(f)) pending.push_back(f);
+  while (!pending.empty()) {
+    std::vector<DimFact> still;
+    for (const auto& f : pending)
+      if (!binder.settle(f)) still.push_back(f);
+    if (still.size() == pending.size()) {
+      const auto& f = still.front();
+      value_error("cannot tell the dimensions of " + f.d.str() + " = " + std::to_string(f.size) +
+                  " (the " + f.axis + " of '" + f.who + "') apart; give a value that fixes them");
+    }
+    pending = std::move(still);
+  }
+  for (const auto& [dim, v] : binder.bound) {
+    if (symbols.count(dim))
+      value_error("'" + dim + "' is both a symbol and a dimension");
+    b.dims[dim] = v.first;
+  }
+  return b;
+}
+
+Bindings read_values_file(const std::string& path, const std::map<std::string, Expr>& symbols) {
+  std::ifstream in(path);
+  if (!in) value_error("cannot read values file '" + path + "': " + std::strerror(errno));
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    value_error("values file '" + path + "' is not valid JSON: " + e.what());
+  }
+  return read_values(j, symbols);
+}
+
+json value_to_json(const Matrix& m) {
+  if (m.rows() == 1 && m.cols() == 1) return m(0, 0);
+  if (m.cols() == 1 || m.rows() == 1) {
+    json a = json::array();
+    for (Index i = 0; i < m.size(); ++i) a.push_back(m.data()[i]);  // either way one run
+    return a;
+  }
+  json rows = json::array();
+  for (Index i = 0; i < m.rows(); ++i) {
+    json r = json::array();
+    for (Index k = 0; k < m.cols(); ++k) r.push_back(m(i, k));
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+}  // namespace matcalc

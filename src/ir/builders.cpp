@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "ir/error.hpp"
@@ -151,7 +152,7 @@ std::vector<Expr> merge_powers(std::vector<Expr> chain) {
   }
   if (runs.size() == chain.size()) return chain;
   std::vector<Expr> out;
-  for (auto& [b, k] : runs) out.push_back(matpow(b, k));
+  for (auto& [b, k] : runs) out.push_back(k == 1 ? b : matpow(b, k));
   return out;
 }
 
@@ -336,7 +337,7 @@ Expr mul(std::vector<Expr> factors) {
     Expr p = pow(b, e);
     if (p->op == Op::Const) {
       coef *= p->value;
-    } else if (p->op == Op::Mul) {  // pow may return a product (a^-1 for a const base, ...)
+    } else if (p->op == Op::Mul && !is_scalar_chain(p)) {  // (2*a)^2 = 4*a^2: merge the parts
       for (Expr k : p->kids) (k->op == Op::Const ? (void)(coef *= k->value) : sc.push_back(k));
     } else {
       sc.push_back(p);
@@ -442,77 +443,94 @@ Expr pull_scalars(Expr f, std::vector<Expr>& scalars) {
 }
 }  // namespace
 
-Expr hadamard(std::vector<Expr> factors) {
-  Context& cx = *factors[0]->ctx;
-  std::vector<Expr> flat;
-  for (Expr f : factors) {
-    if (f->op == Op::ElemMul)
-      flat.insert(flat.end(), f->kids.begin(), f->kids.end());
-    else
-      flat.push_back(f);
-  }
-  const Shape s = flat[0]->shape;
-  for (Expr f : flat)
-    if (!(f->shape == s)) shape_error(".*", s, f->shape);
-  if (s.is_scalar()) return mul(std::move(flat));
-
+namespace {
+// The normal form of entrywise products and quotients: scalar factors pulled
+// out, equal bases merged by exponent (A .* A = A.^2, (B ./ A) .* A = B),
+// then (positive powers) ./ (negative powers).
+Expr entrywise(const std::vector<Expr>& num, const std::vector<Expr>& den, const Shape& s, Context& cx) {
   std::vector<Expr> scalars;
   std::vector<std::pair<Expr, double>> bases;
   std::map<Expr, std::size_t> where;
-  for (Expr f : flat) {
-    f = pull_scalars(f, scalars);
-    if (f->is_zero()) return zeros(cx, s);
-    if (f->op == Op::Ones) continue;
+  bool zero = false;
+  std::function<void(Expr, double)> take = [&](Expr f, double sign) {
+    std::vector<Expr> pulled;
+    f = pull_scalars(f, pulled);
+    for (Expr p : pulled) scalars.push_back(sign > 0 ? p : pow(p, -1.0));
+    if (f->op == Op::ElemMul) {
+      for (Expr k : f->kids) take(k, sign);
+      return;
+    }
+    if (f->op == Op::ElemDiv) {
+      take(f->kid(0), sign);
+      take(f->kid(1), -sign);
+      return;
+    }
+    if (f->is_scalar()) {
+      scalars.push_back(sign > 0 ? f : pow(f, -1.0));
+      return;
+    }
+    if (f->is_zero() && sign > 0) zero = true;
+    if (f->op == Op::Ones) return;
     auto [b, e] = base_exponent(f, Op::ElemPow);
     auto [it, fresh] = where.emplace(b, bases.size());
     if (fresh)
-      bases.push_back({b, e});
+      bases.push_back({b, e * sign});
     else
-      bases[it->second].second += e;
-  }
-  std::vector<Expr> kept;
+      bases[it->second].second += e * sign;
+  };
+  for (Expr f : num) take(f, 1);
+  for (Expr f : den) take(f, -1);
+  if (zero) return zeros(cx, s);
+
+  auto product = [&](std::vector<Expr> fs) -> Expr {
+    if (fs.empty()) return ones(cx, s);
+    if (fs.size() == 1) return fs[0];
+    std::sort(fs.begin(), fs.end(), expr_less);
+    bool symmetric = std::all_of(fs.begin(), fs.end(), [](Expr k) { return k->symmetric; });
+    return make(cx, Op::ElemMul, s, std::move(fs), symmetric);
+  };
+  std::vector<Expr> top, bottom;
   for (auto& [b, e] : bases) {
-    Expr p = epow(b, constant(cx, e));
-    p = pull_scalars(p, scalars);
-    if (p->op != Op::Ones) kept.push_back(p);
+    if (e > 0) top.push_back(epow(b, constant(cx, e)));
+    if (e < 0) bottom.push_back(epow(b, constant(cx, -e)));
   }
   Expr body;
-  if (kept.empty()) {
-    body = ones(cx, s);
-  } else if (kept.size() == 1) {
-    body = kept[0];
-  } else {
-    std::sort(kept.begin(), kept.end(), expr_less);
-    bool symmetric = std::all_of(kept.begin(), kept.end(), [](Expr k) { return k->symmetric; });
-    body = make(cx, Op::ElemMul, s, std::move(kept), symmetric);
+  if (bottom.empty())
+    body = product(std::move(top));
+  else if (top.empty() && bottom.size() == 1)
+    body = epow(bottom[0], constant(cx, -1));  // x.^-1
+  else {
+    Expr n = product(std::move(top)), d = product(std::move(bottom));
+    body = make(cx, Op::ElemDiv, s, {n, d}, n->symmetric && d->symmetric);
   }
   if (scalars.empty()) return body;
   scalars.push_back(body);
   return mul(std::move(scalars));
+}
+}  // namespace
+
+Expr hadamard(std::vector<Expr> factors) {
+  Context& cx = *factors[0]->ctx;
+  // A scalar operand scales entrywise (2 .* x = 2*x).
+  std::vector<Expr> scalar_ops, arrays;
+  for (Expr f : factors) (f->is_scalar() ? scalar_ops : arrays).push_back(f);
+  if (arrays.empty()) return mul(std::move(scalar_ops));
+  for (Expr f : arrays)
+    if (!(f->shape == arrays[0]->shape)) shape_error(".*", arrays[0]->shape, f->shape);
+  Expr body = entrywise(arrays, {}, arrays[0]->shape, cx);
+  if (scalar_ops.empty()) return body;
+  scalar_ops.push_back(body);
+  return mul(std::move(scalar_ops));
 }
 
 Expr hadamard(Expr a, Expr b) { return hadamard(std::vector<Expr>{a, b}); }
 
 Expr ediv(Expr a, Expr b) {
   Context& cx = *a->ctx;
+  if (b->is_scalar()) return div(a, b);                            // A ./ c = A/c
+  if (a->is_scalar()) return mul(a, epow(b, constant(cx, -1)));    // c ./ B = c*B.^-1
   if (!(a->shape == b->shape)) shape_error("./", a->shape, b->shape);
-  if (a->is_scalar()) return div(a, b);
-  if (b->op == Op::Ones) return a;
-  if (a->is_zero()) return a;
-  std::vector<Expr> outer, den_scalars;  // (c*A) ./ (d*B) = c/d * (A ./ B)
-  Expr num = pull_scalars(a, outer);
-  Expr den = pull_scalars(b, den_scalars);
-  for (Expr d : den_scalars) outer.push_back(pow(d, -1.0));
-  Expr body;
-  if (den->op == Op::Ones)
-    body = num;
-  else if (num->op == Op::Ones)
-    body = epow(den, constant(cx, -1));
-  else
-    body = make(cx, Op::ElemDiv, a->shape, {num, den}, num->symmetric && den->symmetric);
-  if (outer.empty()) return body;
-  outer.push_back(body);
-  return mul(std::move(outer));
+  return entrywise({a}, {b}, a->shape, cx);
 }
 
 Expr epow(Expr a, Expr p) {
@@ -558,7 +576,6 @@ Expr transpose(Expr a) {
     case Op::ElemPow: return epow(transpose(a->kid(0)), a->kid(1));
     case Op::Inv: return inv(transpose(a->kid(0)));
     case Op::MatPow: return matpow(transpose(a->kid(0)), a->power);
-    case Op::Kron: return kron(transpose(a->kid(0)), transpose(a->kid(1)));
     default:
       if (is_elementwise_function(a->op)) return elementwise(a->op, transpose(a->kid(0)));
       return make1(Op::Transpose, a, a->shape.transposed(), false);
@@ -588,14 +605,11 @@ Expr trace(Expr a) {
     case Op::Mul: {
       std::vector<Expr> scalars, chain;
       for (Expr k : a->kids) (k->is_scalar() ? scalars : chain).push_back(k);
-      // Cyclic: tr(u*M*v') with a column u first = M*v'*u, a scalar product.
-      if (chain.size() > 1 && chain.front()->shape.is_col()) {
-        std::rotate(chain.begin(), chain.begin() + 1, chain.end());
-        scalars.push_back(mul(std::move(chain)));
-        return mul(std::move(scalars));
-      }
-      if (chain.size() > 1 && chain.back()->shape.is_row()) {
-        std::rotate(chain.rbegin(), chain.rbegin() + 1, chain.rend());
+      // Cyclic: a column vector x in the chain closes it into a scalar,
+      // tr(A*x*y'*B) = y'*B*A*x.
+      auto col = std::find_if(chain.begin(), chain.end(), [](Expr f) { return f->shape.is_col(); });
+      if (chain.size() > 1 && col != chain.end()) {
+        std::rotate(chain.begin(), col + 1, chain.end());
         scalars.push_back(mul(std::move(chain)));
         return mul(std::move(scalars));
       }

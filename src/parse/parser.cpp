@@ -211,7 +211,9 @@ class Parser {
         base = std::move(n);
       } else if (is_op("^") || is_op(".^")) {
         Token op = next();
-        if (++powers > kMaxNesting) fail("too many chained powers");
+        if (++powers > kMaxNesting)
+          throw Error(ErrorKind::Limit,
+                      "too many chained powers (limit " + std::to_string(kMaxNesting) + ")", op.pos + 1);
         AstPtr ex;
         if (is_op("-") || is_op("+")) {
           Token sign = next();
@@ -250,7 +252,6 @@ class Parser {
     if (t.t == Token::T::Ident) {
       Token id = next();
       if (is_op("(")) {
-        DepthGuard g(depth_, peek());
         next();
         auto call = std::make_unique<Ast>(Ast::Kind::Call, id.pos, static_cast<int>(id.s.size()));
         call->text = id.s;
@@ -268,7 +269,6 @@ class Parser {
       return a;
     }
     if (is_op("(")) {
-      DepthGuard g(depth_, peek());
       Token open = next();
       if (is_op(")")) fail("empty parentheses");
       AstPtr e = expr();

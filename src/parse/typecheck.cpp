@@ -97,6 +97,7 @@ class Pass {
       : decls_(decls), kinds_(kinds), dim_names_(dim_names) {}
 
   Dims dims;
+  TShape root{0, 0};
   std::unordered_map<const Ast*, TShape> shapes;
   std::map<std::string, TShape> symbols;
 
@@ -112,6 +113,13 @@ class Pass {
     return dims.str(s.r) + " x " + dims.str(s.c);
   }
   bool is_scalar(TShape s) { return dims.is_one(s.r) && dims.is_one(s.c); }
+  // "vector(n)" when the dimensions are known, else "a vector".
+  std::string kind_of(TShape s) {
+    if (dims.value(s.r) && dims.value(s.c)) return str(s);
+    if (dims.is_one(s.c)) return "a vector";
+    if (dims.is_one(s.r)) return "a row vector";
+    return "a matrix";
+  }
 
   int dim_of(const Dim& d) {
     auto it = dim_ids_.find(d);
@@ -230,13 +238,9 @@ class Pass {
         }
       } else if (op == "/") {
         need_scalar(r, "the divisor of '/'", at);
-      } else {  // .* ./
-        if (is_scalar(acc) != is_scalar(r) && !(is_scalar(acc) && is_scalar(r)))
-          fail(ErrorKind::Shape,
-               "shape mismatch in '" + op + "': " + str(acc) + " and " + str(r) +
-                   " (write s*ones(n,m) to broadcast a scalar)",
-               at);
-        unify_shapes(acc, r, op, at);
+      } else {  // .* ./ : a scalar operand scales entrywise, as in MATLAB (2.*x)
+        if (is_scalar(acc)) acc = r;
+        else if (!is_scalar(r)) unify_shapes(acc, r, op, at);
       }
     }
     return acc;
@@ -541,10 +545,7 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
     for (std::size_t i = 0; i < u; ++i) kinds[undeclared[i].name] = ks[i];
     auto pass = std::make_unique<Pass>(decls, kinds, dim_names);
     try {
-      TShape root = pass->run(ast);
-      if (opt.want_scalar && !pass->is_scalar(root))
-        throw Error(ErrorKind::Shape,
-                    "the expression is " + pass->str(root) + ", not a scalar: a gradient needs a scalar function");
+      pass->root = pass->run(ast);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Shape) throw;  // syntax-level errors do not depend on kinds
       if (!first_error) first_error = e;
@@ -568,6 +569,11 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
     if (first_error) throw *first_error;
     throw Error(ErrorKind::Inference, "cannot infer the kinds of the symbols; declare them with --decl");
   }
+  // The kinds are chosen by use and names alone; a non-scalar result is then
+  // an error, never a reason to make the symbols scalars.
+  if (opt.want_scalar && !best->is_scalar(best->root))
+    throw Error(ErrorKind::Shape, "the expression is " + best->kind_of(best->root) +
+                                      ", not a scalar: a gradient needs a scalar function");
 
   // Name the free dimensions, in order of first appearance.
   std::set<std::string> taken = dim_names;

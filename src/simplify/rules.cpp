@@ -28,8 +28,8 @@ const RuleRow kRows[] = {
     {"log-of-det", "log(det(A))", "logdet(A)", {"square(A)"}, "A: matrix(n,n)", "(2.51)"},
     {"logdet-of-inverse", "logdet(inv(A))", "-logdet(A)", {}, "A: matrix(n,n)", ""},
     {"det-of-inverse", "det(inv(A))", "1/det(A)", {}, "A: matrix(n,n)", "(2.18)"},
-    {"inverse-times-self", "inv(A)*A", "I", {}, "A: matrix(n,n)", ""},
-    {"self-times-inverse", "A*inv(A)", "I", {}, "A: matrix(n,n)", ""},
+    {"inverse-times-self", "inv(A)*A", "eye(n)", {}, "A: matrix(n,n)", ""},
+    {"self-times-inverse", "A*inv(A)", "eye(n)", {}, "A: matrix(n,n)", ""},
     {"log-of-exp", "log(exp(a))", "a", {}, "a: matrix(n,k)", ""},
     {"exp-of-log", "exp(log(a))", "a", {}, "a: matrix(n,k)", ""},
     {"sqrt-squared", "sqrt(a)^2", "a", {"scalar(a)"}, "a: scalar", ""},
@@ -162,6 +162,7 @@ Expr instantiate(const Ast& a, const Bindings& b, Expr like) {
       return acc;
     }
     case Ast::Kind::Call: {
+      if (a.text == "eye") return identity(cx, like->shape.rows);  // sized by the match
       if (a.text == "ones") {  // ones(n): the size of the bound vector
         Expr x = b.begin()->second;
         return ones(cx, {x->shape.rows, Dim::literal(1)});
