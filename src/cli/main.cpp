@@ -140,9 +140,11 @@ int run_eval(const Common& c, const std::string& values_path, bool json) {
   roots.insert(roots.end(), gs.begin(), gs.end());
   std::vector<Matrix> vals = evaluate(roots, b);
 
-  nlohmann::json out;
-  out["value"] = value_to_json(vals[0]);
-  for (std::size_t i = 0; i < xs.size(); ++i) out["gradient"][c.wrt[i]] = value_to_json(vals[i + 1]);
+  // Keys in the order of CLI.md: value, then gradient by --wrt order.
+  auto ordered = [](const nlohmann::json& j) { return nlohmann::ordered_json::parse(j.dump()); };
+  nlohmann::ordered_json out;
+  out["value"] = ordered(value_to_json(vals[0]));
+  for (std::size_t i = 0; i < xs.size(); ++i) out["gradient"][c.wrt[i]] = ordered(value_to_json(vals[i + 1]));
   if (json) {
     std::cout << out.dump() << "\n";
   } else {
@@ -294,6 +296,15 @@ int main(int argc, char** argv) {
   }
   std::vector<char*> cargs;
   for (auto& a : split.args) cargs.push_back(a.data());
+  // Commands of CLI.md that later milestones add: say so plainly.
+  for (const char* planned : {"jacobian", "hessian", "explain"}) {
+    app.add_subcommand(planned, std::string("not available in this version of matcalc"))
+        ->allow_extras()
+        ->callback([planned] {
+          throw Error(ErrorKind::Unsupported, std::string("'matcalc ") + planned +
+                                                  "' is not available in this version yet (grad, eval and check are)");
+        });
+  }
   try {
     app.parse(static_cast<int>(cargs.size()), cargs.data());
     for (Common* c : {&grad_c, &eval_c, &check_c}) {
@@ -312,6 +323,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "error: " << e.what() << "\nRun 'matcalc --help' or 'matcalc COMMAND --help' for usage.\n";
+    return kExitBadInput;
+  } catch (const Error& e) {
+    std::cerr << format_error(e, "");
     return kExitBadInput;
   }
 
