@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -211,9 +212,8 @@ Bindings read_values(const json& j, const std::map<std::string, Expr>& symbols) 
   if (!j.is_object())
     value_error("the values file must hold a JSON object mapping symbols to values, not " +
                 std::string(j.type_name() == std::string("array") ? "an " : "a ") + j.type_name());
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!symbols.count(it.key()))
-      value_error("values file has '" + it.key() + "', which is not a symbol of the expression");
+  // Keys that are not symbols of this expression are ignored: one values file
+  // serves a function and its printed gradient, which may mention fewer symbols.
   std::string missing;
   for (const auto& [name, sym] : symbols)
     if (!j.contains(name)) missing += (missing.empty() ? "'" : ", '") + name + "'";
@@ -260,6 +260,8 @@ Bindings read_values(const json& j, const std::map<std::string, Expr>& symbols) 
 }
 
 Bindings read_values_file(const std::string& path, const std::map<std::string, Expr>& symbols) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) value_error("values file '" + path + "' is a directory");
   std::ifstream in(path);
   if (!in) value_error("cannot read values file '" + path + "': " + std::strerror(errno));
   json j;
@@ -267,6 +269,8 @@ Bindings read_values_file(const std::string& path, const std::map<std::string, E
     j = json::parse(in);
   } catch (const json::exception& e) {
     value_error("values file '" + path + "' is not valid JSON: " + e.what());
+  } catch (const std::exception& e) {
+    value_error("cannot read values file '" + path + "': " + e.what());
   }
   return read_values(j, symbols);
 }
