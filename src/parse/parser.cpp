@@ -252,7 +252,7 @@ class Parser {
     if (t.t == Token::T::Ident) {
       Token id = next();
       if (is_op("(")) {
-        next();
+        Token open = next();
         auto call = std::make_unique<Ast>(Ast::Kind::Call, id.pos, static_cast<int>(id.s.size()));
         call->text = id.s;
         if (is_op(")")) fail("'" + id.s + "' needs at least one argument");
@@ -261,6 +261,8 @@ class Parser {
           next();
           call->kids.push_back(expr());
         }
+        if (peek().t == Token::T::End)
+          throw Error(ErrorKind::Syntax, "unclosed '(' of the call of '" + id.s + "'", open.pos + 1);
         expect(")", "to close the call of '" + id.s + "'");
         return call;
       }
