@@ -35,6 +35,7 @@ struct CheckResult {
   std::string variable;
   double relative_error;   // ||G - G_fd|| / max(||G_fd||, ||G||, 1e-8)
   double abs_error;
+  bool ok = false;         // within tolerance, or an absolute error at noise level
 };
 
 struct CheckReport {

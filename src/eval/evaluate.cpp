@@ -11,7 +11,8 @@
 //   - the multiplication order of a chain is chosen by the classic
 //     matrix-chain dynamic program on the actual sizes;
 //   - logdet is computed from the factorization's diagonal, never as
-//     log(det(A)); det from the same factorization;
+//     log(det(A)) (and a log(det(A)) node is evaluated as logdet(A)); det
+//     from the same factorization;
 //   - every value outside a function's domain, and every non-finite result,
 //     is an Error of kind Domain naming the function.
 #include "eval/evaluate.hpp"
@@ -168,6 +169,11 @@ std::pair<Expr, bool> factor_source(Expr inv_node) {
 
 bool is_chain_inv(Expr k) { return k->op == Op::Inv && !k->is_scalar(); }
 
+// log(det(X)) is logdet(X) (LANGUAGE.md): evaluated from X's factorization so
+// that det's overflow or underflow never reaches the log, whether or not the
+// simplifier rewrote it.
+bool is_log_det(Expr n) { return n->op == Op::Log && n->kid(0)->op == Op::Det; }
+
 // The nodes whose values evaluating `n` reads. An Inv inside a product chain
 // is not evaluated itself: the chain solves with its argument's factorization.
 void dependencies(Expr n, std::vector<Expr>& out) {
@@ -178,6 +184,9 @@ void dependencies(Expr n, std::vector<Expr>& out) {
       break;
     case Op::Inv:
       out.push_back(factor_source(n).first);
+      break;
+    case Op::Log:
+      out.push_back(is_log_det(n) ? n->kid(0)->kid(0) : n->kid(0));
       break;
     default:
       out.insert(out.end(), n->kids.begin(), n->kids.end());
@@ -363,13 +372,8 @@ struct Evaluator::Impl {
         return Matrix::Constant(1, 1, kid(0).trace());
       case Op::Det:
         return Matrix::Constant(1, 1, factor(n->kid(0)).det());
-      case Op::LogDet: {
-        auto [l, sign] = factor(n->kid(0)).log_abs_det();
-        if (sign <= 0)
-          domain_error(fn, sign == 0 ? "determinant is not positive (the matrix is singular)"
-                                     : "determinant is not positive (it is negative)");
-        return Matrix::Constant(1, 1, l);
-      }
+      case Op::LogDet:
+        return log_det(fn, n->kid(0));
       case Op::Inv: {
         auto [src, transposed] = factor_source(n);
         const Factor& f = factor(src);
@@ -430,6 +434,7 @@ struct Evaluator::Impl {
       case Op::Exp:
         return kid(0).array().exp().matrix();
       case Op::Log:
+        if (is_log_det(n)) return log_det(fn, n->kid(0)->kid(0));
         return map_entries(kid(0), [&](double x) {
           if (!(x > 0)) domain_error(fn, "argument " + fmt_num(x) + " is not positive");
           return std::log(x);
@@ -451,6 +456,14 @@ struct Evaluator::Impl {
       case Op::Relu: return map_entries(kid(0), [](double x) { return std::max(x, 0.0); });
     }
     throw Error(ErrorKind::Unsupported, "cannot evaluate operator " + std::string(op_name(n->op)));
+  }
+
+  Matrix log_det(const std::string& fn, Expr x) {
+    auto [l, sign] = factor(x).log_abs_det();
+    if (sign <= 0)
+      domain_error(fn, sign == 0 ? "determinant is not positive (the matrix is singular)"
+                                 : "determinant is not positive (it is negative)");
+    return Matrix::Constant(1, 1, l);
   }
 
   // X^k by repeated squaring (k >= 2 in normal form; other k handled too).
