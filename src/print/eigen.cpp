@@ -1,0 +1,1138 @@
+// Eigen / C++ code generation (see eigen.hpp and CLI.md). The source written
+// here guarantees:
+//   - it is self-contained C++17: it includes only <Eigen/Dense>, <cmath>,
+//     <stdexcept> and <string>, and everything it defines lives in one
+//     namespace (matcalc_generated unless EigenOptions say otherwise), with
+//     private helpers in its nested namespace `detail`; every function is
+//     inline, so the source can be used as a header;
+//   - inputs are members of `Inputs`, read as in.<member>; a symbol's member
+//     is its own name unless that is a keyword, a macro of the included
+//     headers, reserved or not an identifier; generated locals are t0, t1,
+//     ... (temporaries), fac0, ... (factorizations) and d_<dim> (dimensions),
+//     so no user name can collide with them;
+//   - values follow the IR's shapes with their orientation: double for a
+//     scalar, VectorXd for n x 1, RowVectorXd for 1 x n, MatrixXd otherwise;
+//     every scalar-shaped value is a double (a row times a column is a
+//     .dot()), so no 1 x 1 Eigen object is ever formed; a product of
+//     matrices ending in a column is evaluated right to left (matrix-vector
+//     products only), else left to right;
+//   - entrywise operations go through .array() and back;
+//   - inv(A)*B is a solve and B*inv(A) a transposed solve, with one
+//     factorization per matrix, computed once and shared by every solve, det,
+//     logdet and standalone inverse of it: LLT for structurally symmetric
+//     nodes when positive definite, PartialPivLU otherwise; solves with a
+//     singular matrix (reciprocal condition number below 1e-13, as in the
+//     evaluator) throw std::domain_error; logdet throws std::domain_error when
+//     det <= 0;
+//   - every subexpression the code refers to more than once is computed once
+//     into a temporary (explicitly typed, so no Eigen expression template
+//     outlives its operands), in dependency order, inside one function
+//     detail::forward that value, gradient and hessian share; value()
+//     computes only what the value needs;
+//   - a dimension is read off the size of an input that has it; one that no
+//     input has is a member dim_<name> of Inputs;
+//   - input sizes are checked against the declared shapes and symmetric inputs
+//     for symmetry (to 1e-10 relative, as the value-file reader does), throwing
+//     std::invalid_argument;
+//   - numbers are written so that the compiler reads back the same double;
+//   - the lowering is one switch over every operator of ops.def, no default.
+// The emitter mirrors the NumPy one (numpy.cpp): one lowering pass run twice,
+// first counting how often the code refers to each node, then writing.
+#include "print/eigen.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+#include <set>
+#include <unordered_map>
+
+#include "ir/error.hpp"
+
+namespace matcalc {
+
+namespace {
+
+// ------------------------------------------------------------ C++ code
+
+// C++ operator precedence, loosest first (only the levels we emit).
+enum CxxPrec : int { kAdd = 1, kMul = 2, kUnary = 3, kAtom = 4 };
+
+struct Code {
+  std::string s;
+  int prec = kAtom;
+};
+
+Code atom(std::string s) { return {std::move(s), kAtom}; }
+std::string paren_if(const Code& c, bool need) { return need ? "(" + c.s + ")" : c.s; }
+std::string as_atom(const Code& c) { return paren_if(c, c.prec < kAtom); }
+
+// Left-associative binary operator at level `prec`.
+Code binary(const Code& a, std::string_view op, const Code& b, int prec) {
+  return {paren_if(a, a.prec < prec) + " " + std::string(op) + " " + paren_if(b, b.prec <= prec), prec};
+}
+// Only an atom goes unparenthesized: -(-x), never --x.
+Code negate(const Code& a) { return {"-" + paren_if(a, a.prec < kAtom), kUnary}; }
+
+Code call(std::string_view fn, std::initializer_list<Code> args) {
+  std::string s(fn);
+  s += '(';
+  bool first = true;
+  for (const Code& a : args) {
+    if (!first) s += ", ";
+    s += a.s;
+    first = false;
+  }
+  return atom(s + ")");
+}
+
+// x.name(args): a member call on an operand.
+Code method(const Code& x, std::string_view name, std::initializer_list<Code> args = {}) {
+  return call(as_atom(x) + "." + std::string(name), args);
+}
+
+// A double literal that reads back as the same double (never an int: 1/2).
+Code cpp_number(double v) {
+  if (std::isnan(v)) return atom("std::nan(\"\")");
+  if (std::isinf(v)) return v < 0 ? Code{"-HUGE_VAL", kUnary} : atom("HUGE_VAL");
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return {s, v < 0 ? kUnary : kAtom};
+}
+
+// A C++ string literal.
+std::string cpp_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f || u >= 0x80) {
+      out += fmt::format("\\{:03o}", u);  // octal escapes take at most three digits
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// Text inside a // comment: one line, no control characters.
+std::string comment_text(std::string_view s) {
+  std::string out;
+  for (char c : s) out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+  return out;
+}
+
+// How a value of a given IR shape is held in C++.
+enum class Kind { Scalar, Col, Row, Matrix };
+Kind kind_of(const Shape& s) {
+  if (s.is_scalar()) return Kind::Scalar;
+  if (s.is_col()) return Kind::Col;
+  if (s.is_row()) return Kind::Row;
+  return Kind::Matrix;
+}
+bool one_d(Kind k) { return k == Kind::Col || k == Kind::Row; }
+
+std::string cpp_type(Kind k) {
+  switch (k) {
+    case Kind::Scalar: return "double";
+    case Kind::Col: return "Eigen::VectorXd";
+    case Kind::Row: return "Eigen::RowVectorXd";
+    case Kind::Matrix: return "Eigen::MatrixXd";
+  }
+  return "Eigen::MatrixXd";
+}
+
+// x' in code: nothing for a scalar; t.transpose().transpose() is t.
+constexpr std::string_view kTransposeSuffix = ".transpose()";
+bool ends_in_transpose(const Code& c) {
+  return c.prec == kAtom && c.s.size() > kTransposeSuffix.size() && c.s.ends_with(kTransposeSuffix);
+}
+Code transpose_code(const Code& c, Kind k) {
+  if (k == Kind::Scalar) return c;
+  // Every atom that ends in .transpose() is <atom>.transpose(): the rest is an atom.
+  if (ends_in_transpose(c)) return atom(c.s.substr(0, c.s.size() - kTransposeSuffix.size()));
+  return atom(as_atom(c) + std::string(kTransposeSuffix));
+}
+
+// ------------------------------------------------------------ names
+
+bool is_identifier(std::string_view s) {
+  if (s.empty()) return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!alpha(s[0])) return false;
+  for (char c : s)
+    if (!alpha(c) && !(c >= '0' && c <= '9')) return false;
+  return true;
+}
+
+// Names a member may not have: C++20 keywords and alternative tokens, object
+// macros the included headers define, and names the generated code uses.
+const std::set<std::string, std::less<>>& unusable_names() {
+  static const std::set<std::string, std::less<>> names = {
+      // keywords
+      "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case",
+      "catch", "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "const",
+      "consteval", "constexpr", "constinit", "const_cast", "continue", "co_await", "co_return",
+      "co_yield", "decltype", "default", "delete", "do", "double", "dynamic_cast", "else", "enum",
+      "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if", "inline", "int",
+      "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "nullptr", "operator", "or",
+      "or_eq", "private", "protected", "public", "register", "reinterpret_cast", "requires", "return",
+      "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct", "switch",
+      "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename",
+      "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
+      // object-like macros of <cmath>, <string> (<cerrno>, <cstdio>, <cstdlib>) and friends
+      "errno", "stdin", "stdout", "stderr", "NULL", "EOF", "BUFSIZ", "FILENAME_MAX", "FOPEN_MAX",
+      "L_tmpnam", "TMP_MAX", "SEEK_SET", "SEEK_CUR", "SEEK_END", "EXIT_SUCCESS", "EXIT_FAILURE",
+      "RAND_MAX", "MB_CUR_MAX", "HUGE_VAL", "HUGE_VALF", "HUGE_VALL", "INFINITY", "NAN",
+      "MATH_ERRNO", "MATH_ERREXCEPT", "math_errhandling", "CHAR_BIT", "INT_MAX", "INT_MIN",
+      "LONG_MAX", "LONG_MIN", "SIZE_MAX", "PTRDIFF_MAX", "WCHAR_MAX", "WCHAR_MIN", "WEOF",
+      "CLOCKS_PER_SEC", "TIME_UTC", "assert", "linux", "unix", "i386",
+      // names of the generated code
+      "Inputs", "Gradient", "Eigen", "std", "detail"};
+  return names;
+}
+
+bool reserved_prefix(std::string_view s) {
+  if (s.find("__") != std::string_view::npos) return true;
+  if (s.size() >= 2 && s[0] == '_' && s[1] >= 'A' && s[1] <= 'Z') return true;
+  for (std::string_view p : {"EIGEN_", "M_", "FP_", "INT", "UINT", "LC_", "SIG", "PRI", "SCN"})
+    if (s.starts_with(p) && s.size() > p.size()) {
+      // Macro families are all upper case: INT8_MAX, SIGINT, PRId64 (SCN/PRI: then lower).
+      if (p == "PRI" || p == "SCN") return true;
+      bool upper = true;
+      for (char c : s) upper = upper && !(c >= 'a' && c <= 'z');
+      if (upper) return true;
+    }
+  // errno values: E2BIG, EDOM, EINVAL, ...
+  if (s.size() >= 3 && s[0] == 'E') {
+    bool upper = true;
+    for (char c : s) upper = upper && ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'));
+    if (upper) return true;
+  }
+  return false;
+}
+
+// A valid, harmless C++ identifier for a user name: the name itself when it
+// is one, name_ for a keyword or macro, sym_<escaped> otherwise.
+std::string safe_identifier(const std::string& name) {
+  if (is_identifier(name) && !reserved_prefix(name)) {
+    if (!unusable_names().count(name)) return name;
+    return name + "_";
+  }
+  std::string out = "sym_";
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (ok)
+      out += c;
+    else
+      out += fmt::format("_x{:02X}", static_cast<unsigned>(static_cast<unsigned char>(c)));
+  }
+  // sym_ + letters, digits and _xHH: never a double underscore, never a keyword.
+  while (out.find("__") != std::string::npos) out.replace(out.find("__"), 2, "_x5F");
+  return out;
+}
+
+// Helpers a source may define; only those used are written.
+enum class Helper { CheckSize, CheckSymmetric, Factor, MatPow, Kron, Vec, Reshape, Sym, LogSumExp, Softmax,
+                    Sigmoid, Softplus, Relu, Sign };
+using Helpers = std::set<Helper>;
+
+std::string helper_source(Helper h) {
+  switch (h) {
+    case Helper::CheckSize:
+      return R"CPP(static inline void check_size(const char* name, const char* shape, Eigen::Index rows, Eigen::Index cols,
+                              Eigen::Index want_rows, Eigen::Index want_cols) {
+  if (rows != want_rows || cols != want_cols)
+    throw std::invalid_argument(std::string("input ") + name + " is " + std::to_string(rows) + " x " +
+                                std::to_string(cols) + ", but it is declared " + shape + " = " +
+                                std::to_string(want_rows) + " x " + std::to_string(want_cols));
+}
+)CPP";
+    case Helper::CheckSymmetric:
+      return R"CPP(static inline void check_symmetric(const char* name, const Eigen::MatrixXd& x) {
+  if (x.size() == 0) return;
+  const double scale = x.cwiseAbs().maxCoeff();
+  if (!((x - x.transpose()).cwiseAbs().maxCoeff() <= 1e-10 * scale))
+    throw std::invalid_argument(std::string("input ") + name + " is declared symmetric but its value is not");
+}
+)CPP";
+    case Helper::Factor:
+      return R"CPP(// One factorization of a square matrix, shared by every solve, inverse, det
+// and logdet of it: Cholesky when the matrix is symmetric and positive
+// definite, partial-pivoting LU otherwise.
+class Factor {
+ public:
+  Factor(const Eigen::MatrixXd& a, bool symmetric) : n_(a.rows()) {
+    if (a.rows() != a.cols()) throw std::invalid_argument("matrix to factorize is not square");
+    if (symmetric) {
+      llt_.compute(a);
+      if (llt_.info() == Eigen::Success && (llt_.matrixLLT().diagonal().array() > 0.0).all()) {
+        cholesky_ = true;
+        rcond_ = llt_.rcond();
+        return;
+      }
+    }
+    lu_.compute(a);
+    zero_pivot_ = (lu_.matrixLU().diagonal().array() == 0.0).any();
+    rcond_ = zero_pivot_ ? 0.0 : lu_.rcond();
+    if (!std::isfinite(rcond_)) rcond_ = 0.0;
+  }
+  // A^-1 b and A^-T b.
+  template <class B>
+  typename B::PlainObject solve(const Eigen::MatrixBase<B>& b) const {
+    require_invertible();
+    if (cholesky_) return llt_.solve(b);
+    return lu_.solve(b);
+  }
+  template <class B>
+  typename B::PlainObject solve_transposed(const Eigen::MatrixBase<B>& b) const {
+    require_invertible();
+    if (cholesky_) return llt_.solve(b);
+    return lu_.transpose().solve(b);
+  }
+  Eigen::MatrixXd inverse() const { return solve(Eigen::MatrixXd::Identity(n_, n_)); }
+  Eigen::MatrixXd inverse_transposed() const { return solve_transposed(Eigen::MatrixXd::Identity(n_, n_)); }
+  double det() const {
+    if (cholesky_) {
+      const double p = llt_.matrixLLT().diagonal().prod();
+      return p * p;
+    }
+    return lu_.determinant();
+  }
+  // log(det A), from the factors (never log(det(A))); det A <= 0 throws.
+  double log_det() const {
+    if (cholesky_) return 2.0 * llt_.matrixLLT().diagonal().array().log().sum();
+    if (zero_pivot_) throw std::domain_error("logdet: the determinant is not positive (the matrix is singular)");
+    const auto d = lu_.matrixLU().diagonal();
+    double sign = lu_.permutationP().determinant();
+    double s = 0.0;
+    for (Eigen::Index i = 0; i < d.size(); ++i) {
+      s += std::log(std::fabs(d(i)));
+      if (d(i) < 0.0) sign = -sign;
+    }
+    if (sign <= 0.0) throw std::domain_error("logdet: the determinant is not positive (it is negative)");
+    return s;
+  }
+
+ private:
+  void require_invertible() const {
+    if (!(rcond_ >= 1e-13))
+      throw std::domain_error("inv: the matrix is singular (reciprocal condition number " + std::to_string(rcond_) +
+                              ")");
+  }
+  Eigen::LLT<Eigen::MatrixXd> llt_;
+  Eigen::PartialPivLU<Eigen::MatrixXd> lu_;
+  Eigen::Index n_ = 0;
+  bool cholesky_ = false;
+  bool zero_pivot_ = false;
+  double rcond_ = 0.0;
+};
+)CPP";
+    case Helper::MatPow:
+      return R"CPP(// x^k for k >= 0, by repeated squaring.
+static inline Eigen::MatrixXd matpow(Eigen::MatrixXd x, long long k) {
+  Eigen::MatrixXd r = Eigen::MatrixXd::Identity(x.rows(), x.cols());
+  while (k > 0) {
+    if (k & 1) r = r * x;
+    k >>= 1;
+    if (k > 0) x = x * x;
+  }
+  return r;
+}
+)CPP";
+    case Helper::Kron:
+      return R"CPP(// The Kronecker product; a vector when both operands are vectors of one orientation.
+template <class A, class B>
+static inline Eigen::Matrix<double, (A::RowsAtCompileTime == 1 && B::RowsAtCompileTime == 1) ? 1 : Eigen::Dynamic,
+                            (A::ColsAtCompileTime == 1 && B::ColsAtCompileTime == 1) ? 1 : Eigen::Dynamic>
+kron(const Eigen::MatrixBase<A>& a_in, const Eigen::MatrixBase<B>& b_in) {
+  const typename A::PlainObject a = a_in;
+  const typename B::PlainObject b = b_in;
+  Eigen::Matrix<double, (A::RowsAtCompileTime == 1 && B::RowsAtCompileTime == 1) ? 1 : Eigen::Dynamic,
+                (A::ColsAtCompileTime == 1 && B::ColsAtCompileTime == 1) ? 1 : Eigen::Dynamic>
+      k(a.rows() * b.rows(), a.cols() * b.cols());
+  for (Eigen::Index j = 0; j < a.cols(); ++j)
+    for (Eigen::Index i = 0; i < a.rows(); ++i) k.block(i * b.rows(), j * b.cols(), b.rows(), b.cols()) = a(i, j) * b;
+  return k;
+}
+)CPP";
+    case Helper::Vec:
+      return R"CPP(// The entries in column-major order, through a Map of an evaluated copy.
+template <class D>
+static inline Eigen::VectorXd vec(const Eigen::MatrixBase<D>& x) {
+  const Eigen::MatrixXd v = x;
+  return Eigen::Map<const Eigen::VectorXd>(v.data(), v.size());
+}
+)CPP";
+    case Helper::Reshape:
+      return R"CPP(// A column-major reshape, through a Map of an evaluated copy.
+template <class D>
+static inline Eigen::MatrixXd reshape(const Eigen::MatrixBase<D>& x, Eigen::Index rows, Eigen::Index cols) {
+  const Eigen::MatrixXd v = x;
+  if (v.size() != rows * cols) throw std::invalid_argument("reshape: the sizes do not match");
+  return Eigen::Map<const Eigen::MatrixXd>(v.data(), rows, cols);
+}
+)CPP";
+    case Helper::Sym:
+      return "static inline Eigen::MatrixXd sym(const Eigen::MatrixXd& x) { return 0.5 * (x + x.transpose()); }\n";
+    case Helper::LogSumExp:
+      return R"CPP(// Shifted by the maximum so that large entries do not overflow.
+template <class D>
+static inline double logsumexp(const Eigen::MatrixBase<D>& x) {
+  const typename D::PlainObject v = x;
+  const double m = v.maxCoeff();
+  if (std::isinf(m)) return m;
+  return m + std::log((v.array() - m).exp().sum());
+}
+)CPP";
+    case Helper::Softmax:
+      return R"CPP(template <class D>
+static inline typename D::PlainObject softmax(const Eigen::MatrixBase<D>& x) {
+  const typename D::PlainObject v = x;
+  const typename D::PlainObject e = (v.array() - v.maxCoeff()).exp().matrix();
+  return e / e.sum();
+}
+)CPP";
+    case Helper::Sigmoid:
+      return R"CPP(// exp of a non-positive number only: no overflow for any input.
+static inline double sigmoid(double t) {
+  if (t >= 0.0) return 1.0 / (1.0 + std::exp(-t));
+  const double e = std::exp(t);
+  return e / (1.0 + e);
+}
+template <class D>
+static inline typename D::PlainObject sigmoid(const Eigen::MatrixBase<D>& x) {
+  return x.unaryExpr([](double t) { return sigmoid(t); });
+}
+)CPP";
+    case Helper::Softplus:
+      return R"CPP(// log(1 + exp(t)) without overflow or cancellation.
+static inline double softplus(double t) { return std::log1p(std::exp(-std::fabs(t))) + (t > 0.0 ? t : 0.0); }
+template <class D>
+static inline typename D::PlainObject softplus(const Eigen::MatrixBase<D>& x) {
+  return x.unaryExpr([](double t) { return softplus(t); });
+}
+)CPP";
+    case Helper::Relu: return "static inline double relu(double t) { return t > 0.0 ? t : 0.0; }\n";
+    case Helper::Sign:
+      return "static inline double sign(double t) { return t > 0.0 ? 1.0 : (t < 0.0 ? -1.0 : 0.0); }\n";
+  }
+  return "";
+}
+
+// ------------------------------------------------------------ the emitter
+
+// One pass lowers every node to C++. It runs twice with the same decisions:
+// first counting how often the code refers to each node (which is not how
+// often the IR does: inv(A)*B refers to A's factorization and B, not to
+// inv(A)), then writing, with nodes referred to more than once held in
+// temporaries and every factorization in a named local.
+class EigenEmitter {
+ public:
+  EigenEmitter(const ModuleSpec& spec, const EigenOptions& opt) : spec_(spec), opt_(opt) {
+    if (!spec.value) throw Error(ErrorKind::Usage, "C++ code needs a function value");
+    if (safe_identifier(opt.namespace_name) != opt.namespace_name)
+      throw Error(ErrorKind::Usage, "'" + opt.namespace_name + "' is not a usable C++ namespace name");
+    roots_.push_back({spec.value});
+    if (!spec.gradients.empty() || spec.hessian) {
+      roots_.emplace_back();
+      for (const auto& [name, g] : spec.gradients) roots_.back().push_back(g);
+    }
+    if (spec.hessian) roots_.push_back({spec.hessian});
+    name_members();
+  }
+
+  std::string source() {
+    counting_ = true;
+    for (stage_ = 0; stage_ < static_cast<int>(roots_.size()); ++stage_)
+      for (Expr r : roots_[stage_]) ref(r);
+    counting_ = false;
+    std::string forward = forward_function();  // decides helpers and dimension sources
+    std::string s = header();
+    s += "namespace " + opt_.namespace_name + " {\n\n";
+    s += structs();
+    s += "namespace detail {\n\n";
+    for (Helper h : helpers_) s += helper_source(h) + "\n";
+    s += forward;
+    s += "\n}  // namespace detail\n";
+    s += public_functions();
+    s += "\n}  // namespace " + opt_.namespace_name + "\n\n#endif  // " + guard() + "\n";
+    return s;
+  }
+
+ private:
+  const ModuleSpec& spec_;
+  const EigenOptions& opt_;
+  std::vector<std::vector<Expr>> roots_;  // by stage: value, gradients, Hessian
+
+  bool counting_ = true;
+  int stage_ = 0;
+  // What the code computes, in a topological order: nodes, and the
+  // factorizations of matrices (their own entries, after the matrix).
+  struct Item {
+    Expr e;
+    bool factorization;
+  };
+  std::vector<Item> order_;
+  std::unordered_map<Expr, int> uses_;  // references from the code
+  std::unordered_map<Expr, int> first_stage_;
+  std::unordered_map<Expr, int> factor_stage_;  // matrix -> first stage needing its factorization
+  std::unordered_map<Expr, std::string> factor_names_;
+  std::map<std::string, int> dim_stage_;  // dimension symbol -> first stage the code needs it
+  std::set<std::string> dims_defined_;
+  std::map<std::string, std::string> dim_doc_;  // dimension -> where it is read
+  std::unordered_map<Expr, std::string> names_;  // symbols and temporaries
+  Helpers helpers_;
+
+  std::map<std::string, Expr> symbols_;          // every symbol by name: the spec's and the roots'
+  std::map<std::string, std::string> members_;   // symbol name -> member of Inputs
+  std::map<std::string, std::string> dim_members_;  // dimension -> member of Inputs (no input has it)
+  std::set<std::string> taken_;                  // member names in use
+
+  std::string guard() const {
+    std::string g;
+    for (char c : opt_.namespace_name) g += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    return g + "_H_";
+  }
+
+  std::string unique_member(std::string m) {
+    while (taken_.count(m)) m += "_";
+    taken_.insert(m);
+    return m;
+  }
+
+  void name_members() {
+    symbols_ = spec_.symbols;
+    std::vector<Expr> roots;
+    for (const auto& stage : roots_) roots.insert(roots.end(), stage.begin(), stage.end());
+    for (Expr e : topo_order(roots))
+      if (e->op == Op::Symbol) symbols_.emplace(e->name, e);
+    // Names that are usable as they are first, so that a renamed one never takes them.
+    for (const auto& [name, sym] : symbols_)
+      if (safe_identifier(name) == name) members_[name] = unique_member(name);
+    for (const auto& [name, sym] : symbols_)
+      if (!members_.count(name)) members_[name] = unique_member(safe_identifier(name));
+  }
+
+  std::string member_of(const std::string& name) const {
+    auto it = members_.find(name);
+    if (it == members_.end()) throw Error(ErrorKind::Unsupported, "no member for symbol '" + name + "'");
+    return it->second;
+  }
+
+  static std::string local_of_dim(const std::string& name) { return "d_" + safe_identifier(name); }
+
+  // ---- references
+
+  // The code for a node used as an operand. Transposes are never held in a
+  // temporary: they are applied at each use to their operand's code, where
+  // Eigen folds them into the operation.
+  Code ref(Expr e) {
+    if (e->op == Op::Transpose) return transpose_code(ref(e->kid(0)), kind_of(e->kid(0)->shape));
+    if (e->op == Op::Const) return cpp_number(e->value);
+    if (counting_) {
+      if (uses_[e]++ == 0) {
+        first_stage_[e] = stage_;
+        if (e->op != Op::Symbol) lower(e);
+        order_.push_back({e, false});
+      }
+      return atom("_");  // the text is not used while counting
+    }
+    if (auto it = names_.find(e); it != names_.end()) return atom(it->second);
+    return lower(e);
+  }
+
+  bool held(Expr e) const {
+    auto it = uses_.find(e);
+    return e->op == Op::Symbol || (it != uses_.end() && it->second > 1);
+  }
+
+  // The code for A' where A is an operand.
+  Code transpose_of(Expr a) {
+    if (a->op == Op::Transpose) return ref(a->kid(0));
+    if (a->symmetric) return ref(a);
+    return transpose_code(ref(a), kind_of(a->shape));
+  }
+
+  // The factorization of the matrix `m`, one per matrix.
+  Code factorization(Expr m) {
+    if (counting_) {
+      if (!factor_stage_.count(m)) {
+        factor_stage_[m] = stage_;
+        ref(m);
+        order_.push_back({m, true});
+      }
+      return atom("_");
+    }
+    return atom(factor_names_.at(m));
+  }
+
+  // inv(A) and inv(A') are solved with A's factorization, transposed for A'.
+  struct InverseOf {
+    Expr matrix;
+    bool transposed;
+  };
+  static InverseOf inverse_of(Expr inv_node) {
+    Expr a = inv_node->kid(0);
+    if (a->op == Op::Transpose) return {a->kid(0), true};
+    return {a, false};
+  }
+
+  Code dim(const Dim& dm) {
+    std::vector<std::string> parts;
+    if (dm.coeff() != 1 || dm.factors().empty()) parts.push_back(std::to_string(dm.coeff()));
+    for (const auto& f : dm.factors()) {
+      if (counting_) dim_stage_.emplace(f, stage_);
+      parts.push_back(local_of_dim(f));
+    }
+    std::string s;
+    for (const auto& p : parts) s += (s.empty() ? "" : " * ") + p;
+    return {s, parts.size() > 1 ? kMul : kAtom};
+  }
+
+  Code helper_call(Helper h, std::string_view fn, std::initializer_list<Code> args) {
+    helpers_.insert(h);
+    return call("detail::" + std::string(fn), args);
+  }
+
+  // An entrywise function: std::fn for a scalar, the array method otherwise.
+  Code entrywise(Expr e, std::string_view std_fn, std::string_view array_method) {
+    Expr a = e->kid(0);
+    if (a->is_scalar()) return call(std_fn, {ref(a)});
+    return method(method(method(ref(a), "array"), array_method), "matrix");
+  }
+
+  // A stable helper with an overload for double and one for Eigen objects.
+  Code entrywise_helper(Expr e, Helper h, std::string_view fn) { return helper_call(h, fn, {ref(e->kid(0))}); }
+
+  // ---- lowering: one case per operator
+
+  Code lower(Expr e) {
+    Kind k = kind_of(e->shape);
+    switch (e->op) {
+      case Op::Const: return cpp_number(e->value);
+      case Op::Symbol: return atom("in." + member_of(e->name));
+      case Op::Identity: {
+        Code n = dim(e->shape.rows);
+        return call("Eigen::MatrixXd::Identity", {n, n});
+      }
+      case Op::Zeros: return filled(e, "Zero", 0.0);
+      case Op::Ones: return filled(e, "Ones", 1.0);
+      case Op::Add: return lower_sum(e);
+      case Op::Mul: return lower_product(e, false);
+      case Op::Pow: return call("std::pow", {ref(e->kid(0)), ref(e->kid(1))});
+      case Op::MatPow: {
+        Expr a = e->kid(0);
+        if (a->is_scalar()) return call("std::pow", {ref(a), cpp_number(static_cast<double>(e->power))});
+        Code base = e->power < 0 ? method(factorization(a), "inverse") : ref(a);
+        return helper_call(Helper::MatPow, "matpow", {base, atom(std::to_string(std::llabs(e->power)))});
+      }
+      case Op::ElemMul: return lower_entrywise_product(e);
+      case Op::ElemDiv: {
+        Expr a = e->kid(0), b = e->kid(1);
+        if (k == Kind::Scalar) return binary(ref(a), "/", ref(b), kMul);
+        return method(atom("(" + binary(array_operand(a), "/", array_operand(b), kMul).s + ")"), "matrix");
+      }
+      case Op::ElemPow: {
+        Expr a = e->kid(0), p = e->kid(1);
+        if (k == Kind::Scalar) return call("std::pow", {ref(a), ref(p)});
+        Code x = method(ref(a), "array");
+        if (p->is_const(2.0)) return method(method(x, "square"), "matrix");
+        if (p->is_const(-1.0)) return method(method(x, "inverse"), "matrix");
+        return method(method(x, "pow", {ref(p)}), "matrix");
+      }
+      case Op::Transpose: return transpose_code(ref(e->kid(0)), kind_of(e->kid(0)->shape));
+      case Op::Trace: return scalar_or(e, [&](const Code& x) { return method(x, "trace"); });
+      case Op::Det: {
+        Expr a = e->kid(0);
+        if (a->is_scalar()) return ref(a);
+        return method(factorization(inverse_of_arg(a)), "det");
+      }
+      case Op::LogDet: {
+        Expr a = e->kid(0);
+        if (a->is_scalar()) return call("std::log", {ref(a)});
+        return method(factorization(inverse_of_arg(a)), "log_det");
+      }
+      case Op::Inv: {
+        Expr a = e->kid(0);
+        if (a->is_scalar()) return binary(atom("1.0"), "/", ref(a), kMul);
+        InverseOf s = inverse_of(e);
+        return method(factorization(s.matrix), s.transposed ? "inverse_transposed" : "inverse");
+      }
+      case Op::Diag: {
+        Expr a = e->kid(0);
+        if (a->is_scalar()) return ref(a);
+        return method(method(ref(a), "asDiagonal"), "toDenseMatrix");
+      }
+      case Op::DiagPart: {
+        Expr a = e->kid(0);
+        if (a->is_scalar()) return ref(a);
+        Code d = method(ref(a), "diagonal");
+        return k == Kind::Row ? transpose_code(d, Kind::Col) : d;
+      }
+      case Op::Sum: return scalar_or(e, [&](const Code& x) { return method(x, "sum"); });
+      case Op::Norm2:
+        if (e->kid(0)->is_scalar()) return call("std::fabs", {ref(e->kid(0))});
+        return method(ref(e->kid(0)), "norm");
+      case Op::Norm1:
+        if (e->kid(0)->is_scalar()) return call("std::fabs", {ref(e->kid(0))});
+        return method(method(ref(e->kid(0)), "cwiseAbs"), "sum");
+      case Op::Vec: return lower_reshape(e);
+      case Op::Reshape: return lower_reshape(e);
+      case Op::Kron: {
+        Expr a = e->kid(0), b = e->kid(1);
+        if (a->is_scalar() || b->is_scalar()) return binary(ref(a), "*", ref(b), kMul);
+        return helper_call(Helper::Kron, "kron", {ref(a), ref(b)});
+      }
+      case Op::Sym: return scalar_or(e, [&](const Code& x) { return helper_call(Helper::Sym, "sym", {x}); });
+      case Op::LogSumExp:
+        return scalar_or(e, [&](const Code& x) { return helper_call(Helper::LogSumExp, "logsumexp", {x}); });
+      case Op::Softmax:
+        if (e->kid(0)->is_scalar()) return atom("1.0");
+        return helper_call(Helper::Softmax, "softmax", {ref(e->kid(0))});
+      case Op::Exp: return entrywise(e, "std::exp", "exp");
+      case Op::Log: return entrywise(e, "std::log", "log");
+      case Op::Sqrt: return entrywise(e, "std::sqrt", "sqrt");
+      case Op::Sin: return entrywise(e, "std::sin", "sin");
+      case Op::Cos: return entrywise(e, "std::cos", "cos");
+      case Op::Tan: return entrywise(e, "std::tan", "tan");
+      case Op::Tanh: return entrywise(e, "std::tanh", "tanh");
+      case Op::Abs: return entrywise(e, "std::fabs", "abs");
+      case Op::Sign:
+        if (e->kid(0)->is_scalar()) return helper_call(Helper::Sign, "sign", {ref(e->kid(0))});
+        return entrywise(e, "", "sign");
+      case Op::Sigmoid: return entrywise_helper(e, Helper::Sigmoid, "sigmoid");
+      case Op::Softplus: return entrywise_helper(e, Helper::Softplus, "softplus");
+      case Op::Relu:
+        if (e->kid(0)->is_scalar()) return helper_call(Helper::Relu, "relu", {ref(e->kid(0))});
+        return method(ref(e->kid(0)), "cwiseMax", {atom("0.0")});
+    }
+    throw Error(ErrorKind::Unsupported, "no C++ form for operator " + std::string(op_name(e->op)));
+  }
+
+  // The matrix whose factorization det/logdet of `a` uses: det(A') = det(A).
+  static Expr inverse_of_arg(Expr a) { return a->op == Op::Transpose ? a->kid(0) : a; }
+
+  // f(x) for a matrix argument; the builders fold f of a scalar to the scalar
+  // (tr(s) = sum(s) = sym(s) = logsumexp(s) = s), which this mirrors.
+  template <class F>
+  Code scalar_or(Expr e, F f) {
+    Expr a = e->kid(0);
+    if (a->is_scalar()) return ref(a);
+    return f(ref(a));
+  }
+
+  Code filled(Expr e, std::string_view what, double scalar) {
+    const Shape& s = e->shape;
+    switch (kind_of(s)) {
+      case Kind::Scalar: return cpp_number(scalar);
+      case Kind::Col: return call("Eigen::VectorXd::" + std::string(what), {dim(s.rows)});
+      case Kind::Row: return call("Eigen::RowVectorXd::" + std::string(what), {dim(s.cols)});
+      case Kind::Matrix: break;
+    }
+    return call("Eigen::MatrixXd::" + std::string(what), {dim(s.rows), dim(s.cols)});
+  }
+
+  // An operand of an entrywise operation: x.array(), or a scalar as it is.
+  Code array_operand(Expr a) {
+    if (a->is_scalar()) return ref(a);
+    return method(ref(a), "array");
+  }
+
+  Code lower_entrywise_product(Expr e) {
+    if (e->is_scalar()) {
+      Code acc = ref(e->kid(0));
+      for (std::size_t i = 1; i < e->kids.size(); ++i) acc = binary(acc, "*", ref(e->kid(i)), kMul);
+      return acc;
+    }
+    Code acc = array_operand(e->kid(0));
+    for (std::size_t i = 1; i < e->kids.size(); ++i) acc = binary(acc, "*", array_operand(e->kid(i)), kMul);
+    return method(atom("(" + acc.s + ")"), "matrix");
+  }
+
+  static bool negative_term(Expr t) {
+    if (t->op == Op::Const) return t->value < 0;
+    return t->op == Op::Mul && t->kid(0)->op == Op::Const && t->kid(0)->value < 0;
+  }
+
+  // a + b - 2.0 * c: a negative term inlined here prints as a subtraction.
+  Code lower_sum(Expr e) {
+    Code acc = ref(e->kid(0));
+    for (std::size_t i = 1; i < e->kids.size(); ++i) {
+      Expr t = e->kid(i);
+      // Only the writing pass may choose the form: whether t is held is known
+      // once counting is done. Both forms refer to the same operands.
+      if (!counting_ && !held(t) && negative_term(t)) {
+        Code mag = t->op == Op::Const ? cpp_number(-t->value) : lower_product(t, true);
+        acc = binary(acc, "-", mag, kAdd);
+      } else {
+        acc = binary(acc, "+", ref(t), kAdd);
+      }
+    }
+    return acc;
+  }
+
+  // coef * scalars... * (matrix chain) / denominators...
+  Code lower_product(Expr e, bool flip_sign) {
+    double coef = 1;
+    std::vector<Code> items;
+    std::vector<Code> den;
+    std::vector<Expr> chain;
+    for (Expr k : e->kids) {
+      if (k->op == Op::Const) {
+        coef *= k->value;
+      } else if (!k->is_scalar()) {
+        chain.push_back(k);
+      } else if (k->op == Op::Pow && k->kid(1)->op == Op::Const && k->kid(1)->value < 0) {
+        // x^-p prints as a division: / x, / std::pow(x, p)
+        double p = -k->kid(1)->value;
+        Code base = ref(k->kid(0));
+        den.push_back(p == 1 ? base : call("std::pow", {base, cpp_number(p)}));
+      } else {
+        items.push_back(ref(k));
+      }
+    }
+    if (flip_sign) coef = -coef;
+    if (!chain.empty()) items.push_back(lower_chain(chain));
+
+    Code acc;
+    std::size_t next = 0;
+    if (items.empty()) {
+      acc = cpp_number(coef);
+    } else if (coef == 1) {
+      acc = items[next++];
+    } else if (coef == -1) {
+      acc = negate(items[next++]);
+    } else {
+      acc = cpp_number(coef);
+    }
+    for (; next < items.size(); ++next) acc = binary(acc, "*", items[next], kMul);
+    // A divisor under a matrix is a double: Eigen divides a matrix by a scalar.
+    for (const Code& d : den) acc = binary(acc, "/", d, kMul);
+    return acc;
+  }
+
+  // A factor of a matrix chain: a value, or an inverse not yet formed (which
+  // the next factor turns into a solve).
+  struct Factor {
+    Expr inverse = nullptr;  // the Inv node, while pending
+    Code code;
+    Shape shape;
+  };
+
+  Factor factor(Expr f) {
+    if (f->op == Op::Inv) return {f, {}, f->shape};
+    return {nullptr, ref(f), f->shape};
+  }
+
+  Code value_of(const Factor& f) { return f.inverse ? ref(f.inverse) : f.code; }
+
+  // l.dot(r) for a row l and a column r; x'.dot(r) is x.dot(r).
+  static Code dot(const Code& l, const Code& r) {
+    if (ends_in_transpose(l)) return atom(l.s.substr(0, l.s.size() - kTransposeSuffix.size()) + ".dot(" + r.s + ")");
+    return method(l, "dot", {r});
+  }
+
+  // L*R by the shapes: a row times a column is a double (a dot product),
+  // anything else Eigen's product (outer, matrix-vector, matrix-matrix).
+  static Code multiply(const Code& l, const Shape& ls, const Code& r, const Shape& rs) {
+    if (kind_of(ls) == Kind::Row && kind_of(rs) == Kind::Col) return dot(l, r);
+    return binary(l, "*", r, kMul);
+  }
+
+  Factor combine(const Factor& l, const Factor& r) {
+    Shape s{l.shape.rows, r.shape.cols};
+    if (l.inverse && r.inverse) return combine(l, Factor{nullptr, value_of(r), r.shape});
+    if (l.inverse) {  // inv(A)*B = A \ B
+      InverseOf a = inverse_of(l.inverse);
+      return {nullptr, method(factorization(a.matrix), a.transposed ? "solve_transposed" : "solve", {r.code}), s};
+    }
+    if (r.inverse) {  // B*inv(A) = (A' \ B')'
+      InverseOf a = inverse_of(r.inverse);
+      Code bt = transpose_code(l.code, kind_of(l.shape));
+      Code x = method(factorization(a.matrix), a.transposed ? "solve" : "solve_transposed", {bt});
+      return {nullptr, transpose_code(x, kind_of(s.transposed())), s};
+    }
+    return {nullptr, multiply(l.code, l.shape, r.code, r.shape), s};
+  }
+
+  // Ends in a column: right to left, so that every step is a matrix-vector
+  // product (A * (B * x)); otherwise left to right.
+  Code lower_chain(const std::vector<Expr>& chain) {
+    if (kind_of(chain.back()->shape) == Kind::Col) {
+      Factor acc = factor(chain.back());
+      for (std::size_t i = chain.size() - 1; i-- > 0;) acc = combine(factor(chain[i]), acc);
+      return value_of(acc);
+    }
+    Factor acc = factor(chain.front());
+    for (std::size_t i = 1; i < chain.size(); ++i) acc = combine(acc, factor(chain[i]));
+    return value_of(acc);
+  }
+
+  // vec(X) and reshape(X, r, c), both column-major.
+  Code lower_reshape(Expr e) {
+    Expr a = e->kid(0);
+    Kind from = kind_of(a->shape), to = kind_of(e->shape);
+    Code x = ref(a);
+    if (to == Kind::Scalar || from == Kind::Scalar) return x;  // 1 x 1 either way
+    if (one_d(to) && one_d(from)) return from == to ? x : transpose_code(x, from);
+    if (one_d(to)) {
+      Code v = helper_call(Helper::Vec, "vec", {x});
+      return to == Kind::Col ? v : transpose_code(v, Kind::Col);
+    }
+    return helper_call(Helper::Reshape, "reshape", {x, dim(e->shape.rows), dim(e->shape.cols)});
+  }
+
+  // ---- inputs and dimensions
+
+  struct DimSource {
+    std::string symbol;
+    std::string accessor;  // rows(), cols() or size()
+    std::int64_t factor;
+  };
+
+  // The inputs whose size gives dimension `name` directly (n or 2*n, not n*k).
+  std::vector<DimSource> dim_sources(const std::string& name) const {
+    std::vector<DimSource> out;
+    for (const auto& [sym_name, sym] : symbols_) {
+      Kind k = kind_of(sym->shape);
+      std::vector<std::pair<Dim, std::string>> axes;
+      if (k == Kind::Matrix) axes = {{sym->shape.rows, "rows()"}, {sym->shape.cols, "cols()"}};
+      if (one_d(k)) axes = {{sym->shape.is_col() ? sym->shape.rows : sym->shape.cols, "size()"}};
+      for (const auto& [dm, acc] : axes)
+        if (dm.factors().size() == 1 && dm.factors()[0] == name) out.push_back({sym_name, acc, dm.coeff()});
+    }
+    return out;
+  }
+
+  int symbol_stage(const std::string& name) const {
+    auto it = symbols_.find(name);
+    if (it == symbols_.end()) return -1;
+    auto st = first_stage_.find(it->second);
+    return st == first_stage_.end() ? -1 : st->second;
+  }
+
+  // const Eigen::Index d_n = in.W.rows(); preferring an input this stage
+  // already reads, then one a later stage reads, then any declared one.
+  std::string define_dim(const std::string& name, int stage) {
+    std::vector<DimSource> sources = dim_sources(name);
+    const DimSource* best = nullptr;
+    int best_rank = 3;
+    for (const DimSource& s : sources) {
+      int st = symbol_stage(s.symbol);
+      int rank = st >= 0 && st <= stage ? 0 : st >= 0 ? 1 : 2;
+      if (rank < best_rank) {
+        best_rank = rank;
+        best = &s;
+      }
+    }
+    std::string local = local_of_dim(name);
+    if (best) {
+      std::string x = "in." + member_of(best->symbol) + "." + best->accessor;
+      if (best->factor != 1) x += " / " + std::to_string(best->factor);
+      dim_doc_[name] = comment_text(name) + " = " + comment_text(best->symbol) + "." + best->accessor +
+                       (best->factor != 1 ? " / " + std::to_string(best->factor) : "");
+      return "  const Eigen::Index " + local + " = " + x + ";\n";
+    }
+    std::string member = dim_members_.count(name) ? dim_members_[name] : unique_member("dim_" + safe_identifier(name));
+    dim_members_[name] = member;
+    dim_doc_[name] = comment_text(name) + " = Inputs::" + member + " (no input has it)";
+    return "  const Eigen::Index " + local + " = in." + member + ";\n" + "  if (" + local +
+           " < 0) throw std::invalid_argument(" +
+           cpp_string("set Inputs::" + member + " to the size of dimension " + name) + ");\n";
+  }
+
+  // Size and symmetry checks of an input, on its first use.
+  std::string check_input(Expr sym) {
+    Kind k = kind_of(sym->shape);
+    if (k == Kind::Scalar) return "";
+    helpers_.insert(Helper::CheckSize);
+    std::string x = "in." + member_of(sym->name);
+    std::string s = "  detail::check_size(" + cpp_string(sym->name) + ", " + cpp_string(sym->shape.str()) + ", " +
+                    x + ".rows(), " + x + ".cols(), " + dim(sym->shape.rows).s + ", " + dim(sym->shape.cols).s +
+                    ");\n";
+    if (sym->symmetric && k == Kind::Matrix) {
+      helpers_.insert(Helper::CheckSymmetric);
+      s += "  detail::check_symmetric(" + cpp_string(sym->name) + ", " + x + ");\n";
+    }
+    return s;
+  }
+
+  // ---- the source
+
+  std::string value_type() const { return cpp_type(kind_of(spec_.value->shape)); }
+  std::string hessian_type() const { return cpp_type(kind_of(spec_.hessian->shape)); }
+  bool has_gradient() const { return !spec_.gradients.empty(); }
+
+  std::string forward_function() {
+    const int last = static_cast<int>(roots_.size()) - 1;
+    std::string params = "const Inputs& in";
+    if (last > 0) params += ", int stage";
+    params += ", " + value_type() + "* value_out";
+    if (has_gradient()) params += ", Gradient* gradient_out";
+    if (spec_.hessian) params += ", " + hessian_type() + "* hessian_out";
+    std::string s = "// The outputs up to `stage` (0: value, 1: gradient, 2: Hessian), sharing temporaries.\n";
+    s += "inline void forward(" + params + ") {\n";
+    for (const auto& [name, sym] : symbols_) names_[sym] = "in." + member_of(name);
+    int temp = 0, facs = 0;
+    for (int st = 0; st <= last; ++st) {
+      stage_ = st;
+      // Dimensions the code or the inputs' checks need from here on.
+      std::vector<Expr> inputs;
+      std::set<std::string> dims;
+      for (const Item& it : order_)
+        if (!it.factorization && it.e->op == Op::Symbol && first_stage_[it.e] == st) inputs.push_back(it.e);
+      for (const auto& [name, first] : dim_stage_)
+        if (first == st) dims.insert(name);
+      for (Expr sym : inputs)
+        if (!sym->is_scalar())
+          for (const Dim* d : {&sym->shape.rows, &sym->shape.cols})
+            for (const auto& f : d->factors()) dims.insert(f);
+      for (const std::string& d : dims)
+        if (dims_defined_.insert(d).second) s += define_dim(d, st);
+      for (Expr sym : inputs) s += check_input(sym);
+      for (const Item& it : order_) {
+        if (it.factorization) {
+          if (factor_stage_[it.e] != st) continue;
+          std::string f = "fac" + std::to_string(facs++);
+          helpers_.insert(Helper::Factor);
+          s += "  const detail::Factor " + f + "(" + ref(it.e).s + ", " + (it.e->symmetric ? "true" : "false") +
+               ");\n";
+          factor_names_[it.e] = f;
+          continue;
+        }
+        Expr e = it.e;
+        if (e->op == Op::Symbol || first_stage_[e] != st || !held(e)) continue;
+        std::string t = "t" + std::to_string(temp++);
+        s += "  const " + cpp_type(kind_of(e->shape)) + " " + t + " = " + lower(e).s + ";\n";
+        names_[e] = t;
+      }
+      if (st == 0) s += "  *value_out = " + ref(roots_[0][0]).s + ";\n";
+      if (st == 1)
+        for (std::size_t i = 0; i < roots_[1].size(); ++i)
+          s += "  gradient_out->" + member_of(spec_.gradients[i].first) + " = " + ref(roots_[1][i]).s + ";\n";
+      if (st == 2) s += "  *hessian_out = " + ref(roots_[2][0]).s + ";\n";
+      if (st < last) s += "  if (stage == " + std::to_string(st) + ") return;\n";
+    }
+    return s + "}\n";
+  }
+
+  std::string header() const {
+    std::string s = "// Generated by matcalc";
+    if (!spec_.source.empty()) s += " from \"" + comment_text(spec_.source) + "\"";
+    s += ".\n//\n";
+    s += "// value(in) returns the function's value";
+    if (has_gradient()) {
+      s += ", gradient(in) its gradient with respect to ";
+      for (std::size_t i = 0; i < spec_.gradients.size(); ++i)
+        s += (i == 0 ? "" : i + 1 == spec_.gradients.size() ? " and " : ", ") + comment_text(spec_.gradients[i].first);
+      s += " (a Gradient with one member per variable), value_and_gradient(in, g) both";
+    }
+    if (spec_.hessian) s += ", hessian(in) its Hessian";
+    s += ".\n// Symbols are members of Inputs (vectors Eigen::VectorXd, matrices Eigen::MatrixXd, scalars double):\n";
+    for (const auto& [name, sym] : symbols_) {
+      s += "//   " + comment_text(name) + ": " + comment_text(sym->shape.str()) +
+           (sym->symmetric && !sym->is_scalar() ? ", symmetric" : "");
+      if (member_of(name) != name) s += " (member " + member_of(name) + ")";
+      s += "\n";
+    }
+    if (!dim_doc_.empty()) {
+      s += "// Dimensions are read off the inputs' sizes:";
+      bool first = true;
+      for (const auto& [name, doc] : dim_doc_) {
+        s += (first ? " " : ", ") + doc;
+        first = false;
+      }
+      s += ".\n";
+    }
+    s += "// Input sizes are checked (std::invalid_argument); a singular matrix, or a logdet of a\n"
+         "// matrix whose determinant is not positive, throws std::domain_error.\n";
+    s += "#ifndef " + guard() + "\n#define " + guard() + "\n\n";
+    s += "#include <Eigen/Dense>\n#include <cmath>\n#include <stdexcept>\n#include <string>\n\n";
+    return s;
+  }
+
+  // A member declaration, aligned comment and all.
+  static std::string member_line(const std::string& type, const std::string& member, const std::string& comment) {
+    std::string init = type == "double" ? " = 0.0" : "";
+    return "  " + type + " " + member + init + ";  // " + comment + "\n";
+  }
+
+  std::string structs() {
+    std::string s = "struct Inputs {\n";
+    for (const auto& [name, sym] : symbols_) {
+      std::string comment = comment_text(sym->shape.str()) + (sym->symmetric && !sym->is_scalar() ? ", symmetric" : "");
+      if (member_of(name) != name) {
+        comment += is_identifier(name) ? ", the symbol " + comment_text(name) + " (renamed: a C++ keyword, macro or reserved name)"
+                                       : ", the symbol \"" + comment_text(name) + "\" (renamed: not a C++ identifier)";
+      }
+      s += member_line(cpp_type(kind_of(sym->shape)), member_of(name), comment);
+    }
+    for (const auto& [name, member] : dim_members_)
+      s += "  Eigen::Index " + member + " = -1;  // the size of dimension " + comment_text(name) +
+           ", which no input's size gives\n";
+    s += "};\n\n";
+    if (has_gradient()) {
+      s += "struct Gradient {\n";
+      for (const auto& [name, g] : spec_.gradients)
+        s += member_line(cpp_type(kind_of(g->shape)), member_of(name),
+                         "df/d" + comment_text(name) + ", " + comment_text(g->shape.str()));
+      s += "};\n\n";
+    }
+    return s;
+  }
+
+  std::string public_functions() const {
+    const int last = static_cast<int>(roots_.size()) - 1;
+    auto forward_call = [&](int stage, const std::string& v, const std::string& g, const std::string& h) {
+      std::string c = "detail::forward(in";
+      if (last > 0) c += ", " + std::to_string(stage);
+      c += ", " + v;
+      if (has_gradient()) c += ", " + g;
+      if (spec_.hessian) c += ", " + h;
+      return c + ");\n";
+    };
+    auto local = [](const std::string& type, const std::string& name) {
+      return "  " + type + " " + name + (type == "double" ? " = 0.0" : "") + ";\n";
+    };
+    std::string s;
+    s += "\n// The function's value.\n";
+    s += "inline " + value_type() + " value(const Inputs& in) {\n";
+    s += local(value_type(), "v");
+    s += "  " + forward_call(0, "&v", "nullptr", "nullptr");
+    s += "  return v;\n}\n";
+    if (has_gradient()) {
+      s += "\n// The gradient, each member shaped like its variable.\n";
+      s += "inline Gradient gradient(const Inputs& in) {\n";
+      s += local(value_type(), "v");
+      s += "  Gradient g;\n";
+      s += "  " + forward_call(1, "&v", "&g", "nullptr");
+      s += "  return g;\n}\n";
+      s += "\n// The value, and the gradient into g, sharing the work.\n";
+      s += "inline " + value_type() + " value_and_gradient(const Inputs& in, Gradient& g) {\n";
+      s += local(value_type(), "v");
+      s += "  " + forward_call(1, "&v", "&g", "nullptr");
+      s += "  return v;\n}\n";
+    }
+    if (spec_.hessian) {
+      s += "\n// The Hessian (rows and columns in column-major vec order of the variable).\n";
+      s += "inline " + hessian_type() + " hessian(const Inputs& in) {\n";
+      s += local(value_type(), "v");
+      if (has_gradient()) s += "  Gradient g;\n";
+      s += local(hessian_type(), "h");
+      s += "  " + forward_call(2, "&v", "&g", "&h");
+      s += "  return h;\n}\n";
+    }
+    return s;
+  }
+};
+
+}  // namespace
+
+std::string to_eigen_source(const ModuleSpec& spec, const EigenOptions& options) {
+  return EigenEmitter(spec, options).source();
+}
+
+std::string to_eigen_source(const ModuleSpec& spec) { return to_eigen_source(spec, EigenOptions{}); }
+
+}  // namespace matcalc
