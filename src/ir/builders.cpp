@@ -322,6 +322,10 @@ Expr mul(std::vector<Expr> factors) {
       coef *= f->value;
       continue;
     }
+    if (is_scalar_chain(f) && f->kid(0)->op == Op::Const) {  // (-x'*y)*z = -(x'*y)*z
+      coef *= f->kid(0)->value;
+      f = mul(std::vector<Expr>(f->kids.begin() + 1, f->kids.end()));
+    }
     auto [b, e] = base_exponent(f, Op::Pow);
     auto [it, fresh] = where.emplace(b, bases.size());
     if (fresh)

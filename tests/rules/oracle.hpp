@@ -46,8 +46,8 @@ class Oracle {
           else if (op == "-") acc = acc - r;
           else if (op == "*") acc = times(acc, r);
           else if (op == "/") acc = acc / r(0, 0);
-          else if (op == ".*") acc = acc.cwiseProduct(r);
-          else if (op == "./") acc = acc.cwiseQuotient(r);
+          else if (op == ".*") acc = entrywise(acc, r, [](double u, double v) { return u * v; });
+          else if (op == "./") acc = entrywise(acc, r, [](double u, double v) { return u / v; });
           else acc = s((acc.transpose() * r).trace());
         }
         return acc;
@@ -77,6 +77,14 @@ class Oracle {
   }
   template <typename F>
   static M each(const M& x, F f) { return x.unaryExpr(f); }
+  // Entrywise with a scalar operand broadcast (2 .* x, x ./ 2, 2 ./ x).
+  template <typename F>
+  static M entrywise(const M& a, const M& b, F f) {
+    if (a.size() == 1) return b.unaryExpr([&](double v) { return f(a(0, 0), v); });
+    if (b.size() == 1) return a.unaryExpr([&](double u) { return f(u, b(0, 0)); });
+    if (a.rows() != b.rows() || a.cols() != b.cols()) throw std::logic_error("oracle: entrywise sizes differ");
+    return a.binaryExpr(b, f);
+  }
 
   M call(const Ast& a) {
     const std::string& f = a.text;

@@ -149,6 +149,17 @@ const NormalCase kNormal[] = {
     {"norm-of-transpose", "norm2(W') + norm1(W')", "norm2(W) + norm1(W)"},
     {"logdet-of-scalar", "logdet(a)", "log(a)"},
     {"sub-sorted-positive-first", "-b + a", "a - b"},
+    {"scalar-chain-coefficient-pulled-out", "(-x'*y)*x", "-(x'*y)*x"},
+    {"entrywise-quotient-cancels", "(y ./ x) .* x", "y"},
+    {"scalar-times-entrywise", "2 .* x", "2*x"},
+    {"entrywise-by-scalar", "x ./ 2", "x/2"},
+    {"scalar-over-entrywise", "2 ./ x", "2*x.^-1"},
+    // Regressions for bugs the cookbook suite found in the product builder.
+    {"bug-scalar-chain-factor-not-spliced", "x*(x'*y)", "(x'*y)*x"},
+    {"bug-scalar-chain-keeps-its-order", "(x'*A*x)*y", "(x'*A*x)*y"},
+    {"bug-two-scalar-chains-stay-apart", "(x'*y)*(y'*x)", "(x'*y)*(y'*x)"},
+    {"bug-single-factor-run-is-not-a-power", "x'*A*A*x", "x'*A^2*x"},
+    {"bug-kron-transpose-stays-on-the-kron", "kron(x,y)'*kron(x,y)", "kron(x, y)'*kron(x, y)"},
 };
 
 class NormalFormTest : public ::testing::TestWithParam<NormalCase> {};

@@ -1,9 +1,10 @@
 // The Eigen / C++ printer (print/eigen.hpp). The generated sources are
 // compiled with the system C++ compiler and run on fixed inputs, and their
 // values and gradients compared with the engine's evaluator. Compiling Eigen
-// code is slow, so the cases share translation units (one namespace per case;
-// two units, compiled in parallel) and the compiler runs once per unit. Without a compiler or the Eigen
-// headers those tests are skipped, saying why.
+// code is slow, so the cases share translation units (one namespace per
+// case; two units, compiled in parallel) and the compiler runs once per
+// unit. Without a compiler or the Eigen headers those tests are skipped,
+// saying why.
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
@@ -38,6 +39,8 @@ struct Case {
   std::map<std::string, MatrixXd> values;  // by symbol; a scalar is 1 x 1, a vector n x 1
   std::map<std::string, std::string> members = {};  // symbol -> member of Inputs, where renamed
   bool domain_error = false;                   // value() must throw std::domain_error
+  std::string hessian = "";                    // an expression for hessian(in), compiled with expr
+  std::map<std::string, std::int64_t> dims = {};  // dimensions no input has: Inputs::dim_<name>
 };
 
 MatrixXd M(Eigen::Index r, Eigen::Index c, std::initializer_list<double> rowwise) {
@@ -60,7 +63,9 @@ std::vector<Case> cases() {
       {"log(det(W*W' + s^2*I))", "W: matrix(n,k); s: scalar", {"W", "s"},
        {{"W", M(3, 2, {1, 2, -0.5, 0.3, 0.7, -1.1})}, {"s", S(0.8)}}},
       // 1: a quadratic form: a dot product, a matrix-vector product.
-      {"x'*A*x", "x: vector(n); A: matrix(n,n)", {"x", "A"}, {{"x", V({1, -2, 0.5})}, {"A", A3()}}},
+      // (with a Hessian: a third stage)
+      {"x'*A*x", "x: vector(n); A: matrix(n,n)", {"x", "A"}, {{"x", V({1, -2, 0.5})}, {"A", A3()}}, {}, false,
+       "A + A'"},
       // 2: least squares.
       {"norm2(A*x - b)^2", "A: matrix(m,n); x: vector(n); b: vector(m)", {"x"},
        {{"A", M(4, 3, {1, 2, 0, -1, 0.5, 3, 2, -2, 1, 0.3, 0.1, -0.7})}, {"x", V({0.2, -0.4, 1.1})},
@@ -105,6 +110,8 @@ std::vector<Case> cases() {
        {{"x", V({0.3, -0.2, 0.1})}, {"A", A3()}, {"B", B3()}}},
       // 15: logdet of a matrix whose determinant is negative: std::domain_error.
       {"logdet(A)", "A: matrix(n,n)", {"A"}, {{"A", M(2, 2, {0, 1, 1, 0})}}, {}, true},
+      // 16: a dimension that no input has comes from Inputs::dim_n.
+      {"s*sum(ones(n)) + s^3", "s: scalar", {"s"}, {{"s", S(0.7)}}, {}, false, "", {{"n", 4}}},
   };
 }
 
@@ -194,6 +201,7 @@ std::string driver_block(std::size_t i, const Case& c, const std::map<std::strin
       for (Eigen::Index k = 0; k < value.cols(); ++k) s += (r || k ? ", " : "") + cpp_double(value(r, k));
     s += ";\n";
   }
+  for (const auto& [name, size] : c.dims) s += "    in.dim_" + name + " = " + std::to_string(size) + ";\n";
   s += "    try {\n";
   s += "      const double v = " + ns + "::value(in);\n";
   s += "      out(" + std::to_string(i) + ", \"value\", v);\n";
@@ -205,6 +213,7 @@ std::string driver_block(std::size_t i, const Case& c, const std::map<std::strin
     s += "      out(" + std::to_string(i) + ", \"d_" + w + "\", g." + member(w) + ");\n";
     s += "      out(" + std::to_string(i) + ", \"d2_" + w + "\", g2." + member(w) + ");\n";
   }
+  if (!c.hessian.empty()) s += "      out(" + std::to_string(i) + ", \"hessian\", " + ns + "::hessian(in));\n";
   s += "    } catch (const std::domain_error& e) {\n";
   s += "      std::printf(\"R " + std::to_string(i) + " domain_error 0 0\\n\");\n";
   s += "    }\n  }\n";
@@ -228,7 +237,7 @@ static void out(int c, const char* label, double v) { std::printf("R %d %s 1 1 %
 constexpr std::size_t kParts = 2;
 
 struct Expected {
-  MatrixXd value;
+  MatrixXd value, hessian;
   std::map<std::string, MatrixXd> gradients;
 };
 
@@ -261,6 +270,7 @@ const CompiledRun& compiled_run() {
       spec.symbols = p.symbols;
       spec.source = c.expr;
       for (std::size_t k = 0; k < xs.size(); ++k) spec.gradients.push_back({c.wrt[k], gs[k]});
+      if (!c.hessian.empty()) spec.hessian = compile(cx, c.hessian, c.decls).expr;
       EigenOptions opt;
       opt.namespace_name = "case_" + std::to_string(i);
       run.sources.push_back(to_eigen_source(spec, opt));
@@ -270,7 +280,9 @@ const CompiledRun& compiled_run() {
       Expected e;
       Bindings b;
       b.values = c.values;
+      b.dims = c.dims;
       if (!c.domain_error) {
+        if (spec.hessian) e.hessian = evaluate(spec.hessian, b);
         std::vector<Expr> roots = {f};
         roots.insert(roots.end(), gs.begin(), gs.end());
         std::vector<MatrixXd> vals = evaluate(roots, b);
@@ -463,6 +475,10 @@ TEST(EigenCompiled, ValuesAndGradientsMatchTheEvaluator) {
     ASSERT_TRUE(r.results.count(k + "value")) << "no output";
     EXPECT_TRUE(close(r.results.at(k + "value"), r.expected[i].value)) << "value";
     EXPECT_TRUE(close(r.results.at(k + "value2"), r.expected[i].value)) << "value_and_gradient";
+    if (!c.hessian.empty()) {
+      ASSERT_TRUE(r.results.count(k + "hessian")) << "no Hessian";
+      EXPECT_TRUE(close(r.results.at(k + "hessian"), r.expected[i].hessian)) << "hessian";
+    }
     for (const std::string& w : c.wrt) {
       ASSERT_TRUE(r.results.count(k + "d_" + w)) << "no gradient for " << w;
       EXPECT_TRUE(close(r.results.at(k + "d_" + w), r.expected[i].gradients.at(w))) << "gradient " << w;
