@@ -270,11 +270,20 @@ class Pass {
     fail(ErrorKind::Syntax, "expected a dimension (an integer or a name)", a);
   }
 
+  // n*k when both are known; otherwise a placeholder, resolved by a second
+  // pass once the factors have names (see typecheck()).
   int product(int a, int b) {
     auto va = dims.value(a), vb = dims.value(b);
     if (va && vb) return dim_of(*va * *vb);
-    return dims.fresh();
+    int id = dims.fresh();
+    deferred.push_back(id);
+    return id;
   }
+
+ public:
+  std::vector<int> deferred;  // placeholders for products of unknown dimensions
+
+ private:
 
   TShape call(const Ast& a) {
     const std::string& f = a.text;
@@ -580,17 +589,65 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
   for (const auto& n : names) taken.insert(n.name);
   for (const auto& d : decl_list) taken.insert(d.name);
   std::map<int, Dim> dim_names_of;
-  TypedProgram out;
-  auto name_dim = [&](int id) {
-    int r = best->dims.find(id);
-    if (best->dims.value(r) || dim_names_of.count(r)) return;
-    dim_names_of[r] = Dim::symbol(fresh_dim_name(taken));
+  auto name_dims = [&](Pass& pass) {
+    dim_names_of.clear();
+    auto name_dim = [&](int id) {
+      int r = pass.dims.find(id);
+      if (pass.dims.value(r) || dim_names_of.count(r)) return;
+      dim_names_of[r] = Dim::symbol(fresh_dim_name(taken));
+    };
+    for (const auto& n : names)
+      if (auto it = pass.symbols.find(n.name); it != pass.symbols.end()) {
+        name_dim(it->second.r);
+        name_dim(it->second.c);
+      }
   };
-  for (const auto& n : names)
-    if (auto it = best->symbols.find(n.name); it != best->symbols.end()) {
-      name_dim(it->second.r);
-      name_dim(it->second.c);
+  name_dims(*best);
+
+  // vec and kron of symbols whose sizes were unknown when they were met left
+  // placeholders (kron(a,b)'*c: c has |a|*|b| entries). Pass again with the
+  // named shapes of the symbols not tied to a placeholder fixed, so that the
+  // products are known and the placeholders unify with them.
+  std::vector<Declaration> fixed;  // these outlive the second pass, which refers to them
+  std::map<std::string, const Declaration*> decls2 = decls;
+  std::set<std::string> dim_names2 = dim_names;
+  std::map<std::string, Kind> still_free;
+  if (!best->deferred.empty()) {
+    std::set<int> placeholders;
+    for (int d : best->deferred) placeholders.insert(best->dims.find(d));
+    auto dim_of_class = [&](int id) {
+      int r = best->dims.find(id);
+      if (auto v = best->dims.value(r)) return *v;
+      return dim_names_of.at(r);
+    };
+    fixed.reserve(u);
+    for (std::size_t i = 0; i < u; ++i) {
+      const std::string& n = undeclared[i].name;
+      TShape sh = best->symbols.at(n);
+      if (placeholders.count(best->dims.find(sh.r)) || placeholders.count(best->dims.find(sh.c))) {
+        still_free[n] = best_kinds[i];
+        continue;
+      }
+      Declaration d;
+      d.name = n;
+      d.kind = best_kinds[i] == Kind::Scalar   ? Declaration::Kind::Scalar
+               : best_kinds[i] == Kind::Vector ? Declaration::Kind::Vector
+                                               : Declaration::Kind::Matrix;
+      d.rows = dim_of_class(sh.r);
+      d.cols = dim_of_class(sh.c);
+      fixed.push_back(d);
     }
+    for (const auto& d : fixed) {
+      decls2[d.name] = &d;
+      for (const Dim* dm : {&d.rows, &d.cols})
+        for (const auto& f : dm->factors()) dim_names2.insert(f);
+    }
+    auto second = std::make_unique<Pass>(decls2, still_free, dim_names2);
+    second->root = second->run(ast);
+    best = std::move(second);
+    name_dims(*best);
+  }
+  TypedProgram out;
   // An identity whose size nothing fixes.
   for (auto& [node, s] : best->shapes)
     if (node->kind == Ast::Kind::Name && node->text == "I" && !best->symbols.count("I")) {

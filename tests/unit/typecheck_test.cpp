@@ -494,3 +494,17 @@ TEST(TypecheckRoundTrip, TextCompilesBackToTheSameNode) {
     }
   }
 }
+
+// vec and kron of symbols whose sizes are only known later: the second pass
+// gives the product dimension to the symbol it meets (regression: c used to
+// get a dimension of its own and the product failed to build).
+TEST(TypecheckProducts, KronAndVecOfInferredSymbolsSizeTheirPartners) {
+  Context cx;
+  TypedProgram p = compile(cx, "kron(a,b)'*c", "", {.want_scalar = true});
+  const Shape& a = p.symbols.at("a")->shape;
+  const Shape& b = p.symbols.at("b")->shape;
+  EXPECT_EQ(p.symbols.at("c")->shape.rows, a.rows * b.rows);
+  TypedProgram q = compile(cx, "vec(W)'*v", "", {.want_scalar = true});
+  const Shape& w = q.symbols.at("W")->shape;
+  EXPECT_EQ(q.symbols.at("v")->shape.rows, w.rows * w.cols);
+}
