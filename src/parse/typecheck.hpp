@@ -23,7 +23,7 @@ struct TypedProgram {
 
 struct TypecheckOptions {
   bool want_scalar = false;              // the root must be a scalar (grad, check)
-  std::vector<std::string> extra_names;  // names (e.g. --wrt) that must exist
+  std::vector<std::string> extra_names = {};  // names (e.g. --wrt) that must exist
 };
 
 TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decls,

@@ -57,7 +57,7 @@ struct Case {
   const char* decls;                         // "" exercises inference
   const char* wrt;                           // comma separated: "W,s"
   std::vector<const char*> closed;           // one closed form per variable
-  std::map<std::string, std::int64_t> dims;  // fixed dimension sizes (others random)
+  std::map<std::string, std::int64_t> dims = {};  // fixed dimension sizes (others random)
   const char* known_bug = nullptr;           // engine bug: the row must still fail
 };
 
