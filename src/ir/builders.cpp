@@ -316,7 +316,6 @@ Expr mul(std::vector<Expr> factors) {
   double coef = 1;
   std::vector<std::pair<Expr, double>> bases;  // scalar factors as base^exponent
   std::map<Expr, std::size_t> where;
-  std::vector<Expr> nonnumeric_exponent;
   for (Expr f : scalars) {
     if (f->op == Op::Const) {
       coef *= f->value;

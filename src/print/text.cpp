@@ -52,8 +52,14 @@ class TextPrinter {
       case Op::Reshape:
         return "reshape(" + print(e->kid(0)) + ", " + e->shape.rows.str() + ", " + e->shape.cols.str() + ")";
       case Op::Kron: return "kron(" + print(e->kid(0)) + ", " + print(e->kid(1)) + ")";
-      default: return std::string(op_spelling(e->op)) + "(" + print(e->kid(0)) + ")";
+      case Op::Trace: case Op::Det: case Op::LogDet: case Op::Inv: case Op::Diag: case Op::DiagPart:
+      case Op::Sum: case Op::Norm2: case Op::Norm1: case Op::Vec: case Op::Sym: case Op::LogSumExp:
+      case Op::Softmax: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Sin: case Op::Cos:
+      case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign: case Op::Sigmoid: case Op::Softplus:
+      case Op::Relu:
+        return std::string(op_spelling(e->op)) + "(" + print(e->kid(0)) + ")";
     }
+    return {};  // unreachable: the switch names every operator (-Werror=switch)
   }
 
  private:
