@@ -36,8 +36,10 @@
 //     std::invalid_argument;
 //   - numbers are written so that the compiler reads back the same double;
 //   - the lowering is one switch over every operator of ops.def, no default.
-// The emitter mirrors the NumPy one (numpy.cpp): one lowering pass run twice,
-// first counting how often the code refers to each node, then writing.
+// The target-independent lowering (one pass run twice, first counting how
+// often the code refers to each node, then writing; temporaries, stages,
+// products, chains and shared factorizations) is codegen::Emitter, shared
+// with numpy.cpp; this file supplies C++ syntax and its helpers.
 #include "print/eigen.hpp"
 
 #include <cmath>
@@ -46,6 +48,7 @@
 #include <unordered_map>
 
 #include "ir/error.hpp"
+#include "print/codegen.hpp"
 
 namespace matcalc {
 
@@ -53,36 +56,10 @@ namespace {
 
 // ------------------------------------------------------------ C++ code
 
-// C++ operator precedence, loosest first (only the levels we emit).
-enum CxxPrec : int { kAdd = 1, kMul = 2, kUnary = 3, kAtom = 4 };
+using namespace codegen;
 
-struct Code {
-  std::string s;
-  int prec = kAtom;
-};
-
-Code atom(std::string s) { return {std::move(s), kAtom}; }
-std::string paren_if(const Code& c, bool need) { return need ? "(" + c.s + ")" : c.s; }
-std::string as_atom(const Code& c) { return paren_if(c, c.prec < kAtom); }
-
-// Left-associative binary operator at level `prec`.
-Code binary(const Code& a, std::string_view op, const Code& b, int prec) {
-  return {paren_if(a, a.prec < prec) + " " + std::string(op) + " " + paren_if(b, b.prec <= prec), prec};
-}
 // Only an atom goes unparenthesized: -(-x), never --x.
 Code negate(const Code& a) { return {"-" + paren_if(a, a.prec < kAtom), kUnary}; }
-
-Code call(std::string_view fn, std::initializer_list<Code> args) {
-  std::string s(fn);
-  s += '(';
-  bool first = true;
-  for (const Code& a : args) {
-    if (!first) s += ", ";
-    s += a.s;
-    first = false;
-  }
-  return atom(s + ")");
-}
 
 // x.name(args): a member call on an operand.
 Code method(const Code& x, std::string_view name, std::initializer_list<Code> args = {}) {
@@ -90,13 +67,7 @@ Code method(const Code& x, std::string_view name, std::initializer_list<Code> ar
 }
 
 // A double literal that reads back as the same double (never an int: 1/2).
-Code cpp_number(double v) {
-  if (std::isnan(v)) return atom("std::nan(\"\")");
-  if (std::isinf(v)) return v < 0 ? Code{"-HUGE_VAL", kUnary} : atom("HUGE_VAL");
-  std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return {s, v < 0 ? kUnary : kAtom};
-}
+Code cpp_number(double v) { return number_literal(v, "std::nan(\"\")", "HUGE_VAL"); }
 
 // A C++ string literal.
 std::string cpp_string(std::string_view s) {
@@ -121,16 +92,6 @@ std::string comment_text(std::string_view s) {
   for (char c : s) out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
   return out;
 }
-
-// How a value of a given IR shape is held in C++.
-enum class Kind { Scalar, Col, Row, Matrix };
-Kind kind_of(const Shape& s) {
-  if (s.is_scalar()) return Kind::Scalar;
-  if (s.is_col()) return Kind::Col;
-  if (s.is_row()) return Kind::Row;
-  return Kind::Matrix;
-}
-bool one_d(Kind k) { return k == Kind::Col || k == Kind::Row; }
 
 std::string cpp_type(Kind k) {
   switch (k) {
@@ -427,26 +388,16 @@ static inline typename D::PlainObject softplus(const Eigen::MatrixBase<D>& x) {
 // often the IR does: inv(A)*B refers to A's factorization and B, not to
 // inv(A)), then writing, with nodes referred to more than once held in
 // temporaries and every factorization in a named local.
-class EigenEmitter {
+class EigenEmitter final : public Emitter {
  public:
-  EigenEmitter(const ModuleSpec& spec, const EigenOptions& opt) : spec_(spec), opt_(opt) {
-    if (!spec.value) throw Error(ErrorKind::Usage, "C++ code needs a function value");
+  EigenEmitter(const ModuleSpec& spec, const EigenOptions& opt) : Emitter(spec, "C++ code"), opt_(opt) {
     if (safe_identifier(opt.namespace_name) != opt.namespace_name)
       throw Error(ErrorKind::Usage, "'" + opt.namespace_name + "' is not a usable C++ namespace name");
-    roots_.push_back({spec.value});
-    if (!spec.gradients.empty() || spec.hessian) {
-      roots_.emplace_back();
-      for (const auto& [name, g] : spec.gradients) roots_.back().push_back(g);
-    }
-    if (spec.hessian) roots_.push_back({spec.hessian});
     name_members();
   }
 
   std::string source() {
-    counting_ = true;
-    for (stage_ = 0; stage_ < static_cast<int>(roots_.size()); ++stage_)
-      for (Expr r : roots_[stage_]) ref(r);
-    counting_ = false;
+    count();
     std::string forward = forward_function();  // decides helpers and dimension sources
     std::string s = header();
     s += "namespace " + opt_.namespace_name + " {\n\n";
@@ -461,27 +412,9 @@ class EigenEmitter {
   }
 
  private:
-  const ModuleSpec& spec_;
   const EigenOptions& opt_;
-  std::vector<std::vector<Expr>> roots_;  // by stage: value, gradients, Hessian
-
-  bool counting_ = true;
-  int stage_ = 0;
-  // What the code computes, in a topological order: nodes, and the
-  // factorizations of matrices (their own entries, after the matrix).
-  struct Item {
-    Expr e;
-    bool factorization;
-  };
-  std::vector<Item> order_;
-  std::unordered_map<Expr, int> uses_;  // references from the code
-  std::unordered_map<Expr, int> first_stage_;
-  std::unordered_map<Expr, int> factor_stage_;  // matrix -> first stage needing its factorization
-  std::unordered_map<Expr, std::string> factor_names_;
-  std::map<std::string, int> dim_stage_;  // dimension symbol -> first stage the code needs it
   std::set<std::string> dims_defined_;
   std::map<std::string, std::string> dim_doc_;  // dimension -> where it is read
-  std::unordered_map<Expr, std::string> names_;  // symbols and temporaries
   Helpers helpers_;
 
   std::map<std::string, Expr> symbols_;          // every symbol by name: the spec's and the roots'
@@ -520,52 +453,15 @@ class EigenEmitter {
     return it->second;
   }
 
-  static std::string local_of_dim(const std::string& name) { return "d_" + safe_identifier(name); }
+  std::string local_of_dim(const std::string& name) const override { return "d_" + safe_identifier(name); }
 
-  // ---- references
+  // ---- syntax hooks
 
-  // The code for a node used as an operand. Transposes are never held in a
-  // temporary: they are applied at each use to their operand's code, where
-  // Eigen folds them into the operation.
-  Code ref(Expr e) {
-    if (e->op == Op::Transpose) return transpose_code(ref(e->kid(0)), kind_of(e->kid(0)->shape));
-    if (e->op == Op::Const) return cpp_number(e->value);
-    if (counting_) {
-      if (uses_[e]++ == 0) {
-        first_stage_[e] = stage_;
-        if (e->op != Op::Symbol) lower(e);
-        order_.push_back({e, false});
-      }
-      return atom("_");  // the text is not used while counting
-    }
-    if (auto it = names_.find(e); it != names_.end()) return atom(it->second);
-    return lower(e);
-  }
-
-  bool held(Expr e) const {
-    auto it = uses_.find(e);
-    return e->op == Op::Symbol || (it != uses_.end() && it->second > 1);
-  }
-
-  // The code for A' where A is an operand.
-  Code transpose_of(Expr a) {
-    if (a->op == Op::Transpose) return ref(a->kid(0));
-    if (a->symmetric) return ref(a);
-    return transpose_code(ref(a), kind_of(a->shape));
-  }
-
-  // The factorization of the matrix `m`, one per matrix.
-  Code factorization(Expr m) {
-    if (counting_) {
-      if (!factor_stage_.count(m)) {
-        factor_stage_[m] = stage_;
-        ref(m);
-        order_.push_back({m, true});
-      }
-      return atom("_");
-    }
-    return atom(factor_names_.at(m));
-  }
+  Code number(double v) const override { return cpp_number(v); }
+  Code negated(const Code& a) const override { return negate(a); }
+  Code power_of(const Code& base, double p) const override { return call("std::pow", {base, cpp_number(p)}); }
+  // Eigen folds a transpose into the operation that uses it.
+  Code transposed(const Code& c, Kind k) const override { return transpose_code(c, k); }
 
   // inv(A) and inv(A') are solved with A's factorization, transposed for A'.
   struct InverseOf {
@@ -576,18 +472,6 @@ class EigenEmitter {
     Expr a = inv_node->kid(0);
     if (a->op == Op::Transpose) return {a->kid(0), true};
     return {a, false};
-  }
-
-  Code dim(const Dim& dm) {
-    std::vector<std::string> parts;
-    if (dm.coeff() != 1 || dm.factors().empty()) parts.push_back(std::to_string(dm.coeff()));
-    for (const auto& f : dm.factors()) {
-      if (counting_) dim_stage_.emplace(f, stage_);
-      parts.push_back(local_of_dim(f));
-    }
-    std::string s;
-    for (const auto& p : parts) s += (s.empty() ? "" : " * ") + p;
-    return {s, parts.size() > 1 ? kMul : kAtom};
   }
 
   Code helper_call(Helper h, std::string_view fn, std::initializer_list<Code> args) {
@@ -607,7 +491,7 @@ class EigenEmitter {
 
   // ---- lowering: one case per operator
 
-  Code lower(Expr e) {
+  Code lower(Expr e) override {
     Kind k = kind_of(e->shape);
     switch (e->op) {
       case Op::Const: return cpp_number(e->value);
@@ -750,83 +634,6 @@ class EigenEmitter {
     return method(atom("(" + acc.s + ")"), "matrix");
   }
 
-  static bool negative_term(Expr t) {
-    if (t->op == Op::Const) return t->value < 0;
-    return t->op == Op::Mul && t->kid(0)->op == Op::Const && t->kid(0)->value < 0;
-  }
-
-  // a + b - 2.0 * c: a negative term inlined here prints as a subtraction.
-  Code lower_sum(Expr e) {
-    Code acc = ref(e->kid(0));
-    for (std::size_t i = 1; i < e->kids.size(); ++i) {
-      Expr t = e->kid(i);
-      // Only the writing pass may choose the form: whether t is held is known
-      // once counting is done. Both forms refer to the same operands.
-      if (!counting_ && !held(t) && negative_term(t)) {
-        Code mag = t->op == Op::Const ? cpp_number(-t->value) : lower_product(t, true);
-        acc = binary(acc, "-", mag, kAdd);
-      } else {
-        acc = binary(acc, "+", ref(t), kAdd);
-      }
-    }
-    return acc;
-  }
-
-  // coef * scalars... * (matrix chain) / denominators...
-  Code lower_product(Expr e, bool flip_sign) {
-    double coef = 1;
-    std::vector<Code> items;
-    std::vector<Code> den;
-    std::vector<Expr> chain;
-    for (Expr k : e->kids) {
-      if (k->op == Op::Const) {
-        coef *= k->value;
-      } else if (!k->is_scalar()) {
-        chain.push_back(k);
-      } else if (k->op == Op::Pow && k->kid(1)->op == Op::Const && k->kid(1)->value < 0) {
-        // x^-p prints as a division: / x, / std::pow(x, p)
-        double p = -k->kid(1)->value;
-        Code base = ref(k->kid(0));
-        den.push_back(p == 1 ? base : call("std::pow", {base, cpp_number(p)}));
-      } else {
-        items.push_back(ref(k));
-      }
-    }
-    if (flip_sign) coef = -coef;
-    if (!chain.empty()) items.push_back(lower_chain(chain));
-
-    Code acc;
-    std::size_t next = 0;
-    if (items.empty()) {
-      acc = cpp_number(coef);
-    } else if (coef == 1) {
-      acc = items[next++];
-    } else if (coef == -1) {
-      acc = negate(items[next++]);
-    } else {
-      acc = cpp_number(coef);
-    }
-    for (; next < items.size(); ++next) acc = binary(acc, "*", items[next], kMul);
-    // A divisor under a matrix is a double: Eigen divides a matrix by a scalar.
-    for (const Code& d : den) acc = binary(acc, "/", d, kMul);
-    return acc;
-  }
-
-  // A factor of a matrix chain: a value, or an inverse not yet formed (which
-  // the next factor turns into a solve).
-  struct Factor {
-    Expr inverse = nullptr;  // the Inv node, while pending
-    Code code;
-    Shape shape;
-  };
-
-  Factor factor(Expr f) {
-    if (f->op == Op::Inv) return {f, {}, f->shape};
-    return {nullptr, ref(f), f->shape};
-  }
-
-  Code value_of(const Factor& f) { return f.inverse ? ref(f.inverse) : f.code; }
-
   // l.dot(r) for a row l and a column r; x'.dot(r) is x.dot(r).
   static Code dot(const Code& l, const Code& r) {
     if (ends_in_transpose(l)) return atom(l.s.substr(0, l.s.size() - kTransposeSuffix.size()) + ".dot(" + r.s + ")");
@@ -835,38 +642,23 @@ class EigenEmitter {
 
   // L*R by the shapes: a row times a column is a double (a dot product),
   // anything else Eigen's product (outer, matrix-vector, matrix-matrix).
-  static Code multiply(const Code& l, const Shape& ls, const Code& r, const Shape& rs) {
+  Code multiply(const Code& l, const Shape& ls, const Code& r, const Shape& rs) override {
     if (kind_of(ls) == Kind::Row && kind_of(rs) == Kind::Col) return dot(l, r);
     return binary(l, "*", r, kMul);
   }
 
-  Factor combine(const Factor& l, const Factor& r) {
-    Shape s{l.shape.rows, r.shape.cols};
-    if (l.inverse && r.inverse) return combine(l, Factor{nullptr, value_of(r), r.shape});
-    if (l.inverse) {  // inv(A)*B = A \ B
-      InverseOf a = inverse_of(l.inverse);
-      return {nullptr, method(factorization(a.matrix), a.transposed ? "solve_transposed" : "solve", {r.code}), s};
-    }
-    if (r.inverse) {  // B*inv(A) = (A' \ B')'
-      InverseOf a = inverse_of(r.inverse);
-      Code bt = transpose_code(l.code, kind_of(l.shape));
-      Code x = method(factorization(a.matrix), a.transposed ? "solve" : "solve_transposed", {bt});
-      return {nullptr, transpose_code(x, kind_of(s.transposed())), s};
-    }
-    return {nullptr, multiply(l.code, l.shape, r.code, r.shape), s};
+  // inv(A)*B = A \ B
+  Code solve_left(Expr inv, const Code& b, const Shape&) override {
+    InverseOf a = inverse_of(inv);
+    return method(factorization(a.matrix), a.transposed ? "solve_transposed" : "solve", {b});
   }
 
-  // Ends in a column: right to left, so that every step is a matrix-vector
-  // product (A * (B * x)); otherwise left to right.
-  Code lower_chain(const std::vector<Expr>& chain) {
-    if (kind_of(chain.back()->shape) == Kind::Col) {
-      Factor acc = factor(chain.back());
-      for (std::size_t i = chain.size() - 1; i-- > 0;) acc = combine(factor(chain[i]), acc);
-      return value_of(acc);
-    }
-    Factor acc = factor(chain.front());
-    for (std::size_t i = 1; i < chain.size(); ++i) acc = combine(acc, factor(chain[i]));
-    return value_of(acc);
+  // B*inv(A) = (A' \ B')'
+  Code solve_right(const Code& b, const Shape& bs, Expr inv, const Shape& s) override {
+    InverseOf a = inverse_of(inv);
+    Code bt = transpose_code(b, kind_of(bs));
+    Code x = method(factorization(a.matrix), a.transposed ? "solve" : "solve_transposed", {bt});
+    return transpose_code(x, kind_of(s.transposed()));
   }
 
   // vec(X) and reshape(X, r, c), both column-major.
@@ -885,24 +677,9 @@ class EigenEmitter {
 
   // ---- inputs and dimensions
 
-  struct DimSource {
-    std::string symbol;
-    std::string accessor;  // rows(), cols() or size()
-    std::int64_t factor;
-  };
-
-  // The inputs whose size gives dimension `name` directly (n or 2*n, not n*k).
-  std::vector<DimSource> dim_sources(const std::string& name) const {
-    std::vector<DimSource> out;
-    for (const auto& [sym_name, sym] : symbols_) {
-      Kind k = kind_of(sym->shape);
-      std::vector<std::pair<Dim, std::string>> axes;
-      if (k == Kind::Matrix) axes = {{sym->shape.rows, "rows()"}, {sym->shape.cols, "cols()"}};
-      if (one_d(k)) axes = {{sym->shape.is_col() ? sym->shape.rows : sym->shape.cols, "size()"}};
-      for (const auto& [dm, acc] : axes)
-        if (dm.factors().size() == 1 && dm.factors()[0] == name) out.push_back({sym_name, acc, dm.coeff()});
-    }
-    return out;
+  // rows(), cols() or size(): the accessor of an input axis.
+  static std::string accessor(const DimSource& s) {
+    return s.axis == 0 ? "rows()" : s.axis == 1 ? "cols()" : "size()";
   }
 
   int symbol_stage(const std::string& name) const {
@@ -915,7 +692,7 @@ class EigenEmitter {
   // const Eigen::Index d_n = in.W.rows(); preferring an input this stage
   // already reads, then one a later stage reads, then any declared one.
   std::string define_dim(const std::string& name, int stage) {
-    std::vector<DimSource> sources = dim_sources(name);
+    std::vector<DimSource> sources = dim_sources(symbols_, name);
     const DimSource* best = nullptr;
     int best_rank = 3;
     for (const DimSource& s : sources) {
@@ -928,9 +705,9 @@ class EigenEmitter {
     }
     std::string local = local_of_dim(name);
     if (best) {
-      std::string x = "in." + member_of(best->symbol) + "." + best->accessor;
+      std::string x = "in." + member_of(best->symbol) + "." + accessor(*best);
       if (best->factor != 1) x += " / " + std::to_string(best->factor);
-      dim_doc_[name] = comment_text(name) + " = " + comment_text(best->symbol) + "." + best->accessor +
+      dim_doc_[name] = comment_text(name) + " = " + comment_text(best->symbol) + "." + accessor(*best) +
                        (best->factor != 1 ? " / " + std::to_string(best->factor) : "");
       return "  const Eigen::Index " + local + " = " + x + ";\n";
     }
@@ -964,6 +741,46 @@ class EigenEmitter {
   std::string hessian_type() const { return cpp_type(kind_of(spec_.hessian->shape)); }
   bool has_gradient() const { return !spec_.gradients.empty(); }
 
+  // ---- the stages of detail::forward
+
+  // Dimensions the code or the inputs' checks need from here on, then the
+  // checks of the inputs the stage reads first.
+  std::string stage_prologue(int st) override {
+    std::string s;
+    std::vector<Expr> inputs = inputs_of_stage(st);
+    std::set<std::string> dims;
+    for (const auto& [name, first] : dim_stage_)
+      if (first == st) dims.insert(name);
+    for (Expr sym : inputs)
+      if (!sym->is_scalar())
+        for (const Dim* d : {&sym->shape.rows, &sym->shape.cols})
+          for (const auto& f : d->factors()) dims.insert(f);
+    for (const std::string& d : dims)
+      if (dims_defined_.insert(d).second) s += define_dim(d, st);
+    for (Expr sym : inputs) s += check_input(sym);
+    return s;
+  }
+
+  std::string factorization_line(const std::string& name, Expr m) override {
+    helpers_.insert(Helper::Factor);
+    return "  const detail::Factor " + name + "(" + ref(m).s + ", " + (m->symmetric ? "true" : "false") + ");\n";
+  }
+
+  std::string temporary(const std::string& name, Expr e, const Code& code) override {
+    return "  const " + cpp_type(kind_of(e->shape)) + " " + name + " = " + code.s + ";\n";
+  }
+
+  std::string stage_epilogue(int st, int last) override {
+    std::string s;
+    if (st == 0) s += "  *value_out = " + ref(roots_[0][0]).s + ";\n";
+    if (st == 1)
+      for (std::size_t i = 0; i < roots_[1].size(); ++i)
+        s += "  gradient_out->" + member_of(spec_.gradients[i].first) + " = " + ref(roots_[1][i]).s + ";\n";
+    if (st == 2) s += "  *hessian_out = " + ref(roots_[2][0]).s + ";\n";
+    if (st < last) s += "  if (stage == " + std::to_string(st) + ") return;\n";
+    return s;
+  }
+
   std::string forward_function() {
     const int last = static_cast<int>(roots_.size()) - 1;
     std::string params = "const Inputs& in";
@@ -974,47 +791,7 @@ class EigenEmitter {
     std::string s = "// The outputs up to `stage` (0: value, 1: gradient, 2: Hessian), sharing temporaries.\n";
     s += "inline void forward(" + params + ") {\n";
     for (const auto& [name, sym] : symbols_) names_[sym] = "in." + member_of(name);
-    int temp = 0, facs = 0;
-    for (int st = 0; st <= last; ++st) {
-      stage_ = st;
-      // Dimensions the code or the inputs' checks need from here on.
-      std::vector<Expr> inputs;
-      std::set<std::string> dims;
-      for (const Item& it : order_)
-        if (!it.factorization && it.e->op == Op::Symbol && first_stage_[it.e] == st) inputs.push_back(it.e);
-      for (const auto& [name, first] : dim_stage_)
-        if (first == st) dims.insert(name);
-      for (Expr sym : inputs)
-        if (!sym->is_scalar())
-          for (const Dim* d : {&sym->shape.rows, &sym->shape.cols})
-            for (const auto& f : d->factors()) dims.insert(f);
-      for (const std::string& d : dims)
-        if (dims_defined_.insert(d).second) s += define_dim(d, st);
-      for (Expr sym : inputs) s += check_input(sym);
-      for (const Item& it : order_) {
-        if (it.factorization) {
-          if (factor_stage_[it.e] != st) continue;
-          std::string f = "fac" + std::to_string(facs++);
-          helpers_.insert(Helper::Factor);
-          s += "  const detail::Factor " + f + "(" + ref(it.e).s + ", " + (it.e->symmetric ? "true" : "false") +
-               ");\n";
-          factor_names_[it.e] = f;
-          continue;
-        }
-        Expr e = it.e;
-        if (e->op == Op::Symbol || first_stage_[e] != st || !held(e)) continue;
-        std::string t = "t" + std::to_string(temp++);
-        s += "  const " + cpp_type(kind_of(e->shape)) + " " + t + " = " + lower(e).s + ";\n";
-        names_[e] = t;
-      }
-      if (st == 0) s += "  *value_out = " + ref(roots_[0][0]).s + ";\n";
-      if (st == 1)
-        for (std::size_t i = 0; i < roots_[1].size(); ++i)
-          s += "  gradient_out->" + member_of(spec_.gradients[i].first) + " = " + ref(roots_[1][i]).s + ";\n";
-      if (st == 2) s += "  *hessian_out = " + ref(roots_[2][0]).s + ";\n";
-      if (st < last) s += "  if (stage == " + std::to_string(st) + ") return;\n";
-    }
-    return s + "}\n";
+    return s + stages() + "}\n";
   }
 
   // Words as // comment lines of at most ~100 characters.

@@ -23,16 +23,17 @@
 //   - numbers are written so that Python reads back the same double;
 //   - the lowering is one switch over every operator of ops.def, no default.
 // The NumPy and PyTorch modules differ only in a PyDialect (names of library
-// functions, column-major reshapes, helper bodies, input conversion).
+// functions, column-major reshapes, helper bodies, input conversion). The
+// target-independent lowering (use counting, temporaries, stages, products
+// and chains) is codegen::Emitter, shared with eigen.cpp; PyEmitter supplies
+// Python syntax through its hooks.
 #include "print/numpy.hpp"
 
-#include <cmath>
-#include <fmt/format.h>
-#include <functional>
+#include <algorithm>
 #include <set>
-#include <unordered_map>
 
 #include "ir/error.hpp"
+#include "print/codegen.hpp"
 
 namespace matcalc {
 
@@ -40,49 +41,17 @@ namespace {
 
 // ------------------------------------------------------------ Python code
 
-// Python operator precedence, loosest first (only the levels we emit).
-enum PyPrec : int { kPyAdd = 1, kPyMul = 2, kPyUnary = 3, kPyPow = 4, kPyAtom = 5 };
+using namespace codegen;
 
-struct Code {
-  std::string s;
-  int prec = kPyAtom;
-};
-
-Code atom(std::string s) { return {std::move(s), kPyAtom}; }
-std::string paren_if(const Code& c, bool need) { return need ? "(" + c.s + ")" : c.s; }
-std::string as_atom(const Code& c) { return paren_if(c, c.prec < kPyAtom); }
-
-// Left-associative binary operator at level `prec`.
-Code binary(const Code& a, std::string_view op, const Code& b, int prec) {
-  return {paren_if(a, a.prec < prec) + " " + std::string(op) + " " + paren_if(b, b.prec <= prec), prec};
-}
 // `**` binds tighter than a unary minus on its left, not on its right: x ** -2.
 Code power(const Code& base, const Code& exp) {
-  return {paren_if(base, base.prec <= kPyPow) + " ** " + paren_if(exp, exp.prec < kPyUnary), kPyPow};
+  return {paren_if(base, base.prec <= kPow) + " ** " + paren_if(exp, exp.prec < kUnary), kPow};
 }
-Code negate(const Code& a) { return {"-" + paren_if(a, a.prec < kPyUnary), kPyUnary}; }
-
-Code call(std::string_view fn, std::initializer_list<Code> args) {
-  std::string s(fn);
-  s += '(';
-  bool first = true;
-  for (const Code& a : args) {
-    if (!first) s += ", ";
-    s += a.s;
-    first = false;
-  }
-  return atom(s + ")");
-}
+Code negate(const Code& a) { return {"-" + paren_if(a, a.prec < kUnary), kUnary}; }
 
 // repr-exact: fmt's shortest round-trip form is Python's repr for floats,
 // except that Python needs `.0` to make a float of an integral value.
-Code py_number(double v) {
-  if (std::isnan(v)) return atom("float(\"nan\")");
-  if (std::isinf(v)) return v < 0 ? Code{"-float(\"inf\")", kPyUnary} : atom("float(\"inf\")");
-  std::string s = fmt::format("{}", v);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return {s, v < 0 ? kPyUnary : kPyAtom};
-}
+Code py_number(double v) { return number_literal(v, "float(\"nan\")", "float(\"inf\")"); }
 
 // A Python string literal; names are identifiers, but the source text may
 // hold anything.
@@ -108,16 +77,6 @@ std::string py_doc_text(std::string_view s) {
   }
   return out;
 }
-
-// How a value of a given IR shape is held in Python.
-enum class Kind { Scalar, Col, Row, Matrix };
-Kind kind_of(const Shape& s) {
-  if (s.is_scalar()) return Kind::Scalar;
-  if (s.is_col()) return Kind::Col;
-  if (s.is_row()) return Kind::Row;
-  return Kind::Matrix;
-}
-bool one_d(Kind k) { return k == Kind::Col || k == Kind::Row; }
 
 // Helpers a module may define; only those used are written.
 enum class Helper { Input, Scalar, Vector, Matrix, Dim, LogDet, Sym, LogSumExp, Softmax, Sigmoid, ReshapeF };
@@ -352,91 +311,32 @@ class TorchDialect final : public PyDialect {
 // decisions: first counting how often the code refers to each node (which
 // is not how often the IR does: inv(A)*B refers to A and B, not to inv(A)),
 // then writing, with nodes referred to more than once held in temporaries.
-class PyEmitter {
+class PyEmitter final : public Emitter {
  public:
-  PyEmitter(const ModuleSpec& spec, const PyDialect& d) : spec_(spec), d_(d) {
-    if (!spec.value) throw Error(ErrorKind::Usage, "a Python module needs a function value");
-    roots_.push_back({spec.value});
-    if (!spec.gradients.empty() || spec.hessian) {
-      roots_.emplace_back();
-      for (const auto& [name, g] : spec.gradients) roots_.back().push_back(g);
-    }
-    if (spec.hessian) roots_.push_back({spec.hessian});
-  }
+  PyEmitter(const ModuleSpec& spec, const PyDialect& d) : Emitter(spec, "a Python module"), d_(d) {}
 
   std::string module() {
-    counting_ = true;
-    for (stage_ = 0; stage_ < static_cast<int>(roots_.size()); ++stage_)
-      for (Expr r : roots_[stage_]) ref(r);
-    counting_ = false;
+    count();
     std::string forward = forward_function();
     return header() + helpers() + forward + public_functions();
   }
 
  private:
-  const ModuleSpec& spec_;
   const PyDialect& d_;
-  std::vector<std::vector<Expr>> roots_;  // by stage: value, gradients, Hessian
-
-  bool counting_ = true;
-  int stage_ = 0;
-  std::unordered_map<Expr, int> uses_;      // references from the code
-  std::unordered_map<Expr, int> first_stage_;
-  std::vector<Expr> order_;                 // post-order of references: a topological order
-  std::map<std::string, int> dim_stage_;    // dimension symbol -> first stage needing it
-  std::unordered_map<Expr, std::string> names_;  // symbols and temporaries
   Helpers helpers_;
 
   static std::string local_of_symbol(const std::string& name) { return "x_" + name; }
-  static std::string local_of_dim(const std::string& name) { return "d_" + name; }
+  std::string local_of_dim(const std::string& name) const override { return "d_" + name; }
 
-  // ---- references
+  // ---- syntax hooks
 
-  // The code for a node used as an operand. Transposes are never held in a
-  // temporary: x' of a vector is x itself, X' a view, so they are applied
-  // at each use to their operand's code.
-  Code ref(Expr e) {
-    if (e->op == Op::Transpose) return transposed(ref(e->kid(0)), e->kid(0));
-    if (e->op == Op::Const) return py_number(e->value);
-    if (counting_) {
-      if (uses_[e]++ == 0) {
-        first_stage_[e] = stage_;
-        if (e->op != Op::Symbol) lower(e);
-        order_.push_back(e);
-      }
-      return atom("_");  // the text is not used while counting
-    }
-    if (auto it = names_.find(e); it != names_.end()) return atom(it->second);
-    return lower(e);
-  }
-
-  bool held(Expr e) const {
-    auto it = uses_.find(e);
-    return e->op == Op::Symbol || (it != uses_.end() && it->second > 1);
-  }
-
-  Code transposed(const Code& c, Expr of) {
-    if (kind_of(of->shape) != Kind::Matrix) return c;  // 1-D arrays have no orientation
+  Code number(double v) const override { return py_number(v); }
+  Code negated(const Code& a) const override { return negate(a); }
+  Code power_of(const Code& base, double p) const override { return power(base, py_number(p)); }
+  // x' of a vector is x itself (1-D arrays have no orientation), X' a view.
+  Code transposed(const Code& c, Kind k) const override {
+    if (k != Kind::Matrix) return c;
     return atom(as_atom(c) + ".T");
-  }
-
-  // The code for A' where A is an operand.
-  Code transpose_of(Expr a) {
-    if (a->op == Op::Transpose) return ref(a->kid(0));
-    if (a->symmetric) return ref(a);
-    return transposed(ref(a), a);
-  }
-
-  Code dim(const Dim& dm) {
-    std::vector<std::string> parts;
-    if (dm.coeff() != 1 || dm.factors().empty()) parts.push_back(std::to_string(dm.coeff()));
-    for (const auto& f : dm.factors()) {
-      if (counting_) dim_stage_.emplace(f, stage_);
-      parts.push_back(local_of_dim(f));
-    }
-    std::string s;
-    for (const auto& p : parts) s += (s.empty() ? "" : " * ") + p;
-    return {s, parts.size() > 1 ? kPyMul : kPyAtom};
   }
 
   std::vector<Code> dims_of(const Shape& s) {
@@ -453,7 +353,7 @@ class PyEmitter {
 
   // ---- lowering: one case per operator
 
-  Code lower(Expr e) {
+  Code lower(Expr e) override {
     switch (e->op) {
       case Op::Const: return py_number(e->value);
       case Op::Symbol: return atom(local_of_symbol(e->name));
@@ -466,12 +366,12 @@ class PyEmitter {
       case Op::MatPow: return call(d_.la("matrix_power"), {ref(e->kid(0)), atom(std::to_string(e->power))});
       case Op::ElemMul: {
         Code acc = ref(e->kid(0));
-        for (std::size_t i = 1; i < e->kids.size(); ++i) acc = binary(acc, "*", ref(e->kid(i)), kPyMul);
+        for (std::size_t i = 1; i < e->kids.size(); ++i) acc = binary(acc, "*", ref(e->kid(i)), kMul);
         return acc;
       }
-      case Op::ElemDiv: return binary(ref(e->kid(0)), "/", ref(e->kid(1)), kPyMul);
+      case Op::ElemDiv: return binary(ref(e->kid(0)), "/", ref(e->kid(1)), kMul);
       case Op::ElemPow: return power(ref(e->kid(0)), ref(e->kid(1)));
-      case Op::Transpose: return transposed(ref(e->kid(0)), e->kid(0));
+      case Op::Transpose: return transposed(ref(e->kid(0)), kind_of(e->kid(0)->shape));
       case Op::Trace: return lib_call("trace", e->kid(0));
       case Op::Det: return call(d_.la("det"), {ref(e->kid(0))});
       case Op::LogDet: return helper_call(Helper::LogDet, "_logdet", ref(e->kid(0)));
@@ -503,117 +403,25 @@ class PyEmitter {
     throw Error(ErrorKind::Unsupported, "no Python form for operator " + std::string(op_name(e->op)));
   }
 
-  static bool negative_term(Expr t) {
-    if (t->op == Op::Const) return t->value < 0;
-    return t->op == Op::Mul && t->kid(0)->op == Op::Const && t->kid(0)->value < 0;
-  }
-
-  // a + b - 2.0 * c: a negative term inlined here prints as a subtraction.
-  Code lower_sum(Expr e) {
-    Code acc = ref(e->kid(0));
-    for (std::size_t i = 1; i < e->kids.size(); ++i) {
-      Expr t = e->kid(i);
-      // Only the writing pass may choose the form: whether t is held in a
-      // temporary is known once counting is done. Both forms refer to the
-      // same operands, so the counts stay right.
-      if (!counting_ && !held(t) && negative_term(t)) {
-        Code mag = t->op == Op::Const ? py_number(-t->value) : lower_product(t, true);
-        acc = binary(acc, "-", mag, kPyAdd);
-      } else {
-        acc = binary(acc, "+", ref(t), kPyAdd);
-      }
-    }
-    return acc;
-  }
-
-  // coef * scalars... * (matrix chain) / denominators...
-  Code lower_product(Expr e, bool flip_sign) {
-    double coef = 1;
-    std::vector<Code> items;
-    std::vector<Code> den;
-    std::vector<Expr> chain;
-    for (Expr k : e->kids) {
-      if (k->op == Op::Const) {
-        coef *= k->value;
-      } else if (!k->is_scalar()) {
-        chain.push_back(k);
-      } else if (k->op == Op::Pow && k->kid(1)->op == Op::Const && k->kid(1)->value < 0) {
-        // x^-p prints as a division: / x ** p
-        double p = -k->kid(1)->value;
-        Code base = ref(k->kid(0));
-        den.push_back(p == 1 ? base : power(base, py_number(p)));
-      } else {
-        items.push_back(ref(k));
-      }
-    }
-    if (flip_sign) coef = -coef;
-    if (!chain.empty()) items.push_back(lower_chain(chain));
-
-    Code acc;
-    std::size_t next = 0;
-    if (items.empty()) {
-      acc = py_number(coef);
-    } else if (coef == 1) {
-      acc = items[next++];
-    } else if (coef == -1) {
-      acc = negate(items[next++]);
-    } else {
-      acc = py_number(coef);
-    }
-    for (; next < items.size(); ++next) acc = binary(acc, "*", items[next], kPyMul);
-    for (const Code& d : den) acc = binary(acc, "/", d, kPyMul);
-    return acc;
-  }
-
-  // A factor of a matrix chain: a value, or an inverse not yet formed
-  // (which the next factor turns into a solve).
-  struct Factor {
-    Expr inverse = nullptr;  // the Inv node, while pending
-    Code code;
-    Shape shape;
-  };
-
-  Factor factor(Expr f) {
-    if (f->op == Op::Inv) return {f, {}, f->shape};
-    return {nullptr, ref(f), f->shape};
-  }
-
-  Code value_of(const Factor& f) { return f.inverse ? ref(f.inverse) : f.code; }
-
   // L*R by the shapes: all vectors are 1-D, so the shapes decide between
   // broadcast, outer product and @.
-  Code multiply(const Code& l, const Shape& ls, const Code& r, const Shape& rs) {
+  Code multiply(const Code& l, const Shape& ls, const Code& r, const Shape& rs) override {
     Kind kl = kind_of(ls), kr = kind_of(rs);
-    if (kl == Kind::Scalar || kr == Kind::Scalar) return binary(l, "*", r, kPyMul);
+    if (kl == Kind::Scalar || kr == Kind::Scalar) return binary(l, "*", r, kMul);
     if (kl == Kind::Col && kr == Kind::Row) return call(d_.fn("outer"), {l, r});
-    return binary(l, "@", r, kPyMul);
+    return binary(l, "@", r, kMul);
   }
 
-  Factor combine(const Factor& l, const Factor& r) {
-    Shape s{l.shape.rows, r.shape.cols};
-    if (l.inverse && r.inverse) return combine(l, Factor{nullptr, value_of(r), r.shape});
-    if (l.inverse) {  // inv(A)*B = solve(A, B); B is a column or a matrix
-      return {nullptr, call(d_.la("solve"), {ref(l.inverse->kid(0)), r.code}), s};
-    }
-    if (r.inverse) {  // B*inv(A) = solve(A', B')'; for a 1-D row b: solve(A', b)
-      Code at = transpose_of(r.inverse->kid(0));
-      if (kind_of(l.shape) == Kind::Row) return {nullptr, call(d_.la("solve"), {at, l.code}), s};
-      return {nullptr, atom(call(d_.la("solve"), {at, atom(as_atom(l.code) + ".T")}).s + ".T"), s};
-    }
-    return {nullptr, multiply(l.code, l.shape, r.code, r.shape), s};
+  // inv(A)*B = solve(A, B); B is a column or a matrix.
+  Code solve_left(Expr inv, const Code& b, const Shape&) override {
+    return call(d_.la("solve"), {ref(inv->kid(0)), b});
   }
 
-  // Ends in a column: right to left, so that every step is a matrix-vector
-  // product (A @ (B @ x)); otherwise left to right.
-  Code lower_chain(const std::vector<Expr>& chain) {
-    if (kind_of(chain.back()->shape) == Kind::Col) {
-      Factor acc = factor(chain.back());
-      for (std::size_t i = chain.size() - 1; i-- > 0;) acc = combine(factor(chain[i]), acc);
-      return value_of(acc);
-    }
-    Factor acc = factor(chain.front());
-    for (std::size_t i = 1; i < chain.size(); ++i) acc = combine(acc, factor(chain[i]));
-    return value_of(acc);
+  // B*inv(A) = solve(A', B')'; for a 1-D row b: solve(A', b).
+  Code solve_right(const Code& b, const Shape& bs, Expr inv, const Shape&) override {
+    Code at = transpose_of(inv->kid(0));
+    if (kind_of(bs) == Kind::Row) return call(d_.la("solve"), {at, b});
+    return atom(call(d_.la("solve"), {at, atom(as_atom(b) + ".T")}).s + ".T");
   }
 
   // vec(X) and reshape(X, r, c), both column-major.
@@ -677,31 +485,20 @@ class PyEmitter {
   // The expression that sizes dimension `name`: the shape of a loaded input
   // when one has it, else _dim() looks in the arguments at call time.
   std::string dim_source(const std::string& name) {
-    struct Source {
-      std::string symbol;
-      int axis;
-      std::int64_t factor;
-    };
-    std::vector<Source> loaded, declared;
-    for (const auto& [sym_name, sym] : spec_.symbols) {
-      Kind k = kind_of(sym->shape);
-      std::vector<std::pair<Dim, int>> axes;
-      if (k == Kind::Matrix) axes = {{sym->shape.rows, 0}, {sym->shape.cols, 1}};
-      if (one_d(k)) axes = {{sym->shape.is_col() ? sym->shape.rows : sym->shape.cols, 0}};
-      for (const auto& [dm, axis] : axes) {
-        if (dm.factors().size() != 1 || dm.factors()[0] != name) continue;
-        bool is_loaded = names_.count(sym) > 0;
-        (is_loaded ? loaded : declared).push_back({sym_name, axis, dm.coeff()});
-      }
+    std::vector<DimSource> loaded, declared;
+    for (DimSource src : dim_sources(spec_.symbols, name)) {
+      src.axis = std::max(src.axis, 0);  // a vector's length is its only axis
+      bool is_loaded = names_.count(spec_.symbols.at(src.symbol)) > 0;
+      (is_loaded ? loaded : declared).push_back(src);
     }
     if (!loaded.empty()) {
-      const Source& s = loaded.front();
+      const DimSource& s = loaded.front();
       std::string x = local_of_symbol(s.symbol) + ".shape[" + std::to_string(s.axis) + "]";
       return s.factor == 1 ? x : x + " // " + std::to_string(s.factor);
     }
     helpers_.insert(Helper::Dim);
     std::string tuple = "(";
-    for (const Source& s : declared)
+    for (const DimSource& s : declared)
       tuple += "(" + py_string(s.symbol) + ", " + std::to_string(s.axis) + ", " + std::to_string(s.factor) + "), ";
     tuple += ")";
     return "_dim(v, " + py_string(name) + ", " + tuple + ")";
@@ -732,37 +529,37 @@ class PyEmitter {
     return stage_out(0) + ", " + stage_out(1) + ", " + stage_out(2);
   }
 
-  std::string forward_function() {
-    std::string s =
-        "\ndef _forward(v, stage):\n"
-        "    \"\"\"The outputs up to `stage` (0: value, 1: gradient, 2: Hessian), sharing temporaries.\"\"\"\n";
-    int temp = 0;
-    const int last = static_cast<int>(roots_.size()) - 1;
-    for (int st = 0; st <= last; ++st) {
-      stage_ = st;
-      for (Expr e : order_) {
-        if (e->op != Op::Symbol || first_stage_[e] != st) continue;
-        s += "    " + local_of_symbol(e->name) + " = " + load(e) + "\n";
-        names_[e] = local_of_symbol(e->name);
-      }
-      for (const auto& [name, first] : dim_stage_)
-        if (first == st) s += "    " + local_of_dim(name) + " = " + dim_source(name) + "\n";
-      for (Expr e : order_) {
-        if (e->op == Op::Symbol || first_stage_[e] != st || !held(e)) continue;
-        std::string t = "t" + std::to_string(temp++);
-        s += "    " + t + " = " + lower(e).s + "\n";
-        names_[e] = t;
-      }
-      for (std::size_t i = 0; i < roots_[st].size(); ++i) {
-        std::string out = st == 0 ? "f" : st == 2 ? "h" : "g" + std::to_string(i);
-        s += "    " + out + " = " + ref(roots_[st][i]).s + "\n";
-      }
-      if (st < last)
-        s += "    if stage == " + std::to_string(st) + ":\n        return " + outputs_tuple(st) + "\n";
-      else
-        s += "    return " + outputs_tuple(st) + "\n";
+  // ---- the stages of _forward
+
+  std::string stage_prologue(int st) override {
+    std::string s;
+    for (Expr e : inputs_of_stage(st)) {
+      s += "    " + local_of_symbol(e->name) + " = " + load(e) + "\n";
+      names_[e] = local_of_symbol(e->name);
     }
+    for (const auto& [name, first] : dim_stage_)
+      if (first == st) s += "    " + local_of_dim(name) + " = " + dim_source(name) + "\n";
     return s;
+  }
+
+  std::string temporary(const std::string& name, Expr, const Code& code) override {
+    return "    " + name + " = " + code.s + "\n";
+  }
+
+  std::string stage_epilogue(int st, int last) override {
+    std::string s;
+    for (std::size_t i = 0; i < roots_[st].size(); ++i) {
+      std::string out = st == 0 ? "f" : st == 2 ? "h" : "g" + std::to_string(i);
+      s += "    " + out + " = " + ref(roots_[st][i]).s + "\n";
+    }
+    if (st < last) return s + "    if stage == " + std::to_string(st) + ":\n        return " + outputs_tuple(st) + "\n";
+    return s + "    return " + outputs_tuple(st) + "\n";
+  }
+
+  std::string forward_function() {
+    return "\ndef _forward(v, stage):\n"
+           "    \"\"\"The outputs up to `stage` (0: value, 1: gradient, 2: Hessian), sharing temporaries.\"\"\"\n" +
+           stages();
   }
 
   std::string public_functions() {
