@@ -65,8 +65,10 @@ const DerivativeRule& derivative_rule(Op op) {
 namespace {
 
 Expr product_of(const std::vector<Expr>& fs, std::size_t from, std::size_t to, Context& cx) {
-  std::vector<Expr> part(fs.begin() + static_cast<long>(from), fs.begin() + static_cast<long>(to));
-  if (part.empty()) return constant(cx, 1);
+  if (from >= to) return constant(cx, 1);
+  std::vector<Expr> part;
+  part.reserve(to - from);
+  for (std::size_t i = from; i < to; ++i) part.push_back(fs[i]);
   return mul(std::move(part));
 }
 
