@@ -64,6 +64,8 @@ const DerivativeRule& derivative_rule(Op op) {
 
 namespace {
 
+constexpr int kMaxDifferentiatedPower = 64;
+
 Expr product_of(const std::vector<Expr>& fs, std::size_t from, std::size_t to, Context& cx) {
   if (from >= to) return constant(cx, 1);
   std::vector<Expr> part;
@@ -127,7 +129,7 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
           chain_index.push_back(i);
         }
       }
-      // A scalar-valued chain (x'*A*x) is a matrix product, not scalar factors.
+      // All factors scalar: each one's adjoint is G times the others.
       if (chain.empty() && y->is_scalar()) {
         for (std::size_t j = 0; j < scalars.size(); ++j) {
           if (!want(scalar_index[j])) continue;
@@ -164,6 +166,10 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
 
     case Op::MatPow: {  // d X^k = sum_i X^i dX X^(k-1-i)
       if (!want(0)) break;
+      if (y->power > kMaxDifferentiatedPower)  // X and dX do not commute: k terms, no shorter form
+        throw Error(ErrorKind::Limit, "the derivative of X^" + std::to_string(y->power) + " has " +
+                                          std::to_string(y->power) + " terms (limit " +
+                                          std::to_string(kMaxDifferentiatedPower) + ")");
       Expr xt = transpose(k[0]);
       std::vector<Expr> terms;
       for (int i = 0; i < y->power; ++i) terms.push_back(mul({matpow(xt, i), G, matpow(xt, y->power - 1 - i)}));

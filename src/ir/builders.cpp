@@ -79,6 +79,9 @@ bool zero_preserving(Op f) {
 // ---------------------------------------------------------------- leaves
 
 Expr constant(Context& cx, double v) {
+  if (!std::isfinite(v))  // literals are finite, so this is folding that overflowed
+    throw Error(ErrorKind::Limit, "arithmetic on the constants of the expression overflows (" +
+                                      std::string(std::isnan(v) ? "NaN" : "infinite") + ")");
   if (v == 0) v = 0;  // no negative zero
   Node n;
   n.op = Op::Const;
@@ -429,8 +432,10 @@ Expr matpow(Expr x, long long k) {
   if (x->is_scalar()) return pow(x, static_cast<double>(k));
   if (k == 0) return identity(cx, x->shape.rows);
   if (k == 1) return x;
+  if (k > kMaxMatrixPower || k < -kMaxMatrixPower)
+    throw Error(ErrorKind::Limit, "matrix power too large: " + std::to_string(k) + " (limit " +
+                                      std::to_string(kMaxMatrixPower) + ")");
   if (k < 0) return matpow(inv(x), -k);
-  if (k > 1'000'000) throw Error(ErrorKind::Limit, "matrix power too large: " + std::to_string(k));
   if (x->op == Op::Identity || x->op == Op::Zeros) return x;
   if (x->op == Op::MatPow) return matpow(x->kid(0), k * x->power);
   return make(cx, Op::MatPow, x->shape, {x}, x->symmetric, static_cast<int>(k));

@@ -38,7 +38,8 @@ Expr scale(double c, Expr a);
 Expr div(Expr a, Expr c);             // c scalar
 Expr pow(Expr a, Expr p);             // both scalar
 Expr pow(Expr a, double p);
-Expr matpow(Expr x, long long k);     // square x, any integer k (k < 0 via inv)
+inline constexpr long long kMaxMatrixPower = 1'000'000;
+Expr matpow(Expr x, long long k);     // square x, integer |k| <= kMaxMatrixPower (k < 0 via inv)
 Expr hadamard(Expr a, Expr b);
 Expr hadamard(std::vector<Expr> factors);
 Expr ediv(Expr a, Expr b);

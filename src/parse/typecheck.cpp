@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <functional>
 #include <optional>
 #include <set>
@@ -396,6 +397,9 @@ class Builder {
         Expr e = build(*a.kids[1]);
         if (a.text == ".^") return epow(b, e);
         if (b->is_scalar()) return pow(b, e);
+        if (!(std::fabs(e->value) <= static_cast<double>(kMaxMatrixPower)))  // before the cast
+          throw Error(ErrorKind::Limit, "matrix power too large (limit " + std::to_string(kMaxMatrixPower) + ")",
+                      a.pos + 1, a.len);
         return matpow(b, static_cast<long long>(e->value));
       }
       case Ast::Kind::Chain: {
@@ -649,12 +653,15 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
   }
   TypedProgram out;
   // An identity whose size nothing fixes.
+  std::vector<std::pair<const Ast*, TShape>> identities;  // checked in source order
   for (auto& [node, s] : best->shapes)
-    if (node->kind == Ast::Kind::Name && node->text == "I" && !best->symbols.count("I")) {
-      int r = best->dims.find(s.r);
-      if (!best->dims.value(r) && !dim_names_of.count(r))
-        throw Error(ErrorKind::Inference, "cannot infer the size of I here; write eye(n)", node->pos + 1);
-    }
+    if (node->kind == Ast::Kind::Name && node->text == "I") identities.push_back({node, s});
+  std::sort(identities.begin(), identities.end(), [](const auto& x, const auto& y) { return x.first->pos < y.first->pos; });
+  for (auto& [node, s] : identities) {
+    int r = best->dims.find(s.r);
+    if (!best->dims.value(r) && !dim_names_of.count(r))
+      throw Error(ErrorKind::Inference, "cannot infer the size of I here; write eye(n)", node->pos + 1);
+  }
 
   Builder b(cx, *best, dim_names_of, out.symbols);
   // Symbols first, in order of appearance, then every declared symbol.

@@ -34,13 +34,12 @@ const RuleRow kRows[] = {
     {"exp-of-log", "exp(log(a))", "a", {}, "a: matrix(n,k)", ""},
     {"sqrt-squared", "sqrt(a)^2", "a", {"scalar(a)"}, "a: scalar", ""},
     {"sqrt-squared-elementwise", "sqrt(A).^2", "A", {}, "A: matrix(n,k)", ""},
-    {"sqrt-of-square", "sqrt(a^2)", "abs(a)", {}, "a: scalar", ""},
-    {"abs-squared", "abs(a)^2", "a^2", {}, "a: scalar", ""},
+    {"sqrt-of-square", "sqrt(a^2)", "abs(a)", {"scalar(a)"}, "a: scalar", ""},
+    {"abs-squared", "abs(a)^2", "a^2", {"scalar(a)"}, "a: scalar", ""},
     {"abs-squared-elementwise", "abs(A).^2", "A.^2", {}, "A: matrix(n,k)", ""},
     {"norm2-squared-vector", "norm2(x)^2", "x'*x", {"vector(x)"}, "x: vector(n)", "(2.140)"},
     {"norm2-squared-matrix", "norm2(A)^2", "tr(A'*A)", {"matrix(A)"}, "A: matrix(n,k)", "(2.141)"},
     {"sum-of-hadamard-vectors", "sum(x .* y)", "x'*y", {"vector(x)", "vector(y)"}, "x: vector(n); y: vector(n)", ""},
-    {"sum-of-vector", "sum(x)", "ones(n)'*x", {"never"}, "x: vector(n)", ""},
     {"trace-of-sym", "tr(sym(A))", "tr(A)", {}, "A: matrix(n,n)", ""},
     {"frobenius-with-sym", "tr(S*sym(A))", "tr(S*A)", {"symmetric(S)"}, "S: symmetric(n); A: matrix(n,n)", ""},
     {"sym-of-transpose", "sym(A')", "sym(A)", {}, "A: matrix(n,n)", ""},
@@ -113,10 +112,8 @@ bool match(const Ast& p, Expr e, Bindings& b) {
       bool ok = e->op == op || (op == Op::Diag && e->op == Op::DiagPart);
       return ok && match_all(p.kids, e->kids, b);
     }
-    case Ast::Kind::Power: {
+    case Ast::Kind::Power: {  // `^` in a pattern is the scalar power only, never X^k
       Op op = p.text == ".^" ? Op::ElemPow : Op::Pow;
-      if (e->op == Op::MatPow && op == Op::Pow && p.kids[1]->kind == Ast::Kind::Number)
-        return e->power == p.kids[1]->number && match(*p.kids[0], e->kid(0), b);
       return e->op == op && match_all(p.kids, e->kids, b);
     }
     case Ast::Kind::Chain: {
@@ -163,10 +160,6 @@ Expr instantiate(const Ast& a, const Bindings& b, Expr like) {
     }
     case Ast::Kind::Call: {
       if (a.text == "eye") return identity(cx, like->shape.rows);  // sized by the match
-      if (a.text == "ones") {  // ones(n): the size of the bound vector
-        Expr x = b.begin()->second;
-        return ones(cx, {x->shape.rows, Dim::literal(1)});
-      }
       std::vector<Expr> kids;
       for (const auto& k : a.kids) kids.push_back(instantiate(*k, b, like));
       return apply(call_op(a.text), std::move(kids));

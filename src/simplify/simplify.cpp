@@ -14,7 +14,7 @@ Expr rebuild(Expr e, std::vector<Expr> kids) {
   return apply(e->op, std::move(kids), e->power);
 }
 
-constexpr int kRuleBudget = 64;  // rewrites at one node before we stop
+constexpr int kRuleBudget = 64;  // nested rewrites before we stop
 
 }  // namespace
 
@@ -31,17 +31,17 @@ Expr Simplifier::operator()(Expr root) {
       kids.push_back(s);
     }
     Expr r = changed ? rebuild(n, std::move(kids)) : n;
-    memo_[n] = at_root(r, kRuleBudget);
+    memo_[n] = at_root(r);
   }
   return memo_.at(root);
 }
 
-Expr Simplifier::at_root(Expr e, int budget) {
+Expr Simplifier::at_root(Expr e) {
   for (const RewriteRule& r : rewrite_rules()) {
     auto out = apply_rule(r, e);
     if (!out || *out == e) continue;
     if (observe_) observe_(r.name, e, *out);
-    if (budget <= 0 || depth_ >= kRuleBudget) return *out;
+    if (depth_ >= kRuleBudget) return *out;
     // The replacement is built from simplified parts but may enable rules
     // inside the new nodes: simplify it as a whole.
     ++depth_;

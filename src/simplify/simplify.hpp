@@ -20,7 +20,7 @@ class Simplifier {
   Expr operator()(Expr e);
 
  private:
-  Expr at_root(Expr e, int budget);
+  Expr at_root(Expr e);
   RuleObserver observe_;
   std::unordered_map<Expr, Expr> memo_;
   int depth_ = 0;

@@ -189,3 +189,24 @@ INSTANTIATE_TEST_SUITE_P(Builders, NormalFormTest, ::testing::ValuesIn(kNormal),
     if (ch == '-') ch = '_';
   return n;
 });
+
+// Regression (review): sqrt(a^2) = abs(a) and abs(a)^2 = a^2 hold for scalars
+// only; on a matrix, X^2 is the matrix power and the rules must not fire.
+TEST(RewriteRules, ScalarRulesLeaveMatrixPowersAlone) {
+  Context cx;
+  const char* decls = "X: matrix(n,n)";
+  for (const char* text : {"sum(sqrt(X^2))", "tr(abs(X)^2)"}) {
+    SCOPED_TRACE(text);
+    TypedProgram p = compile(cx, text, decls);
+    Expr s = simplify(p.expr);
+    EXPECT_EQ(s, p.expr) << to_text(s);
+    std::mt19937_64 rng(3);
+    CheckOptions opt;
+    opt.dims = {{"n", 3}};
+    Bindings b;
+    b.dims = {{"n", 3}};
+    b.values["X"] = Matrix{{2, 1, 0}, {1, 3, 1}, {0, 1, 4}};  // X^2 has positive entries
+    Matrix raw = oracle_for(b).eval(*parse_expression(text));
+    EXPECT_LT(rel_diff(raw, evaluate(s, b)), 1e-12);
+  }
+}
