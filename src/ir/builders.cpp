@@ -253,13 +253,23 @@ Expr add(std::vector<Expr> terms) {
 
   if (out.empty()) return zeros(cx, s);
   if (out.size() == 1) return out[0];
-  std::sort(out.begin(), out.end(), [](Expr a, Expr b) {
-    auto [ca, ra] = split_coefficient(a);
-    auto [cb, rb] = split_coefficient(b);
-    if ((ca < 0) != (cb < 0)) return cb < 0;  // a - b rather than -b + a
-    if (int c = compare(ra, rb)) return c < 0;
-    return ca < cb;
+  // Sort keys computed once per term, not once per comparison.
+  struct Keyed {
+    double coef;
+    Expr rest, term;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(out.size());
+  for (Expr t : out) {
+    auto [c, r] = split_coefficient(t);
+    keyed.push_back({c, r, t});
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    if ((a.coef < 0) != (b.coef < 0)) return b.coef < 0;  // a - b rather than -b + a
+    if (int c = compare(a.rest, b.rest)) return c < 0;
+    return a.coef < b.coef;
   });
+  for (std::size_t i = 0; i < keyed.size(); ++i) out[i] = keyed[i].term;
   bool symmetric = std::all_of(out.begin(), out.end(), [](Expr t) { return t->symmetric; });
   return make(cx, Op::Add, s, std::move(out), symmetric);
 }

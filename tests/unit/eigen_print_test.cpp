@@ -18,6 +18,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "support/temp_dir.hpp"
 #include "diff/gradient.hpp"
 #include "eval/evaluate.hpp"
 #include "ir/error.hpp"
@@ -117,22 +118,7 @@ std::vector<Case> cases() {
 
 // ------------------------------------------------------------ building
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "matcalc_eigen_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using matcalc::testing::TempDir;
 
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p);

@@ -4,6 +4,8 @@
 // can import numpy (or torch) those tests are skipped, saying why.
 #include <gtest/gtest.h>
 
+#include "support/temp_dir.hpp"
+
 #include <Eigen/Dense>
 #include <cstdio>
 #include <cstdlib>
@@ -222,22 +224,7 @@ except ValueError as e:
 print(json.dumps(out))
 )PY";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "matcalc_print_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using matcalc::testing::TempDir;
 
 void write_file(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p) << text;
