@@ -1,0 +1,99 @@
+// Property checks over generated expressions (see generator.hpp), shrinking
+// of failures to a minimal case, and the report a developer can paste into
+// `matcalc check`.
+//
+// For a scalar expression f over the symbol pool and each variable X of it:
+//   value      the engine's value of the compiled (normal-form) expression
+//              and of simplify(f) equal the value of the independent oracle
+//              (tests/rules/oracle.hpp) on the parsed syntax tree;
+//   print      to_text of simplify(f), and of every gradient, parses and
+//              compiles back to an expression of the same value;
+//   gradient   the symbolic gradient (gradients of simplify(f), as
+//              `matcalc check` takes it) matches central finite differences;
+//   sum-rule   grad(f + g) = grad(f) + grad(g) for a second expression g;
+//   transpose  for a (non-symmetric) matrix variable X, the gradient of
+//              f(X') at X0 is the transpose of grad f at X0';
+//   explain    every step of `explain` w.r.t. the first variable, parsed back
+//              from its text, equals grad : dX for a fixed dX;
+//   engine     none of the above throws on a well-typed input in the domain.
+#pragma once
+#include <Eigen/Dense>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "generator.hpp"
+
+namespace matcalc::prop {
+
+using Matrix = Eigen::MatrixXd;
+
+enum class Property { Engine, Value, Print, Gradient, SumRule, Transpose, Explain };
+const char* property_name(Property p);
+std::optional<Property> property_from_name(const std::string& s);
+
+struct Case {
+  std::uint64_t seed = 0;       // the case seed it was generated from
+  GNodeP f, g;                  // g: the partner for the sum rule (may be null)
+  std::map<std::string, long> dims;
+  std::map<std::string, Matrix> values;  // every symbol of the pool
+};
+
+// Values for every symbol of the pool at sizes n and k: symmetric ones
+// positive definite (eigenvalues in [1, 3]), scalars in +-[0.3, 1.5], other
+// entries in [-1.2, 1.2].
+std::map<std::string, Matrix> draw_values(Rng& rng, long n, long k);
+
+// A case from a case seed: dimensions, input values, f and g.
+Case make_case(std::uint64_t case_seed, const GenOptions& opt);
+
+struct Outcome {
+  enum class Status { Pass, Fail, Discard } status = Status::Pass;
+  Property property = Property::Engine;
+  std::string wrt;     // the variable, where the property has one
+  std::string detail;  // what disagreed, by how much
+};
+
+// The declarations of the pool symbols that occur in `text`.
+std::string declarations_for(const std::string& text);
+
+// Runs the properties on expression texts at the given point. `magnitude`
+// is the largest intermediate value (absolute tolerances scale with it).
+// With `only`, just that property is checked. `f_oracle` is f for the
+// oracle, which needs eye(n) for I (empty: f itself).
+Outcome check_texts(const std::string& f, const std::string& g, const std::map<std::string, long>& dims,
+                    const std::map<std::string, Matrix>& values, double magnitude,
+                    std::optional<Property> only = std::nullopt, const std::string& f_oracle = "");
+
+// Screens the case numerically (every subexpression finite and of moderate
+// size, kink arguments away from their kinks, positive arguments positive):
+// nullopt when it passes, else the reason. `magnitude` gets the largest
+// intermediate value.
+std::optional<std::string> screen(const Case& c, double* magnitude);
+
+// screen + check_texts. A case that fails the screening is a Discard.
+Outcome check_case(const Case& c, std::optional<Property> only = std::nullopt);
+
+// Case `index` of a run: generated from case_seed(run_seed, index) and, while
+// the screening discards it, from further seeds derived from that one (at
+// most `max_draws`). `draws` gets the number of cases generated.
+struct Result {
+  Case c;
+  Outcome outcome;
+  int draws = 0;
+};
+Result run_index(std::uint64_t run_seed, std::uint64_t index, const GenOptions& opt, int max_draws = 50);
+
+// The smallest variant of a failing case (subexpressions replaced by their
+// same-shaped descendants or by leaves) that still fails property `p`.
+Case shrink(const Case& c, Property p, int max_checks = 2000);
+
+// The failure report: property, expression, declarations, seed, the values
+// used, and a `matcalc check` command line.
+std::string report(const Case& c, const Outcome& o, std::uint64_t run_seed, std::uint64_t index);
+
+// Values as a JSON object for `matcalc eval --values`.
+std::string values_json(const std::map<std::string, Matrix>& values, const std::string& text);
+
+}  // namespace matcalc::prop
