@@ -1,8 +1,11 @@
 // Speed of the symbolic pipeline (parse + infer + simplify + differentiate +
 // simplify + print), one benchmark per expression, each from a fresh
-// Context; and evaluation of the seed gradient at growing sizes.
+// Context; long sums and products (expression swell); and evaluation of the
+// seed gradient at growing sizes.
 //   build/bench/matcalc_bench --benchmark_filter=Derive
 #include <benchmark/benchmark.h>
+
+#include <string>
 
 #include "diff/gradient.hpp"
 #include "eval/evaluate.hpp"
@@ -45,6 +48,54 @@ void Derive(benchmark::State& state) {
   state.SetLabel(std::string(c.expr) + "  d/d" + c.wrt);
 }
 BENCHMARK(Derive)->DenseRange(0, std::size(kCases) - 1)->Unit(benchmark::kMicrosecond);
+
+// Gradient of a long sum: log(1 + (a1'*x)^2) + ... + log(1 + (aN'*x)^2)
+// w.r.t. x, N distinct vector symbols (the whole pipeline, as Derive).
+std::string long_sum(long n) {
+  std::string e;
+  for (long i = 1; i <= n; ++i) e += (i > 1 ? " + " : "") + std::string("log(1 + (a") + std::to_string(i) + "'*x)^2)";
+  return e;
+}
+
+void DeriveLongSum(benchmark::State& state) {
+  const std::string e = long_sum(state.range(0));
+  for (auto _ : state) {
+    Context cx;
+    TypedProgram p = compile(cx, e, "x: vector(n)", {.want_scalar = true});
+    Expr f = simplify(p.expr);
+    Expr g = gradient(f, p.symbols.at("x"));
+    benchmark::DoNotOptimize(to_text(g));
+  }
+  state.SetLabel("sum of " + std::to_string(state.range(0)) + " terms log(1 + (ai'*x)^2)  d/dx");
+}
+BENCHMARK(DeriveLongSum)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+// Gradient of a long product: a matrix chain tr(X*A1*X*A2*...*X*AN) w.r.t. X
+// (N terms of 2N factors each), and a scalar product (a1'*x)*...*(aN'*x)
+// w.r.t. x (N terms of N factors each).
+void DeriveLongProduct(benchmark::State& state) {
+  const long n = state.range(0);
+  const bool matrix = state.range(1) != 0;
+  std::string e = matrix ? "tr(" : "";
+  for (long i = 1; i <= n; ++i) {
+    std::string a = "A" + std::to_string(i);
+    e += matrix ? (i > 1 ? "*X*" : "X*") + a : (i > 1 ? "*(" : "(") + std::string("a") + std::to_string(i) + "'*x)";
+  }
+  if (matrix) e += ")";
+  const char* decl = matrix ? "X: matrix(n,n)" : "x: vector(n)";
+  for (auto _ : state) {
+    Context cx;
+    TypedProgram p = compile(cx, e, decl, {.want_scalar = true});
+    Expr f = simplify(p.expr);
+    Expr g = gradient(f, p.symbols.at(matrix ? "X" : "x"));
+    benchmark::DoNotOptimize(to_text(g));
+  }
+  state.SetLabel(std::string(matrix ? "tr(X*A1*...*X*AN)  d/dX" : "(a1'*x)*...*(aN'*x)  d/dx") +
+                 ", N = " + std::to_string(n));
+}
+BENCHMARK(DeriveLongProduct)
+    ->Args({20, 1})->Args({100, 1})->Args({100, 0})->Args({300, 0})
+    ->Unit(benchmark::kMillisecond);
 
 void EvalSeedGradient(benchmark::State& state) {
   const long n = state.range(0), k = state.range(1);

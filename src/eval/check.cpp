@@ -292,6 +292,13 @@ CheckReport check_gradients(Expr f, const std::vector<Expr>& wrt, const std::vec
 
   CheckReport report;
   report.inputs = random_inputs(roots, symbols, opts, rng);
+  for (Expr x : wrt) {
+    auto it = report.inputs.values.find(x->name);
+    if (it != report.inputs.values.end() && it->second.size() > kMaxCheckedEntries)
+      throw Error(ErrorKind::Limit, "'" + x->name + "' has " + std::to_string(it->second.size()) +
+                                        " entries; finite differences evaluate the function twice per entry (limit " +
+                                        std::to_string(kMaxCheckedEntries) + " entries): give smaller --dims");
+  }
   Evaluator ev(report.inputs);
   // A gradient that is (near) zero has no meaningful relative error: an
   // absolute error at the level of finite-difference noise, which grows with

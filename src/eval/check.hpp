@@ -12,6 +12,10 @@
 
 namespace matcalc {
 
+// Finite differences evaluate the function twice per entry of a variable:
+// a variable with more entries than this is a Limit error (smaller --dims).
+inline constexpr std::int64_t kMaxCheckedEntries = 10'000;
+
 struct CheckOptions {
   std::map<std::string, std::int64_t> dims;  // sizes for dimension symbols; others random in [2,5]
   std::uint64_t seed = 1;

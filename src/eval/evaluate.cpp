@@ -39,6 +39,17 @@ using Index = Eigen::Index;
 // than ~3 correct digits, which is never what a user of inv() means.
 constexpr double kSingularRcond = 1e-13;
 
+// No value, and no intermediate product, may hold more entries than this (1 GiB
+// of doubles): past it, a Limit error rather than an attempt to allocate.
+constexpr std::int64_t kMaxEntries = std::int64_t{1} << 27;
+
+void check_entries(std::int64_t rows, std::int64_t cols) {
+  if (rows > 0 && cols > kMaxEntries / rows)
+    throw Error(ErrorKind::Limit, "a value of size " + std::to_string(rows) + " x " + std::to_string(cols) +
+                                      " is too large to evaluate (limit " + std::to_string(kMaxEntries) +
+                                      " entries)");
+}
+
 // Chains longer than this skip the O(m^3) ordering DP and fold greedily.
 constexpr std::size_t kMaxDpChain = 128;
 
@@ -289,6 +300,7 @@ struct Evaluator::Impl {
     for (Expr n : order)
       if (n->op == Op::Symbol) bind_dims_from(n);
     for (Expr n : order) {
+      check_size(n);
       Matrix v = compute(n);
       if (!v.allFinite()) {
         if (n->op == Op::Symbol) throw Error(ErrorKind::Value, "the value of '" + n->name + "' is not finite");
@@ -300,6 +312,16 @@ struct Evaluator::Impl {
   }
 
   Index size_of(const Dim& d) { return static_cast<Index>(dim_in(d, dims)); }
+
+  // A node's size, where the bindings fix it, must fit kMaxEntries; an
+  // unbound size is left to compute(), which reports it where it matters.
+  void check_size(Expr n) {
+    auto bound = [&](const Dim& d) {
+      return std::all_of(d.factors().begin(), d.factors().end(), [&](const std::string& f) { return dims.count(f) > 0; });
+    };
+    if (bound(n->shape.rows) && bound(n->shape.cols))
+      check_entries(dim_in(n->shape.rows, dims), dim_in(n->shape.cols, dims));
+  }
 
   Matrix compute(Expr n) {
     const std::string fn = fn_name(n->op);
@@ -511,6 +533,7 @@ struct Evaluator::Impl {
     Piece out;
     out.rows = l.rows;
     out.cols = r.cols;
+    check_entries(out.rows, out.cols);
     if (l.inv) {
       // inv(A)*B: a solve with A. Two adjacent inverses: the right one is
       // formed by a solve against the identity, the left applied by a solve.

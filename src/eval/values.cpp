@@ -42,9 +42,15 @@ struct Parsed {
   }
 };
 
+// A JSON value as shown in a message: its first characters only.
+std::string shown(const json& v) {
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
 double entry(const json& v, const std::string& name, const std::string& where) {
   if (!v.is_number())
-    value_error("the value of '" + name + "' has " + where + " " + v.dump() + ", which is not a number");
+    value_error("the value of '" + name + "' has " + where + " " + shown(v) + ", which is not a number");
   double d = v.get<double>();
   if (!std::isfinite(d)) value_error("the value of '" + name + "' has a non-finite entry " + where);
   return d;
@@ -53,7 +59,7 @@ double entry(const json& v, const std::string& name, const std::string& where) {
 Parsed parse_value(const json& v, const std::string& name) {
   if (v.is_number()) return {Parsed::Form::Number, Matrix::Constant(1, 1, entry(v, name, "the entry"))};
   if (!v.is_array())
-    value_error("the value of '" + name + "' is " + v.dump() +
+    value_error("the value of '" + name + "' is " + shown(v) +
                 "; expected a number, a list of numbers or a list of rows");
   if (v.empty()) value_error("the value of '" + name + "' is an empty list");
   if (v[0].is_array()) {
@@ -264,15 +270,33 @@ Bindings read_values_file(const std::string& path, const std::map<std::string, E
   if (std::filesystem::is_directory(path, ec)) value_error("values file '" + path + "' is a directory");
   std::ifstream in(path);
   if (!in) value_error("cannot read values file '" + path + "': " + std::strerror(errno));
-  json j;
+  return read_values(parse_values_json(in, "values file '" + path + "'"), symbols);
+}
+
+json parse_values_json(std::istream& in, const std::string& source) {
+  std::size_t count = 0;
+  // Called for every event while parsing, before the value is stored.
+  json::parser_callback_t limit = [&](int depth, json::parse_event_t event, json&) {
+    if (depth > kMaxValuesDepth)
+      throw Error(ErrorKind::Limit, source + " is nested too deeply (limit " + std::to_string(kMaxValuesDepth) +
+                                        " levels)");
+    if (event == json::parse_event_t::value && ++count > kMaxValuesEntries)
+      throw Error(ErrorKind::Limit, source + " holds too many values (limit " + std::to_string(kMaxValuesEntries) +
+                                        " numbers)");
+    return true;
+  };
   try {
-    j = json::parse(in);
+    return json::parse(in, limit);
   } catch (const json::exception& e) {
-    value_error("values file '" + path + "' is not valid JSON: " + e.what());
+    std::string what = e.what();  // "last read: '...'" may quote a whole token
+    value_error(source + " is not valid JSON: " + (what.size() > 200 ? what.substr(0, 197) + "..." : what));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorKind::Limit, source + " is too large to read into memory");
   } catch (const std::exception& e) {
-    value_error("cannot read values file '" + path + "': " + e.what());
+    value_error("cannot read " + source + ": " + e.what());
   }
-  return read_values(j, symbols);
 }
 
 json value_to_json(const Matrix& m) {

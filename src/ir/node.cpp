@@ -93,6 +93,10 @@ Expr Context::intern(Node proto) {
   return n;
 }
 
+namespace {
+int compare_kids(Expr a, Expr b);
+}  // namespace
+
 int compare(Expr a, Expr b) {
   if (a == b) return 0;
   if (a->op != b->op) return a->op < b->op ? -1 : 1;
@@ -109,6 +113,27 @@ int compare(Expr a, Expr b) {
     default:
       break;
   }
+  // Deep nodes: memoized per context (pairs of interned nodes never change
+  // order), so that comparing nested towers is not quadratic.
+  constexpr std::uint32_t kMemoDepth = 16;
+  constexpr std::size_t kMaxMemo = 1 << 20;
+  std::unordered_map<std::uint64_t, int>* memo = nullptr;
+  std::uint64_t key = 0;
+  if (a->depth > kMemoDepth && b->depth > kMemoDepth && a->ctx == b->ctx && a->ctx) {
+    memo = &a->ctx->compare_memo();
+    key = (static_cast<std::uint64_t>(a->id) << 32) | b->id;
+    if (auto it = memo->find(key); it != memo->end()) return it->second;
+  }
+  int c = compare_kids(a, b);
+  if (memo) {
+    if (memo->size() >= kMaxMemo) memo->clear();
+    memo->emplace(key, c);
+  }
+  return c;
+}
+
+namespace {
+int compare_kids(Expr a, Expr b) {
   std::size_t n = std::min(a->kids.size(), b->kids.size());
   for (std::size_t i = 0; i < n; ++i)
     if (int c = compare(a->kids[i], b->kids[i])) return c;
@@ -120,6 +145,7 @@ int compare(Expr a, Expr b) {
   if (a->symmetric != b->symmetric) return a->symmetric ? 1 : -1;
   return a->id < b->id ? -1 : 1;  // unreachable for interned nodes
 }
+}  // namespace
 
 std::vector<Expr> topo_order(std::span<const Expr> roots) {
   // Iterative DFS: expression depth never touches the C++ stack here.

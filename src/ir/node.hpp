@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -79,11 +80,16 @@ class Context {
   static constexpr std::size_t kMaxNodes = 5'000'000;
   static constexpr std::uint32_t kMaxDepth = 2'000;
 
+  // compare() of deep nodes, memoized: comparing two towers of depth d walks
+  // d levels, and sorting the factors of a product compares them often.
+  std::unordered_map<std::uint64_t, int>& compare_memo() { return compare_memo_; }
+
  private:
   struct Hash { std::size_t operator()(const Node* n) const { return n->hash; } };
   struct Eq { bool operator()(const Node* a, const Node* b) const; };
   std::deque<Node> nodes_;
   std::unordered_set<const Node*, Hash, Eq> index_;
+  std::unordered_map<std::uint64_t, int> compare_memo_;
 };
 
 // Total order on expressions used for canonical argument order: structural,

@@ -18,6 +18,7 @@ struct Ast {
   int pos = 0;                    // 0-based offset into the source
   int len = 1;
   bool integer_literal = false;   // Number written without '.' or exponent
+  int height = 1;                 // longest path down to a leaf (<= kMaxHeight)
 
   Ast(Kind k, int p, int l = 1) : kind(k), pos(p), len(l) {}
 };
@@ -25,6 +26,7 @@ using AstPtr = std::unique_ptr<Ast>;
 
 // Parser limits: deeper nesting is a Limit error, never a stack overflow.
 inline constexpr int kMaxNesting = 400;
+inline constexpr int kMaxHeight = 2000;  // of the tree, as Context::kMaxDepth for IR
 inline constexpr std::size_t kMaxSourceBytes = 4u << 20;
 
 }  // namespace matcalc

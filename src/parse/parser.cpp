@@ -1,5 +1,6 @@
 #include "parse/parser.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -137,6 +138,18 @@ class Parser {
     ~DepthGuard() { --d; }
   };
 
+  // Appends a child. Every node's height (the longest path down to a leaf)
+  // is bounded, whatever builds it up: parentheses, signs, power chains
+  // inside parentheses inside power chains. Later passes recurse on the tree.
+  void adopt(Ast& parent, AstPtr kid) {
+    parent.height = std::max(parent.height, kid->height + 1);
+    if (parent.height > kMaxHeight)
+      throw Error(ErrorKind::Limit,
+                  "expression nested too deeply (more than " + std::to_string(kMaxHeight) + " levels of operators)",
+                  parent.pos + 1, parent.len);
+    parent.kids.push_back(std::move(kid));
+  }
+
   const Token& peek() const { return toks_[i_]; }
   bool is_op(const char* s) const { return peek().t == Token::T::Op && peek().s == s; }
   Token next() { return toks_[i_ < toks_.size() - 1 ? i_++ : i_]; }
@@ -163,10 +176,10 @@ class Parser {
       if (!node) {
         node = std::make_unique<Ast>(Ast::Kind::Chain, op.pos, 1);
         node->ops.push_back("");
-        node->kids.push_back(std::move(first));
+        adopt(*node, std::move(first));
       }
       node->ops.push_back(hit);
-      node->kids.push_back((this->*sub)());
+      adopt(*node, (this->*sub)());
     }
     return node ? std::move(node) : std::move(first);
   }
@@ -189,7 +202,7 @@ class Parser {
       AstPtr operand = unary();
       if (op.s == "+") return operand;
       auto n = std::make_unique<Ast>(Ast::Kind::Neg, op.pos);
-      n->kids.push_back(std::move(operand));
+      adopt(*n, std::move(operand));
       return n;
     }
     return power();
@@ -207,7 +220,7 @@ class Parser {
         while (is_op("'")) next(), ++count;
         if (count % 2 == 0) continue;  // X'' is X
         auto n = std::make_unique<Ast>(Ast::Kind::Transpose, t.pos);
-        n->kids.push_back(std::move(base));
+        adopt(*n, std::move(base));
         base = std::move(n);
       } else if (is_op("^") || is_op(".^")) {
         Token op = next();
@@ -220,7 +233,7 @@ class Parser {
           AstPtr p = primary();
           if (sign.s == "-") {
             auto n = std::make_unique<Ast>(Ast::Kind::Neg, sign.pos);
-            n->kids.push_back(std::move(p));
+            adopt(*n, std::move(p));
             p = std::move(n);
           }
           ex = std::move(p);
@@ -229,8 +242,8 @@ class Parser {
         }
         auto n = std::make_unique<Ast>(Ast::Kind::Power, op.pos, static_cast<int>(op.s.size()));
         n->text = op.s;
-        n->kids.push_back(std::move(base));
-        n->kids.push_back(std::move(ex));
+        adopt(*n, std::move(base));
+        adopt(*n, std::move(ex));
         base = std::move(n);
       } else {
         return base;
@@ -256,10 +269,10 @@ class Parser {
         auto call = std::make_unique<Ast>(Ast::Kind::Call, id.pos, static_cast<int>(id.s.size()));
         call->text = id.s;
         if (is_op(")")) fail("'" + id.s + "' needs at least one argument");
-        call->kids.push_back(expr());
+        adopt(*call, expr());
         while (is_op(",")) {
           next();
-          call->kids.push_back(expr());
+          adopt(*call, expr());
         }
         if (peek().t == Token::T::End)
           throw Error(ErrorKind::Syntax, "unclosed '(' of the call of '" + id.s + "'", open.pos + 1);

@@ -475,6 +475,18 @@ void collect_names(const Ast& a, std::vector<Undeclared>& out, std::set<std::str
   for (auto& k : a.kids) collect_names(*k, out, seen, dim_args);
 }
 
+std::size_t count_nodes(const Ast& root) {
+  std::size_t n = 0;
+  std::vector<const Ast*> stack{&root};
+  while (!stack.empty()) {
+    const Ast* a = stack.back();
+    stack.pop_back();
+    ++n;
+    for (const auto& k : a->kids) stack.push_back(k.get());
+  }
+  return n;
+}
+
 std::string fresh_dim_name(std::set<std::string>& taken) {
   static const char* pool[] = {"n", "k", "m", "p", "q", "r", "d", "l", "t", "u", "v"};
   for (const char* p : pool)
@@ -546,6 +558,11 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
     candidates.push_back(ks);
   }
 
+  // Each candidate is a pass over the whole tree: bound the total work, so
+  // that a long expression whose candidates all fail is not a hang.
+  constexpr std::size_t kMaxInferenceWork = 20'000'000;
+  const std::size_t pass_cost = count_nodes(ast);
+  std::size_t work = 0;
   std::optional<Error> first_error;
   std::unique_ptr<Pass> best;
   std::vector<Kind> best_kinds;
@@ -554,6 +571,10 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
     int sc = 0;
     for (std::size_t i = 0; i < u; ++i) sc += preference(undeclared[i].name, ks[i]);
     if (best && sc < best_score) break;
+    if ((work += pass_cost) > kMaxInferenceWork && work > pass_cost)
+      throw Error(ErrorKind::Limit, "cannot infer the kinds of " + std::to_string(u) +
+                                        " undeclared symbols of an expression this long within the search limit; "
+                                        "declare them with --decl");
     std::map<std::string, Kind> kinds;
     for (std::size_t i = 0; i < u; ++i) kinds[undeclared[i].name] = ks[i];
     auto pass = std::make_unique<Pass>(decls, kinds, dim_names);

@@ -3,7 +3,11 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <unordered_map>
+
 #include "ir/builders.hpp"
+#include "ir/error.hpp"
 
 namespace matcalc {
 
@@ -72,6 +76,19 @@ bool identity_size_known_in_sum(Expr add) {
   for (Expr t : add->kids)
     if (!identity_like(t)) return true;
   return false;
+}
+
+void check_printable(Expr e) {
+  std::unordered_map<Expr, std::size_t> size;  // tree size, saturated past the limit
+  for (Expr n : topo_order(e)) {
+    std::size_t s = 1;
+    for (Expr k : n->kids) s = std::min(s + size.at(k), kMaxPrintedNodes + 1);
+    size[n] = s;
+  }
+  if (size.at(e) > kMaxPrintedNodes)
+    throw Error(ErrorKind::Limit, "the printed expression would have more than " + std::to_string(kMaxPrintedNodes) +
+                                      " terms (shared subexpressions print once per use); --format numpy or eigen "
+                                      "name them instead");
 }
 
 std::string format_number(double v) {

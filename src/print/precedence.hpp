@@ -34,6 +34,14 @@ std::vector<SignedTerm> signed_terms(Expr add);
 // True when the identity's size can be read from where it stands (`A + s*I`).
 bool identity_size_known_in_sum(Expr add);
 
+// A printed expression is a tree: a subexpression shared in the DAG prints
+// once per use, so the text can be far larger than the DAG (the gradient of
+// s^t^t^...^t). Past kMaxPrintedNodes tree nodes, a Limit error instead of
+// gigabytes of text; the code printers, which name shared values, have no
+// such limit.
+inline constexpr std::size_t kMaxPrintedNodes = 2'000'000;
+void check_printable(Expr e);
+
 // Shortest text that reads back as the same double.
 std::string format_number(double v);
 
