@@ -1,4 +1,4 @@
-// The matcalc command line (CLI.md): grad, eval, check. A thin layer: it
+// The matcalc command line (CLI.md): grad, eval, check, explain, rules. A thin layer: it
 // parses arguments, runs the engine, prints. Every matcalc::Error becomes
 // one message on stderr and exit status 2; `check` exits 1 when the
 // symbolic and numeric gradients disagree.
@@ -6,7 +6,11 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -17,8 +21,11 @@
 #include "eval/check.hpp"
 #include "eval/evaluate.hpp"
 #include "eval/values.hpp"
+#include "explain/explain.hpp"
+#include "explain/rulebook.hpp"
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
+#include "parse/ast.hpp"
 #include "parse/typecheck.hpp"
 #include "print/eigen.hpp"
 #include "print/json.hpp"
@@ -36,6 +43,7 @@ constexpr int kExitDisagree = 1;
 
 struct Common {
   std::string expr;
+  std::string expr_file;  // --expr-file: EXPR read from a file ('-': stdin)
   std::vector<std::string> wrt;
   std::string decl;
 };
@@ -219,6 +227,33 @@ int run_check(const Common& c, const std::string& dims, std::uint64_t seed, doub
   return r.ok ? 0 : kExitDisagree;
 }
 
+// ---------------------------------------------------------------- explain, rules
+
+int run_explain(const Common& c, const std::string& format) {
+  if (c.wrt.size() != 1) throw Error(ErrorKind::Usage, "explain derives w.r.t. one variable: give --wrt once");
+  Context cx;
+  TypedProgram p = load(cx, c, /*want_scalar=*/true);
+  Derivation d = explain(p.expr, wrt_symbols(p, c.wrt)[0]);
+  if (format == "text") std::cout << format_text(d);
+  else if (format == "latex") std::cout << format_latex(d);
+  else if (format == "markdown") std::cout << format_markdown(d);
+  else std::cout << format_json(d).dump(2) << "\n";
+  return 0;
+}
+
+int run_rules(const std::string& name, const std::string& search, const std::string& format) {
+  if (!name.empty() && !search.empty()) throw Error(ErrorKind::Usage, "give a rule NAME or --search WORD, not both");
+  std::vector<RuleEntry> rules = !name.empty()     ? std::vector<RuleEntry>{find_rule(name)}
+                                 : !search.empty() ? search_rules(search)
+                                                   : rule_book();
+  if (rules.empty()) throw Error(ErrorKind::Name, "no rule mentions '" + search + "'");
+  if (format == "text") std::cout << rules_text(rules);
+  else if (format == "latex") std::cout << rules_latex(rules);
+  else if (format == "markdown") std::cout << rules_markdown(rules);
+  else std::cout << rules_json(rules).dump(2) << "\n";
+  return 0;
+}
+
 // An expression may begin with '-' ("-y'*log(p)"): after `--`, or wherever an
 // argument starting with '-' cannot be an option, it is taken out of argv as
 // EXPR before CLI11 sees it.
@@ -228,7 +263,7 @@ struct SplitArgs {
 };
 
 SplitArgs split_expression(int argc, char** argv) {
-  static const std::set<std::string> takes_value = {"--wrt", "--decl", "--format", "--values",
+  static const std::set<std::string> takes_value = {"--wrt", "--decl", "--expr-file", "--format", "--values",
                                                     "--dims", "--seed", "--tolerance"};
   auto option_shaped = [](const std::string& a) {
     std::size_t i = a.rfind("--", 0) == 0 ? 2 : 1;
@@ -258,8 +293,35 @@ SplitArgs split_expression(int argc, char** argv) {
   return out;
 }
 
+// --expr-file FILE: EXPR (with any declarations before it, separated by ';' or
+// newlines) read from FILE, or from stdin for '-'; for expressions past the
+// 128 KiB that Linux allows one argument. Read up to the parser's size limit.
+void read_expr_file(Common& c) {
+  if (!c.expr.empty()) throw Error(ErrorKind::Usage, "give EXPR or --expr-file, not both");
+  const bool stdin_ = c.expr_file == "-";
+  std::error_code ec;
+  if (!stdin_ && std::filesystem::is_directory(c.expr_file, ec))
+    throw Error(ErrorKind::Usage, "--expr-file '" + c.expr_file + "' is a directory");
+  std::ifstream file;
+  if (!stdin_) {
+    file.open(c.expr_file, std::ios::binary);
+    if (!file) throw Error(ErrorKind::Usage, "cannot read --expr-file '" + c.expr_file + "': " + std::strerror(errno));
+  }
+  std::istream& in = stdin_ ? std::cin : file;
+  std::string text(kMaxSourceBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxSourceBytes)
+    throw Error(ErrorKind::Limit, "--expr-file: expression longer than " + std::to_string(kMaxSourceBytes) + " bytes");
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw Error(ErrorKind::Usage, "--expr-file '" + c.expr_file + "' holds no expression");
+  c.expr = std::move(text);
+}
+
 void add_common(CLI::App* cmd, Common& c, bool wrt_required) {
   cmd->add_option("EXPR", c.expr, "the expression (LANGUAGE.md); declarations may precede it, separated by ';'");
+  cmd->add_option("--expr-file", c.expr_file,
+                  "read EXPR from a file ('-': stdin), for long expressions; declarations may precede it");
   auto* w = cmd->add_option("--wrt", c.wrt, "variable to differentiate with respect to (repeatable)")
                 ->allow_extra_args(false);
   if (wrt_required) w->required();
@@ -296,6 +358,20 @@ int main(int argc, char** argv) {
   check->add_option("--seed", seed, "random seed (default 1)");
   check->add_option("--tolerance", tolerance, "largest accepted relative error (default 1e-5)");
 
+  Common explain_c;
+  std::string explain_format = "text";
+  CLI::App* explain_cmd = app.add_subcommand("explain", "derive the gradient step by step, naming each rule");
+  add_common(explain_cmd, explain_c, true);
+  explain_cmd->add_option("--format", explain_format, "text (default), latex, markdown, json")
+      ->check(CLI::IsMember({"text", "latex", "markdown", "json"}));
+
+  std::string rule_name, rule_search, rules_format = "text";
+  CLI::App* rules_cmd = app.add_subcommand("rules", "the rule book: every rule matcalc uses, or one of them");
+  rules_cmd->add_option("NAME", rule_name, "show the rule with this name");
+  rules_cmd->add_option("--search", rule_search, "show the rules that mention WORD");
+  rules_cmd->add_option("--format", rules_format, "text (default), latex, markdown, json")
+      ->check(CLI::IsMember({"text", "latex", "markdown", "json"}));
+
   SplitArgs split;
   try {
     split = split_expression(argc, argv);
@@ -306,24 +382,37 @@ int main(int argc, char** argv) {
   std::vector<char*> cargs;
   for (auto& a : split.args) cargs.push_back(a.data());
   // Commands of CLI.md that later milestones add: say so plainly.
-  for (const char* planned : {"jacobian", "hessian", "explain"}) {
+  for (const char* planned : {"jacobian", "hessian"}) {
     app.add_subcommand(planned, std::string("not available in this version of matcalc"))
         ->allow_extras()
         ->callback([planned] {
           throw Error(ErrorKind::Unsupported, std::string("'matcalc ") + planned +
-                                                  "' is not available in this version yet (grad, eval and check are)");
+                                                  "' is not available in this version yet (grad, eval, check, explain and rules are)");
         });
   }
   try {
+    // A first word that names no command: say so (CLI11 would only report
+    // that a subcommand is required).
+    if (cargs.size() > 1 && cargs[1][0] != '-') {
+      std::string names;
+      bool known = false;
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        known = known || sub->get_name() == cargs[1];
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      }
+      if (!known) throw Error(ErrorKind::Usage, std::string("unknown command '") + cargs[1] + "' (" + names + ")");
+    }
     app.parse(static_cast<int>(cargs.size()), cargs.data());
-    for (Common* c : {&grad_c, &eval_c, &check_c}) {
+    for (Common* c : {&grad_c, &eval_c, &check_c, &explain_c}) {
       if (split.expr) {
         if (!c->expr.empty()) throw CLI::ParseError("more than one expression given", 2);
         c->expr = *split.expr;
       }
+      if (!c->expr_file.empty()) read_expr_file(*c);
     }
-    const Common& given = grad->parsed() ? grad_c : eval->parsed() ? eval_c : check_c;
-    if (given.expr.empty()) throw CLI::RequiredError("EXPR");
+    if (rules_cmd->parsed() && split.expr) throw CLI::ParseError("rules takes a NAME, not an expression", 2);
+    const Common& given = grad->parsed() ? grad_c : eval->parsed() ? eval_c : check->parsed() ? check_c : explain_c;
+    if (!rules_cmd->parsed() && given.expr.empty()) throw CLI::RequiredError("EXPR");
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -338,11 +427,16 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
 
-  const Common* active = grad->parsed() ? &grad_c : eval->parsed() ? &eval_c : &check_c;
+  const Common* active = grad->parsed()    ? &grad_c
+                         : eval->parsed()    ? &eval_c
+                         : check->parsed()   ? &check_c
+                                             : &explain_c;
   try {
     if (grad->parsed()) return run_grad(grad_c, format);
     if (eval->parsed()) return run_eval(eval_c, values, json);
-    return run_check(check_c, dims, seed, tolerance);
+    if (check->parsed()) return run_check(check_c, dims, seed, tolerance);
+    if (explain_cmd->parsed()) return run_explain(explain_c, explain_format);
+    return run_rules(rule_name, rule_search, rules_format);
   } catch (const Located& e) {
     std::cerr << (e.source == Source::Decl ? "in --decl: " : "") << format_error(e, e.source == Source::Decl ? active->decl : active->expr);
     return kExitBadInput;

@@ -3,6 +3,7 @@
 // here (-Werror=switch). Each case's comment is its identity.
 #include "diff/derivatives.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "ir/builders.hpp"
@@ -11,47 +12,54 @@
 namespace matcalc {
 
 const std::vector<DerivativeRule>& derivative_rules() {
+  // {op, name, expression, differential, declarations, conditions, reference}.
+  // `expression` and `differential` are in the text language; dA is the
+  // differential of A. tests/rules checks every row by finite differences,
+  // and that forward_differential() below agrees with it.
   static const std::vector<DerivativeRule> rules = {
-      {Op::Const, "constant", "d c = 0", "-", "(2.1)"},
-      {Op::Symbol, "variable", "d X = dX", "G_X = G", ""},
-      {Op::Identity, "constant", "d I = 0", "-", "(2.1)"},
-      {Op::Zeros, "constant", "d 0 = 0", "-", "(2.1)"},
-      {Op::Ones, "constant", "d 1 = 0", "-", "(2.1)"},
-      {Op::Add, "linearity", "d(A + B) = dA + dB", "G_A = G, G_B = G", "(2.2)"},
-      {Op::Mul, "product-rule", "d(A*B) = dA*B + A*dB", "G_A = G*B', G_B = A'*G; scalar s: G_s = G : (Y/s)", "(2.4)"},
-      {Op::Pow, "power-rule", "d(a^p) = p*a^(p-1)*da + log(a)*a^p*dp", "G_a = G*p*a^(p-1)", ""},
-      {Op::MatPow, "matrix-power", "d(X^k) = sum_i X^i*dX*X^(k-1-i)", "G_X = sum_i (X^i)'*G*(X^(k-1-i))'", "(2.12)"},
-      {Op::ElemMul, "hadamard-product", "d(A .* B) = dA .* B + A .* dB", "G_A = G .* B", "(2.5)"},
-      {Op::ElemDiv, "hadamard-quotient", "d(A ./ B) = dA ./ B - A .* dB ./ B.^2", "G_A = G ./ B, G_B = -G .* A ./ B.^2", ""},
-      {Op::ElemPow, "elementwise-power", "d(A .^ p) = p*A.^(p-1) .* dA", "G_A = p*G .* A.^(p-1)", ""},
-      {Op::Transpose, "transpose", "d(X') = (dX)'", "G_X = G'", "(2.6)"},
-      {Op::Trace, "trace", "d tr(X) = tr(dX) = I : dX", "G_X = G*I", "(2.7)"},
-      {Op::Det, "determinant", "d det(X) = det(X)*inv(X)' : dX", "G_X = G*det(X)*inv(X)'", "(2.46)"},
-      {Op::LogDet, "log-determinant", "d logdet(X) = inv(X)' : dX", "G_X = G*inv(X)'", "(2.51)"},
-      {Op::Inv, "inverse", "d inv(X) = -inv(X)*dX*inv(X)", "G_X = -inv(X)'*G*inv(X)'", "(2.36)"},
-      {Op::Diag, "diag-of-vector", "d diag(x) = diag(dx)", "G_x = diag(G)", ""},
-      {Op::DiagPart, "diag-of-matrix", "d diag(X) = diag(dX)", "G_X = diag(G)", ""},
-      {Op::Sum, "sum", "d sum(X) = ones : dX", "G_X = G*ones", ""},
-      {Op::Norm2, "euclidean-norm", "d norm2(X) = X/norm2(X) : dX", "G_X = G*X/norm2(X)", "(2.139)"},
-      {Op::Norm1, "one-norm", "d norm1(X) = sign(X) : dX (away from zeros)", "G_X = G*sign(X)", ""},
-      {Op::Vec, "vec", "d vec(X) = vec(dX)", "G_X = reshape(G) to X's shape", ""},
-      {Op::Reshape, "reshape", "d reshape(X) = reshape(dX)", "G_X = reshape(G) to X's shape", ""},
-      {Op::Kron, "kronecker", "d kron(A,B) = kron(dA,B) + kron(A,dB)", "vectors: G_a = R'*b, G_b = R*a, R = reshape(G,|b|,|a|)", "(2.17)"},
-      {Op::Sym, "symmetric-part", "d sym(X) = sym(dX)", "G_X = sym(G)", ""},
-      {Op::LogSumExp, "logsumexp", "d logsumexp(x) = softmax(x) : dx", "G_x = G*softmax(x)", ""},
-      {Op::Softmax, "softmax", "d softmax(x) = (diag(s) - s*s')*dx, s = softmax(x)", "G_x = s .* G - s*(s'*G)", ""},
-      {Op::Exp, "chain-exp", "d exp(X) = exp(X) .* dX", "G_X = G .* exp(X)", ""},
-      {Op::Log, "chain-log", "d log(X) = dX ./ X", "G_X = G ./ X", ""},
-      {Op::Sqrt, "chain-sqrt", "d sqrt(X) = dX ./ (2*sqrt(X))", "G_X = G ./ sqrt(X)/2", ""},
-      {Op::Sin, "chain-sin", "d sin(X) = cos(X) .* dX", "G_X = G .* cos(X)", ""},
-      {Op::Cos, "chain-cos", "d cos(X) = -sin(X) .* dX", "G_X = -G .* sin(X)", ""},
-      {Op::Tan, "chain-tan", "d tan(X) = dX ./ cos(X).^2", "G_X = G ./ cos(X).^2", ""},
-      {Op::Tanh, "chain-tanh", "d tanh(X) = (1 - tanh(X).^2) .* dX", "G_X = G - G .* tanh(X).^2", ""},
-      {Op::Abs, "chain-abs", "d abs(X) = sign(X) .* dX (away from zeros)", "G_X = G .* sign(X)", ""},
-      {Op::Sign, "chain-sign", "d sign(X) = 0 (away from zeros)", "G_X = 0", ""},
-      {Op::Sigmoid, "chain-sigmoid", "d sigmoid(X) = sigmoid(X) .* sigmoid(-X) .* dX", "G_X = G .* sigmoid(X) .* sigmoid(-X)", ""},
-      {Op::Softplus, "chain-softplus", "d softplus(X) = sigmoid(X) .* dX", "G_X = G .* sigmoid(X)", ""},
-      {Op::Relu, "chain-relu", "d relu(X) = sign(relu(X)) .* dX (away from zeros)", "G_X = G .* sign(relu(X))", ""},
+      {Op::Const, "constant", "3", "0", "", "3 stands for any constant: a number, eye(n), zeros, ones, a symbol other than the variable", "(33)"},
+      {Op::Symbol, "variable", "X", "dX", "X: matrix(n,m)", "", ""},
+      {Op::Identity, "constant", "eye(n)", "zeros(n,n)", "", "", "(33)"},
+      {Op::Zeros, "constant", "zeros(n,m)", "zeros(n,m)", "", "", "(33)"},
+      {Op::Ones, "constant", "ones(n,m)", "zeros(n,m)", "", "", "(33)"},
+      {Op::Add, "sum-rule", "A + B", "dA + dB", "A: matrix(n,m); B: matrix(n,m)", "", "(35)"},
+      {Op::Mul, "product-rule", "A*B", "dA*B + A*dB", "A: matrix(n,k); B: matrix(k,m)", "", "(37)"},
+      {Op::Pow, "power-rule", "a^p", "p*a^(p - 1)*da + log(a)*a^p*dp", "a: scalar; p: scalar", "a > 0", ""},
+      {Op::MatPow, "matrix-power", "X^3", "dX*X^2 + X*dX*X + X^2*dX", "X: matrix(n,n)",
+       "integer k >= 2: d(X^k) = sum over i of X^i*dX*X^(k-1-i)", ""},
+      {Op::ElemMul, "hadamard-product", "A .* B", "dA .* B + A .* dB", "A: matrix(n,m); B: matrix(n,m)", "", "(38)"},
+      {Op::ElemDiv, "hadamard-quotient", "A ./ B", "dA ./ B - A .* dB ./ B.^2", "A: matrix(n,m); B: matrix(n,m)",
+       "B has no zero entry", ""},
+      {Op::ElemPow, "elementwise-power", "A.^p", "p*A.^(p - 1) .* dA + log(A) .* A.^p*dp", "A: matrix(n,m); p: scalar",
+       "A > 0 entrywise", ""},
+      {Op::Transpose, "transpose", "X'", "dX'", "X: matrix(n,m)", "", "(44)"},
+      {Op::Trace, "trace", "tr(X)", "tr(dX)", "X: matrix(n,n)", "", "(36)"},
+      {Op::Det, "determinant", "det(X)", "det(X)*tr(inv(X)*dX)", "X: matrix(n,n)", "X invertible", "(42)"},
+      {Op::LogDet, "log-determinant", "logdet(X)", "tr(inv(X)*dX)", "X: matrix(n,n)", "det(X) > 0", "(43)"},
+      {Op::Inv, "inverse", "inv(X)", "-inv(X)*dX*inv(X)", "X: matrix(n,n)", "X invertible", "(40)"},
+      {Op::Diag, "diag-of-vector", "diag(x)", "diag(dx)", "x: vector(n)", "", ""},
+      {Op::DiagPart, "diag-of-matrix", "diag(X)", "diag(dX)", "X: matrix(n,n)", "", ""},
+      {Op::Sum, "sum-of-entries", "sum(X)", "sum(dX)", "X: matrix(n,m)", "", ""},
+      {Op::Norm2, "euclidean-norm", "norm2(X)", "(X : dX)/norm2(X)", "X: matrix(n,m)", "X != 0", ""},
+      {Op::Norm1, "one-norm", "norm1(X)", "sign(X) : dX", "X: matrix(n,m)", "no entry of X is 0", ""},
+      {Op::Vec, "vec", "vec(X)", "vec(dX)", "X: matrix(n,m)", "", ""},
+      {Op::Reshape, "reshape", "reshape(X, m, n)", "reshape(dX, m, n)", "X: matrix(n,m)", "", ""},
+      {Op::Kron, "kronecker", "kron(A, B)", "kron(dA, B) + kron(A, dB)", "A: matrix(n,m); B: matrix(p,q)", "", "(39)"},
+      {Op::Sym, "symmetric-part", "sym(X)", "sym(dX)", "X: matrix(n,n)", "", ""},
+      {Op::LogSumExp, "logsumexp", "logsumexp(x)", "softmax(x) : dx", "x: vector(n)", "", ""},
+      {Op::Softmax, "softmax", "softmax(x)", "softmax(x) .* dx - softmax(x)*(softmax(x)'*dx)", "x: vector(n)", "", ""},
+      {Op::Exp, "chain-exp", "exp(X)", "exp(X) .* dX", "X: matrix(n,m)", "", ""},
+      {Op::Log, "chain-log", "log(X)", "dX ./ X", "X: matrix(n,m)", "X > 0 entrywise", ""},
+      {Op::Sqrt, "chain-sqrt", "sqrt(X)", "dX ./ (2*sqrt(X))", "X: matrix(n,m)", "X > 0 entrywise", ""},
+      {Op::Sin, "chain-sin", "sin(X)", "cos(X) .* dX", "X: matrix(n,m)", "", ""},
+      {Op::Cos, "chain-cos", "cos(X)", "-sin(X) .* dX", "X: matrix(n,m)", "", ""},
+      {Op::Tan, "chain-tan", "tan(X)", "dX ./ cos(X).^2", "X: matrix(n,m)", "cos(X) has no zero entry", ""},
+      {Op::Tanh, "chain-tanh", "tanh(X)", "dX - tanh(X).^2 .* dX", "X: matrix(n,m)", "", ""},
+      {Op::Abs, "chain-abs", "abs(X)", "sign(X) .* dX", "X: matrix(n,m)", "no entry of X is 0", ""},
+      {Op::Sign, "chain-sign", "sign(X)", "zeros(n,m)", "X: matrix(n,m)", "no entry of X is 0", ""},
+      {Op::Sigmoid, "chain-sigmoid", "sigmoid(X)", "sigmoid(X) .* sigmoid(-X) .* dX", "X: matrix(n,m)", "", ""},
+      {Op::Softplus, "chain-softplus", "softplus(X)", "sigmoid(X) .* dX", "X: matrix(n,m)", "", ""},
+      {Op::Relu, "chain-relu", "relu(X)", "sign(relu(X)) .* dX", "X: matrix(n,m)", "no entry of X is 0", ""},
   };
   return rules;
 }
@@ -65,6 +73,13 @@ const DerivativeRule& derivative_rule(Op op) {
 namespace {
 
 constexpr int kMaxDifferentiatedPower = 64;
+
+// X and dX do not commute: d(X^k) has k terms and no shorter form.
+void check_power_limit(int power) {
+  if (power > kMaxDifferentiatedPower)
+    throw Error(ErrorKind::Limit, "the derivative of X^" + std::to_string(power) + " has " + std::to_string(power) +
+                                      " terms (limit " + std::to_string(kMaxDifferentiatedPower) + ")");
+}
 
 Expr product_of(const std::vector<Expr>& fs, std::size_t from, std::size_t to, Context& cx) {
   if (from >= to) return constant(cx, 1);
@@ -166,10 +181,7 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
 
     case Op::MatPow: {  // d X^k = sum_i X^i dX X^(k-1-i)
       if (!want(0)) break;
-      if (y->power > kMaxDifferentiatedPower)  // X and dX do not commute: k terms, no shorter form
-        throw Error(ErrorKind::Limit, "the derivative of X^" + std::to_string(y->power) + " has " +
-                                          std::to_string(y->power) + " terms (limit " +
-                                          std::to_string(kMaxDifferentiatedPower) + ")");
+      check_power_limit(y->power);
       Expr xt = transpose(k[0]);
       std::vector<Expr> terms;
       for (int i = 0; i < y->power; ++i) terms.push_back(mul({matpow(xt, i), G, matpow(xt, y->power - 1 - i)}));
@@ -278,6 +290,91 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
       break;
   }
   return out;
+}
+
+Expr forward_differential(Expr y, const std::vector<Expr>& dx) {
+  Context& cx = *y->ctx;
+  const auto& k = y->kids;
+  auto d = [&](std::size_t i) { return i < dx.size() ? dx[i] : nullptr; };
+  std::vector<Expr> terms;  // the differential is their sum
+  auto only = [&](Expr t) { terms.push_back(t); };
+  // Applies `with` to each argument that has a differential.
+  auto each = [&](auto&& with) {
+    for (std::size_t i = 0; i < k.size(); ++i)
+      if (d(i)) terms.push_back(with(i));
+  };
+  auto replaced = [&](std::size_t i) {  // the arguments with argument i replaced by its differential
+    std::vector<Expr> args = k;
+    args[i] = d(i);
+    return args;
+  };
+  const bool any = std::any_of(k.begin(), k.end(), [&, i = std::size_t{0}](Expr) mutable { return d(i++) != nullptr; });
+  if (!any) return zero_like(y);
+
+  switch (y->op) {
+    case Op::Const:
+    case Op::Symbol:  // the caller gives a variable its own differential
+    case Op::Identity:
+    case Op::Zeros:
+    case Op::Ones:
+      break;
+    case Op::Add:  // d(A + B) = dA + dB
+      each([&](std::size_t i) { return d(i); });
+      break;
+    case Op::Mul:  // d(A*B) = dA*B + A*dB
+      each([&](std::size_t i) { return mul(replaced(i)); });
+      break;
+    case Op::Pow:  // d(a^p) = p*a^(p-1)*da + log(a)*a^p*dp
+      if (d(0)) only(mul({k[1], pow(k[0], sub(k[1], constant(cx, 1))), d(0)}));
+      if (d(1)) only(mul({elementwise(Op::Log, k[0]), y, d(1)}));
+      break;
+    case Op::MatPow:  // d(X^k) = sum_i X^i*dX*X^(k-1-i)
+      check_power_limit(y->power);
+      for (int i = 0; i < y->power; ++i) only(mul({matpow(k[0], i), d(0), matpow(k[0], y->power - 1 - i)}));
+      break;
+    case Op::ElemMul:  // d(A .* B) = dA .* B + A .* dB
+      each([&](std::size_t i) { return hadamard(replaced(i)); });
+      break;
+    case Op::ElemDiv:  // d(A ./ B) = dA ./ B - A .* dB ./ B.^2
+      if (d(0)) only(ediv(d(0), k[1]));
+      if (d(1)) only(neg(ediv(hadamard(y, d(1)), k[1])));
+      break;
+    case Op::ElemPow:  // d(A.^p) = p*A.^(p-1) .* dA + log(A) .* A.^p*dp
+      if (d(0)) only(mul(k[1], hadamard(epow(k[0], sub(k[1], constant(cx, 1))), d(0))));
+      if (d(1)) only(mul(d(1), hadamard(elementwise(Op::Log, k[0]), y)));
+      break;
+    case Op::Transpose: only(transpose(d(0))); break;                        // d(X') = dX'
+    case Op::Trace: only(trace(d(0))); break;                                // d tr(X) = tr(dX)
+    case Op::Det: only(mul(y, trace(mul(inv(k[0]), d(0))))); break;          // det(X)*tr(inv(X)*dX)
+    case Op::LogDet: only(trace(mul(inv(k[0]), d(0)))); break;               // tr(inv(X)*dX)
+    case Op::Inv: only(neg(mul({y, d(0), y}))); break;                       // -inv(X)*dX*inv(X)
+    case Op::Diag:
+    case Op::DiagPart: only(diag(d(0))); break;                              // diag(dX)
+    case Op::Sum: only(sum(d(0))); break;                                    // sum(dX)
+    case Op::Norm2: only(mul(frobenius(k[0], d(0)), pow(y, -1.0))); break;   // (X : dX)/norm2(X)
+    case Op::Norm1: only(frobenius(elementwise(Op::Sign, k[0]), d(0))); break;  // sign(X) : dX
+    case Op::Vec: only(vec(d(0))); break;
+    case Op::Reshape: only(reshape(d(0), y->shape)); break;
+    case Op::Kron: each([&](std::size_t i) { return kron(replaced(i)[0], replaced(i)[1]); }); break;
+    case Op::Sym: only(sym(d(0))); break;
+    case Op::LogSumExp: only(frobenius(softmax(k[0]), d(0))); break;        // softmax(x) : dx
+    case Op::Softmax: only(sub(hadamard(y, d(0)), mul(y, mul(transpose(y), d(0))))); break;
+    case Op::Exp:  // elementwise functions have a diagonal Jacobian: f'(X) .* dX
+    case Op::Log:
+    case Op::Sqrt:
+    case Op::Sin:
+    case Op::Cos:
+    case Op::Tan:
+    case Op::Tanh:
+    case Op::Abs:
+    case Op::Sign:
+    case Op::Sigmoid:
+    case Op::Softplus:
+    case Op::Relu:
+      only(elementwise_adjoint(y, d(0)));
+      break;
+  }
+  return terms.empty() ? zero_like(y) : add(std::move(terms));
 }
 
 }  // namespace matcalc

@@ -10,7 +10,7 @@
 
 namespace matcalc {
 
-std::vector<Expr> gradients(Expr f, std::span<const Expr> wrt, const StepObserver& observe) {
+std::vector<Expr> gradients(Expr f, std::span<const Expr> wrt) {
   if (!f->is_scalar())
     throw Error(ErrorKind::Shape, "a gradient needs a scalar function; this one is " + f->shape.str());
   for (Expr x : wrt)
@@ -45,7 +45,6 @@ std::vector<Expr> gradients(Expr f, std::span<const Expr> wrt, const StepObserve
     std::vector<Expr> kids_adj = propagate_adjoint(y, G, wanted);
     for (std::size_t i = 0; i < kids_adj.size(); ++i)
       if (kids_adj[i]) contributions[y->kids[i]].push_back(kids_adj[i]);
-    if (observe) observe({y, derivative_rule(y->op).name, G, kids_adj});
   }
 
   std::vector<Expr> out;

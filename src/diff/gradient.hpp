@@ -6,7 +6,6 @@
 // symmetric X, sym of it), simplified. The result is a matrix expression of
 // X's shape whose size does not depend on the dimensions.
 #pragma once
-#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,18 +14,8 @@
 
 namespace matcalc {
 
-// One applied rule, for explanations: the node, the rule's name, and the
-// adjoint it contributed to each child.
-struct DerivationStep {
-  Expr node;
-  std::string rule;
-  Expr adjoint;                  // G_node
-  std::vector<Expr> child_adjoints;
-};
-using StepObserver = std::function<void(const DerivationStep&)>;
-
 // Gradients of the scalar f w.r.t. each symbol in `wrt`, simplified.
-std::vector<Expr> gradients(Expr f, std::span<const Expr> wrt, const StepObserver& observe = {});
+std::vector<Expr> gradients(Expr f, std::span<const Expr> wrt);
 Expr gradient(Expr f, Expr wrt);
 
 }  // namespace matcalc

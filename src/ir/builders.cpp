@@ -419,6 +419,8 @@ Expr pow(Expr a, Expr p) {
     if (e == 1) return a;
     if (e == 0) return constant(cx, 1);
     if (a->op == Op::Const) {
+      if (a->value == 0 && e < 0)  // 1/0: no value, and a node that could not print back
+        throw Error(ErrorKind::Domain, "division by zero in the constants of the expression (0 to a negative power)");
       double v = std::pow(a->value, e);
       if (std::isfinite(v) && (e == std::round(e) || a->value > 0)) return constant(cx, v);
     }
@@ -794,6 +796,29 @@ Expr frobenius(Expr a, Expr b) {
   if (a->op == Op::Identity) return trace(b);
   if (b->op == Op::Identity) return trace(a);
   return trace(mul(transpose(a), b));
+}
+
+Expr rebuild(Expr e, std::vector<Expr> kids) {
+  if (e->op == Op::Reshape || e->op == Op::Vec) return reshape(kids[0], e->shape);
+  return apply(e->op, std::move(kids), e->power);
+}
+
+Expr substitute(Expr e, const std::unordered_map<Expr, Expr>& with) {
+  std::unordered_map<Expr, Expr> done;
+  for (Expr n : topo_order(e)) {  // bottom-up, without recursion on the depth
+    if (auto w = with.find(n); w != with.end()) {
+      done[n] = w->second;
+      continue;
+    }
+    std::vector<Expr> kids;
+    bool changed = false;
+    for (Expr k : n->kids) {
+      kids.push_back(done.at(k));
+      changed = changed || kids.back() != k;
+    }
+    done[n] = changed ? rebuild(n, std::move(kids)) : n;
+  }
+  return done.at(e);
 }
 
 Expr apply(Op op, std::vector<Expr> k, int power) {

@@ -13,6 +13,7 @@
 // rule in simplify/rules.cpp.
 #pragma once
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ir/node.hpp"
@@ -63,6 +64,10 @@ Expr logsumexp(Expr a);
 Expr softmax(Expr a);
 Expr elementwise(Op f, Expr a);       // exp, log, ..., relu
 Expr apply(Op op, std::vector<Expr> kids, int power = 0);  // generic, by operator
+Expr rebuild(Expr e, std::vector<Expr> kids);  // e's operator over new arguments
+// e with each node that is a key of `with` replaced by its value, rebuilt
+// bottom-up through the builders.
+Expr substitute(Expr e, const std::unordered_map<Expr, Expr>& with);
 
 // Derived forms
 Expr frobenius(Expr a, Expr b);       // A : B = tr(A'*B), same shapes

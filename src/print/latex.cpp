@@ -140,9 +140,13 @@ std::string paren(const std::string& s) { return "\\left(" + s + "\\right)"; }
 
 class LatexPrinter {
  public:
+  explicit LatexPrinter(const Spellings* spellings = nullptr) : spellings_(spellings) {}
+
   // `known`: an identity here has a size readable from its place (as in the
   // text printer), so it prints as I rather than I_{n}.
   std::string print(Expr e, bool known = false) {
+    if (spellings_)
+      if (auto it = spellings_->find(e); it != spellings_->end()) return it->second;
     switch (e->op) {
       case Op::Const: return latex_number(e->value);
       case Op::Symbol: return latex_name(e->name);
@@ -206,9 +210,12 @@ class LatexPrinter {
   }
 
  private:
+  const Spellings* spellings_;
+
   std::string wrap(Expr e, int min_prec, bool known = false) {
     std::string s = print(e, known);
-    return latex_precedence(e) >= min_prec ? s : paren(s);
+    bool atom = spellings_ && spellings_->count(e);  // a given spelling is a name
+    return atom || latex_precedence(e) >= min_prec ? s : paren(s);
   }
 
   // A superscript needs an atom below it: (X^2)^\top, never X^2^\top.
@@ -280,6 +287,10 @@ class LatexPrinter {
 
 }  // namespace
 
-std::string to_latex(Expr e) { return LatexPrinter().print(e); }
+std::string to_latex(Expr e) {
+  check_printable(e);
+  return LatexPrinter().print(e);
+}
+std::string to_latex(Expr e, const Spellings& spellings) { return LatexPrinter(&spellings).print(e); }
 
 }  // namespace matcalc

@@ -4,7 +4,9 @@
 #include <string>
 
 #include "ir/node.hpp"
+#include "print/text.hpp"
 
 namespace matcalc {
 std::string to_latex(Expr e);
+std::string to_latex(Expr e, const Spellings& spellings);  // as to_text(e, spellings)
 }

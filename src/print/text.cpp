@@ -15,8 +15,12 @@ std::string shape_args(const Shape& s) {
 
 class TextPrinter {
  public:
+  explicit TextPrinter(const Spellings* spellings = nullptr) : spellings_(spellings) {}
+
   // `known`: an identity here has a size readable from its place.
   std::string print(Expr e, bool known = false) {
+    if (spellings_)
+      if (auto it = spellings_->find(e); it != spellings_->end()) return it->second;
     switch (e->op) {
       case Op::Const: return format_number(e->value);
       case Op::Symbol: return e->name;
@@ -63,9 +67,12 @@ class TextPrinter {
   }
 
  private:
+  const Spellings* spellings_;
+
   std::string wrap(Expr e, int min_prec, bool known = false) {
     std::string s = print(e, known);
-    return precedence(e) >= min_prec ? s : "(" + s + ")";
+    bool atom = spellings_ && spellings_->count(e);  // a given spelling is a name
+    return atom || precedence(e) >= min_prec ? s : "(" + s + ")";
   }
 
   std::string exponent(Expr p) {
@@ -93,6 +100,19 @@ class TextPrinter {
 
 }  // namespace
 
-std::string to_text(Expr e) { return TextPrinter().print(e); }
+std::string to_text(Expr e) {
+  check_printable(e);
+  return TextPrinter().print(e);
+}
+std::string to_text(Expr e, const Spellings& spellings) { return TextPrinter(&spellings).print(e); }
+
+std::string to_declaration(Expr symbol) {
+  const Shape& s = symbol->shape;
+  std::string kind = s.is_scalar()        ? "scalar"
+                     : symbol->symmetric ? "symmetric(" + s.rows.str() + ")"
+                     : s.is_col()        ? "vector(" + s.rows.str() + ")"
+                                         : "matrix(" + s.rows.str() + "," + s.cols.str() + ")";
+  return symbol->name + ": " + kind;
+}
 
 }  // namespace matcalc

@@ -8,12 +8,6 @@ namespace matcalc {
 
 namespace {
 
-// The same operator over new arguments, through the builders.
-Expr rebuild(Expr e, std::vector<Expr> kids) {
-  if (e->op == Op::Reshape || e->op == Op::Vec) return reshape(kids[0], e->shape);
-  return apply(e->op, std::move(kids), e->power);
-}
-
 constexpr int kRuleBudget = 64;  // nested rewrites before we stop
 
 }  // namespace

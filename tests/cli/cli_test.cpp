@@ -414,8 +414,7 @@ TEST(CliGrad, FormatTorchAndEigenAreAccepted) {
 TEST(CliContract, PlannedCommandsSayTheyAreNotAvailableYet) {
   REQUIRE_BINARY();
   for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"jacobian", "A*x", "--wrt", "x"}, {"hessian", "x'*A*x", "--wrt", "x"},
-           {"explain", "x'*A*x", "--wrt", "x"}}) {
+           {"jacobian", "A*x", "--wrt", "x"}, {"hessian", "x'*A*x", "--wrt", "x"}}) {
     SCOPED_TRACE(args[0]);
     Result r = mc(args);
     EXPECT_EQ(r.status, 2) << show(r);
@@ -877,5 +876,79 @@ TEST(CliLimits, OneMegabyteArgument) {
   if (!r.spawn_failed) {
     EXPECT_FALSE(r.signaled) << show(r);
     EXPECT_TRUE(r.status == 0 || r.status == 2) << show(r);
+  }
+}
+
+// explain --format json, checked as an outside user would: every step's
+// differential, evaluated by `matcalc eval` at the same W, s and dW, has the
+// same value, and the last step is G : dW with G as grad prints it.
+TEST(CliExplain, JsonStepsAreEqualWhenEvaluated) {
+  REQUIRE_BINARY();
+  Result r = mc({"explain", kSeed, "--wrt", "W", "--format", "json"});
+  expect_success(r);
+  json j = parse_json(r.out);
+  ASSERT_TRUE(j.contains("steps")) << r.out;
+  EXPECT_EQ(j["gradient"], "2*inv(W*W' + s^2*I)*W");
+  EXPECT_EQ(j["steps"].back()["differential"], "2*inv(W*W' + s^2*I)*W : dW");
+  Eigen::MatrixXd dW(3, 2);
+  dW << 0.3, -1, 0.5, 2, -0.7, 0.1;
+  std::string values = write_file("explain.json", json{{"W", rows(seed_W())}, {"s", kSeedS}, {"dW", rows(dW)}}.dump());
+  std::vector<double> got;
+  for (const auto& step : j["steps"]) {
+    Result e = mc({"eval", step["differential"].get<std::string>(), "--decl", j["declarations"].get<std::string>(),
+                   "--values", values, "--json"});
+    expect_success(e);
+    got.push_back(parse_json(e.out)["value"].get<double>());
+  }
+  ASSERT_GE(got.size(), 5u);
+  for (double v : got) EXPECT_NEAR(v, got.back(), 1e-9 * std::max(1.0, std::abs(got.back()))) << r.out;
+  // And it is the derivative: 2*inv(W*W' + s^2*I)*W : dW by hand.
+  Eigen::MatrixXd W = seed_W();
+  Eigen::MatrixXd C = W * W.transpose() + kSeedS * kSeedS * Eigen::MatrixXd::Identity(3, 3);
+  EXPECT_NEAR(got.back(), (2 * C.inverse() * W).cwiseProduct(dW).sum(), 1e-9);
+}
+
+TEST(CliExplain, FormatsAndErrors) {
+  REQUIRE_BINARY();
+  for (const char* format : {"text", "latex", "markdown"}) {
+    Result r = mc({"explain", kSeed, "--wrt", "W", "--format", format});
+    expect_success(r);
+    EXPECT_NE(r.out.find("log-determinant"), std::string::npos) << r.out;
+  }
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"explain", kSeed, "--wrt", "W", "--wrt", "s"},
+           {"explain", "W*W'", "--wrt", "W"},
+           {"explain", kSeed, "--wrt", "Q"},
+           {"explain", kSeed},
+           {"explain", kSeed, "--wrt", "W", "--format", "pdf"},
+           {"explain", "log(det(W*W' + s^2*I)", "--wrt", "W"}}) {
+    Result r = mc(args);
+    EXPECT_EQ(r.status, 2) << show(r);
+    EXPECT_TRUE(r.out.empty()) << show(r);
+    EXPECT_FALSE(mentions_crash(r.err)) << show(r);
+  }
+}
+
+TEST(CliRules, BookNameSearchAndErrors) {
+  REQUIRE_BINARY();
+  Result all = mc({"rules"});
+  expect_success(all);
+  EXPECT_NE(all.out.find("product-rule"), std::string::npos);
+  EXPECT_NE(all.out.find("frobenius-transpose"), std::string::npos);
+  EXPECT_NE(all.out.find("log-of-det"), std::string::npos);
+  Result one = mc({"rules", "log-determinant"});
+  expect_success(one);
+  EXPECT_NE(one.out.find("d(logdet(X)) = tr(inv(X)*dX)"), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find("det(X) > 0"), std::string::npos) << one.out;
+  EXPECT_EQ(one.out.find("product-rule"), std::string::npos) << one.out;
+  Result found = mc({"rules", "--search", "trace", "--format", "json"});
+  expect_success(found);
+  EXPECT_GE(parse_json(found.out).size(), 3u);
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"rules", "no-such-rule"}, {"rules", "--search", "zzzz"}, {"rules", "--format", "pdf"},
+           {"rules", "trace", "--search", "trace"}}) {
+    Result r = mc(args);
+    EXPECT_EQ(r.status, 2) << show(r);
+    EXPECT_TRUE(r.out.empty()) << show(r);
   }
 }

@@ -6,7 +6,8 @@
 //   2*inv(W*W' + s^2*I)*W
 //
 // A `$` line is run as `matcalc <rest>` by /bin/sh; the lines after it, up to
-// a blank line, are the expected stdout. With MATCALC_UPDATE_GOLDEN=1 the
+// a blank line followed by a comment, a command or the end of the file, are
+// the expected stdout. With MATCALC_UPDATE_GOLDEN=1 the
 // files are rewritten with what the binary prints now, and each change is
 // shown as a diff: review it before committing.
 #include <gtest/gtest.h>
@@ -28,19 +29,28 @@ struct Case {
   std::vector<std::string> comments;  // lines before the command
 };
 
+// A blank line ends a case's output when the next non-blank line starts a
+// comment or a command (or the file ends); other blank lines are output.
 std::vector<Case> read_golden(const fs::path& p) {
   std::ifstream in(p);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  auto starts_case = [](const std::string& l) { return l.rfind("$ ", 0) == 0 || l.rfind("#", 0) == 0; };
+
   std::vector<Case> cases;
   std::vector<std::string> pending;
-  std::string line;
   Case* cur = nullptr;
-  while (std::getline(in, line)) {
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
     if (line.rfind("$ ", 0) == 0) {
       cases.push_back({line.substr(2), "", pending});
       pending.clear();
       cur = &cases.back();
     } else if (line.empty()) {
-      cur = nullptr;
+      std::size_t j = i;
+      while (j < lines.size() && lines[j].empty()) ++j;
+      if (j == lines.size() || starts_case(lines[j])) cur = nullptr;
+      else if (cur) cur->expected += "\n";
     } else if (cur) {
       cur->expected += line + "\n";
     } else {
