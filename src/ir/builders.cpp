@@ -321,6 +321,17 @@ Expr mul(std::vector<Expr> factors) {
       for (Expr k : sc->kids) (k->is_scalar() ? scalars : chain).push_back(k);
     }
   }
+  // A scalar chain that stays one factor keeps no scalars of its own: they
+  // join the product's, so that a*(x'*y)*(z'*w) has one form however it was
+  // grouped ((a*x'*y)*(z'*w) is the same product).
+  for (std::size_t i = 0; i < scalars.size(); ++i) {
+    if (!is_scalar_chain(scalars[i])) continue;
+    std::vector<Expr> inner, moved;
+    for (Expr k : scalars[i]->kids) (k->is_scalar() ? moved : inner).push_back(k);
+    if (moved.empty()) continue;
+    scalars[i] = mul(std::move(inner));
+    scalars.insert(scalars.end(), moved.begin(), moved.end());
+  }
   for (std::size_t i = 1; i < chain.size(); ++i)
     if (chain[i - 1]->shape.cols != chain[i]->shape.rows)
       shape_error("*", chain[i - 1]->shape, chain[i]->shape);
@@ -333,10 +344,6 @@ Expr mul(std::vector<Expr> factors) {
     if (f->op == Op::Const) {
       coef *= f->value;
       continue;
-    }
-    if (is_scalar_chain(f) && f->kid(0)->op == Op::Const) {  // (-x'*y)*z = -(x'*y)*z
-      coef *= f->kid(0)->value;
-      f = mul(std::vector<Expr>(f->kids.begin() + 1, f->kids.end()));
     }
     auto [b, e] = base_exponent(f, Op::Pow);
     auto [it, fresh] = where.emplace(b, bases.size());

@@ -210,3 +210,24 @@ TEST(RewriteRules, ScalarRulesLeaveMatrixPowersAlone) {
     EXPECT_LT(rel_diff(raw, evaluate(s, b)), 1e-12);
   }
 }
+
+// The normal form does not depend on how a product was grouped: a scalar
+// joins a lone scalar chain (a*x'*y), and gives it up again when the chain
+// meets another factor (fuzz/regressions/pipeline/scalar-chain-grouping).
+TEST(NormalForm, ProductsOfScalarChainsDoNotDependOnGrouping) {
+  const char* decls = "a: scalar; x: vector(n); y: vector(n); z: vector(n); w: vector(n); X: matrix(n,n)";
+  const std::vector<std::vector<std::string>> same = {
+      {"a*(x'*y)*(z'*w)*X", "(a*x'*y)*(z'*w)*X", "X*a*(x'*y)*(z'*w)", "(a*X)*((x'*y)*(z'*w))", "a*(x'*y)*((z'*w)*X)"},
+      {"a*(x'*y)*(z'*w)", "(a*x'*y)*(z'*w)", "(x'*y)*(a*(z'*w))", "a*((x'*y)*(z'*w))"},
+      {"-(x'*y)*(z'*w)", "(-x'*y)*(z'*w)", "(x'*y)*(-(z'*w))"},
+  };
+  for (const auto& group : same) {
+    Context cx;
+    Expr first = compile(cx, group[0], decls).expr;
+    for (const auto& text : group) {
+      Expr e = compile(cx, text, decls).expr;
+      EXPECT_EQ(e, first) << text << " is " << to_text(e) << ", " << group[0] << " is " << to_text(first);
+      EXPECT_EQ(compile(cx, to_text(e), decls).expr, e) << "round trip of " << to_text(e);
+    }
+  }
+}
