@@ -3,17 +3,11 @@
 // exit status separately, and check them against the contract. Expected
 // numbers come from an independent oracle (Eigen directly, or numpy running
 // the generated module), never from matcalc itself.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <Eigen/Dense>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -25,21 +19,13 @@
 #include <vector>
 
 #include "parse/typecheck.hpp"
-
-extern char** environ;
+#include "support/process.hpp"
 
 namespace {
 
 using json = nlohmann::json;
 
-struct Result {
-  std::string out, err;
-  int status = -1;          // exit status when the process exited
-  bool signaled = false;    // killed by a signal (a crash)
-  int signal = 0;
-  bool timed_out = false;
-  bool spawn_failed = false;
-};
+using Result = matcalc::testing::ProcessResult;
 
 std::string show(const Result& r) {
   std::ostringstream s;
@@ -50,72 +36,9 @@ std::string show(const Result& r) {
   return s.str();
 }
 
-// Runs `program args...` with stdin from /dev/null; reads both pipes until
-// the child closes them; kills it after `timeout_s`.
+// Runs `program args...` with an empty stdin; kills it after `timeout_s`.
 Result run_program(const std::string& program, const std::vector<std::string>& args, double timeout_s = 10) {
-  Result r;
-  int out_pipe[2], err_pipe[2];
-  if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) {
-    r.spawn_failed = true;
-    return r;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-  for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) posix_spawn_file_actions_addclose(&fa, fd);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(program.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, program.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  if (rc != 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    r.spawn_failed = true;
-    r.err = std::string("posix_spawn failed: ") + std::strerror(rc);
-    return r;
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(timeout_s * 1000));
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      kill(pid, SIGKILL);
-      r.timed_out = true;
-      break;
-    }
-    int n = poll(fds, 2, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t got = read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(got));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& f : fds)
-    if (f.fd >= 0) close(f.fd);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (WIFEXITED(st)) r.status = WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) {
-    r.signaled = true;
-    r.signal = WTERMSIG(st);
-  }
-  return r;
+  return matcalc::testing::run_process(program, args, "", timeout_s);
 }
 
 Result mc(const std::vector<std::string>& args, double timeout_s = 10) {
