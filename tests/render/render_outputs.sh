@@ -36,15 +36,8 @@ done
 mode="$1"
 cases="$2"
 
-if ! command -v node >/dev/null 2>&1; then
-  echo "render_outputs: FAILED: node is not installed: run scripts/setup" >&2
-  exit 1
-fi
-if [ ! -d "$root/tools/render/node_modules" ]; then
-  echo "render_outputs: FAILED: tools/render/node_modules is missing: run scripts/setup" \
-       "(it runs npm ci --prefix tools/render)" >&2
-  exit 1
-fi
+. "$root/tests/render/prerequisites.sh"
+require_renderer render_outputs "$root"
 [ -x "$matcalc" ] || { echo "render_outputs: FAILED: no matcalc binary at $matcalc" >&2; exit 1; }
 
 tmp="$(mktemp -d)"

@@ -9,15 +9,8 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 fx="$root/tests/render/fixtures"
 render="$root/tools/render/render.mjs"
 
-if ! command -v node >/dev/null 2>&1; then
-  echo "selftest: FAILED: node is not installed: run scripts/setup" >&2
-  exit 1
-fi
-if [ ! -d "$root/tools/render/node_modules" ]; then
-  echo "selftest: FAILED: tools/render/node_modules is missing: run scripts/setup" \
-       "(it runs npm ci --prefix tools/render)" >&2
-  exit 1
-fi
+. "$root/tests/render/prerequisites.sh"
+require_renderer selftest "$root"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
