@@ -81,6 +81,11 @@ class Deriver {
       differential_ = zero_like(f);
       return;
     }
+    // One step per operation on the way to X: say at once when that is too many.
+    std::size_t operations = 0;
+    for (Expr n : topo_order(f))
+      if (carries_x_(n) && n != d_.variable && !(n->op == Op::Transpose && n->kid(0) == d_.variable)) ++operations;
+    if (operations > kMaxSteps) too_long();
     differential_ = differential_of(f, nullptr);
     while (!pending_.empty()) {
       Expr u = pending_.front();
@@ -167,8 +172,8 @@ class Deriver {
     if (k == d_.variable) return d_.dvar;
     if (k->op == Op::Transpose && k->kid(0) == d_.variable) return transpose(d_.dvar);
     if (auto it = placeholder_.find(k); it != placeholder_.end()) return it->second;
-    std::string text = "d(" + to_text(k) + ")";
-    Expr p = symbol(*k->ctx, text, k->shape, k->symmetric);
+    // A name no source can contain, unique to k; it prints as d(k) or dC.
+    Expr p = symbol(*k->ctx, "d#" + std::to_string(k->id), k->shape, k->symmetric);
     placeholder_[k] = p;
     pending_.push_back(k);
     auto abbreviated = d_.text_names.find(k);
@@ -290,10 +295,13 @@ class Deriver {
     }
   }
 
+  [[noreturn]] static void too_long() {
+    throw Error(ErrorKind::Limit, "the derivation takes more than " + std::to_string(kMaxSteps) +
+                                      " steps; explain is for expressions a person reads (grad gives the result)");
+  }
+
   void add_step(std::string rule, std::string note, std::vector<DifferentialTerm> terms) {
-    if (d_.steps.size() >= kMaxSteps)
-      throw Error(ErrorKind::Limit, "the derivation takes more than " + std::to_string(kMaxSteps) +
-                                        " steps; explain is for expressions a person reads (grad gives the result)");
+    if (d_.steps.size() >= kMaxSteps) too_long();
     d_.steps.push_back({std::move(rule), std::move(note), std::move(terms)});
   }
 
@@ -345,8 +353,14 @@ std::string latex_printer(Expr e, const Spellings& s) { return to_latex(e, s); }
 // logdet and det, and anything f uses twice) get one-letter names, as a
 // teacher writes "let C = W*W' + s^2*I". Only outermost ones are named.
 void abbreviate(Derivation& d, std::set<std::string> taken) {
-  constexpr std::size_t kMinLength = 8;
+  constexpr std::size_t kMinNodes = 6;  // W*W' + s^2*I has 8
   std::vector<Expr> order = topo_order(d.f);
+  std::unordered_map<Expr, std::size_t> tree_size;  // saturated: only "large enough" matters
+  for (Expr n : order) {
+    std::size_t s = 1;
+    for (Expr k : n->kids) s = std::min(s + tree_size.at(k), kMinNodes);
+    tree_size[n] = s;
+  }
   std::unordered_map<Expr, int> uses;
   std::unordered_set<Expr> under_inverse, inside_named;
   for (Expr n : order)
@@ -363,7 +377,7 @@ void abbreviate(Derivation& d, std::set<std::string> taken) {
     if (n == d.f || n->is_scalar() || n->kids.empty() || inside_named.count(n)) continue;
     if (n->op == Op::Inv || n->op == Op::Transpose) continue;
     if (!under_inverse.count(n) && uses[n] < 2) continue;
-    if (to_text(n).size() < kMinLength) continue;
+    if (tree_size.at(n) < kMinNodes) continue;
     while (next < std::size(letters) && taken.count(letters[next])) ++next;
     if (next == std::size(letters)) return;
     std::string name = letters[next++];

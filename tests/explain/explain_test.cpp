@@ -10,6 +10,7 @@
 #include "diff/gradient.hpp"
 #include "eval/check.hpp"
 #include "explain/explain.hpp"
+#include "ir/error.hpp"
 #include "parse/typecheck.hpp"
 #include "print/text.hpp"
 #include "simplify/simplify.hpp"
@@ -144,6 +145,28 @@ TEST(ExplainNames, DifferentialSymbolAvoidsTakenNames) {
   Derivation d = explain(p.expr, p.symbols.at("x"));
   EXPECT_EQ(d.dvar->name, "dx_");
   EXPECT_EQ(step_text(d, d.steps.back()), "dx : dx_");
+}
+
+}  // namespace
+}  // namespace matcalc
+
+namespace matcalc {
+namespace {
+
+TEST(ExplainLimits, ADerivationTooLongToReadIsALimitError) {
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += (text.empty() ? "" : " + ") + std::string("x'*A") + std::to_string(i) + "*x";
+  Context cx;
+  TypecheckOptions opt;
+  opt.want_scalar = true;
+  TypedProgram p = compile(cx, text, "", opt);
+  try {
+    explain(p.expr, p.symbols.at("x"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Limit);
+    EXPECT_NE(std::string(e.what()).find("200 steps"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
