@@ -7,6 +7,7 @@
 #include "diff/gradient.hpp"
 #include "eval/evaluate.hpp"
 #include "eval/values.hpp"
+#include "explain/explain.hpp"
 #include "ir/error.hpp"
 #include "parse/parser.hpp"
 #include "parse/typecheck.hpp"
@@ -22,17 +23,6 @@ namespace {
 // A bug, not bad input: escapes the entry (libFuzzer reports the uncaught
 // exception; the regression test fails).
 [[noreturn]] void bug(const std::string& what) { throw std::logic_error("fuzz invariant broken: " + what); }
-
-// A declaration that gives `sym` its exact shape: `x: vector(n)`, `M: matrix(1,k)`.
-std::string declaration_of(Expr sym) {
-  const Shape& s = sym->shape;
-  std::string type;
-  if (s.is_scalar()) type = "scalar";
-  else if (sym->symmetric) type = "symmetric(" + s.rows.str() + ")";
-  else if (s.is_col()) type = "vector(" + s.rows.str() + ")";
-  else type = "matrix(" + s.rows.str() + "," + s.cols.str() + ")";
-  return sym->name + ": " + type;
-}
 
 // Printed text must compile back (same symbols, same context) to the same node.
 void round_trip(Context& cx, Expr e, const std::string& decls) {
@@ -83,12 +73,35 @@ void values(std::string_view input) {
   }
 }
 
+// explain's steps print as text that compiles (with dX declared), and it
+// ends with the gradient grad gives. A Limit (too long to read) is fine.
+void explained(Expr f, Expr x, Expr gradient) {
+  Derivation d;
+  try {
+    d = explain(f, x);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Limit) return;
+    throw;
+  }
+  if (d.gradient != gradient) bug("explain ends with " + to_text(d.gradient) + ", grad gives " + to_text(gradient));
+  const std::string decls = declarations(d);
+  for (const auto& step : d.steps) {
+    std::string text = step_text(d, step);
+    try {
+      Context cx;
+      compile(cx, text, decls);
+    } catch (const Error& e) {
+      bug("explain step [" + step.rule + "] '" + text + "' does not compile: " + e.what());
+    }
+  }
+}
+
 void pipeline(std::string_view input) {
   try {
     Context cx;
     TypedProgram p = compile(cx, std::string(input), "");
     std::string decls;
-    for (const auto& [name, sym] : p.symbols) decls += (decls.empty() ? "" : "; ") + declaration_of(sym);
+    for (const auto& [name, sym] : p.symbols) decls += (decls.empty() ? "" : "; ") + to_declaration(sym);
     Expr f = simplify(p.expr);
     round_trip(cx, f, decls);
     if (!f->is_scalar()) return;
@@ -100,6 +113,7 @@ void pipeline(std::string_view input) {
         bug("the gradient w.r.t. " + wrt[i]->name + " is " + gs[i]->shape.str() + ", not " + wrt[i]->shape.str());
       round_trip(cx, simplify(gs[i]), decls);
     }
+    if (!wrt.empty()) explained(p.expr, wrt[0], gs[0]);
   } catch (const Error&) {
   }
 }

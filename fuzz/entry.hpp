@@ -22,7 +22,8 @@ void values(std::string_view input);
 // The input as a program (declarations, then an expression): typecheck,
 // simplify, gradients w.r.t. every symbol when it is a scalar, then each
 // result printed as text, compiled back and compared with the original node
-// (they must be the same node), and printed as LaTeX and JSON.
+// (they must be the same node), and printed as LaTeX and JSON; then explain
+// w.r.t. the first symbol (its steps compile back; it ends with grad's answer).
 void pipeline(std::string_view input);
 
 // The targets by name ("expression", "declarations", "values", "pipeline"),
