@@ -311,6 +311,26 @@ Expr mul(std::vector<Expr> factors) {
   }
   std::vector<Expr> scalars, chain;
   for (Expr f : items) (f->is_scalar() ? scalars : chain).push_back(f);
+  // A run of the chain whose product is 1 x 1 (a row vector ... a column
+  // vector) and is not the whole chain is a scalar factor: x*a'*b*y' is
+  // (a'*b)*x*y', so the form does not depend on how the product was grouped.
+  for (std::size_t j = 0; j < chain.size(); ++j) {
+    if (!chain[j]->shape.rows.is_one()) continue;
+    std::size_t i = j;
+    while (i < chain.size() && !chain[i]->shape.cols.is_one()) ++i;
+    if (i == chain.size()) break;
+    if (j == 0 && i + 1 == chain.size()) break;  // the whole chain is the scalar
+    std::vector<Expr> run(chain.begin() + static_cast<long>(j), chain.begin() + static_cast<long>(i + 1));
+    scalars.push_back(mul(std::move(run)));
+    chain.erase(chain.begin() + static_cast<long>(j), chain.begin() + static_cast<long>(i + 1));
+    j = static_cast<std::size_t>(-1);  // start over: the rest may hold more
+  }
+  // A 1 x 1 chain among other scalar chains is one of them: (a'*b)*(c'*d).
+  if (!chain.empty() && chain.front()->shape.rows.is_one() && chain.back()->shape.cols.is_one() &&
+      std::any_of(scalars.begin(), scalars.end(), is_scalar_chain)) {
+    scalars.push_back(mul(chain));
+    chain.clear();
+  }
   if (chain.empty()) {
     // A lone scalar chain among scalars may join: 2*(x'*y) = 2*x'*y.
     auto n_chains = std::count_if(scalars.begin(), scalars.end(), is_scalar_chain);

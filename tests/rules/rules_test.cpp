@@ -231,3 +231,19 @@ TEST(NormalForm, ProductsOfScalarChainsDoNotDependOnGrouping) {
     }
   }
 }
+
+// A 1 x 1 run inside a chain is a scalar factor, whether the chain was
+// built at once or pairwise (fuzz/regressions/pipeline/scalar-run-inside-chain).
+TEST(NormalForm, ScalarRunsInsideAChainAreScalarFactors) {
+  Context cx;
+  const char* decls = "a: vector(k); b: vector(k); c: vector(m); d: vector(m); x: vector(n); y: vector(p)";
+  TypedProgram p = compile(cx, "x*a'*b*y'", decls);
+  auto sym = [&](const char* n) { return p.symbols.at(n); };
+  Expr at_once = mul({sym("x"), transpose(sym("a")), sym("b"), transpose(sym("y"))});
+  EXPECT_EQ(at_once, p.expr) << to_text(at_once) << " vs " << to_text(p.expr);
+  EXPECT_EQ(to_text(at_once), "(a'*b)*x*y'");
+  Expr scalar = mul({transpose(sym("a")), sym("b"), transpose(sym("c")), sym("d")});
+  EXPECT_EQ(scalar, compile(cx, "(a'*b)*(c'*d)", decls).expr) << to_text(scalar);
+  EXPECT_EQ(scalar, compile(cx, "a'*b*c'*d", decls).expr) << to_text(scalar);
+  EXPECT_EQ(compile(cx, to_text(scalar), decls).expr, scalar);
+}
