@@ -398,20 +398,24 @@ Expr mul(std::vector<Expr> factors) {
   }
 
   // One factor is a sum: move the coefficient into it where that reads
-  // better, 2*(N/2*A - B/2)*W = (N*A - B)*W.
+  // better, 2*(N/2*A - B/2)*W = (N*A - B)*W. (With two sums or more it stays
+  // in front; the text printer then writes -(Y*A*B) so that the text parses
+  // back to this node and not to (-Y*A)*B, where the coefficient meets one.)
   if (coef != 1) {
     std::vector<Expr*> sums;
     for (Expr& f : sc) if (f->op == Op::Add) sums.push_back(&f);
     for (Expr& f : chain) if (f->op == Op::Add) sums.push_back(&f);
     if (sums.size() == 1 && worth_distributing(coef, *sums[0])) {
+      Expr& target = *sums[0];
       std::vector<Expr> terms;
-      for (Expr t : (*sums[0])->kids) terms.push_back(scale(coef, t));
-      *sums[0] = add(std::move(terms));
+      for (Expr t : target->kids) terms.push_back(scale(coef, t));
+      target = add(std::move(terms));
       coef = 1;
-      if ((*sums[0])->op == Op::Const) {
-        coef = (*sums[0])->value;
-        sc.erase(std::remove(sc.begin(), sc.end(), *sums[0]), sc.end());
+      if (target->op == Op::Const) {
+        coef = target->value;
+        sc.erase(std::remove(sc.begin(), sc.end(), target), sc.end());
       }
+      std::sort(sc.begin(), sc.end(), expr_less);  // the new sum takes its place in order
     }
   }
   if (coef == 1 && sc.size() + chain.size() == 1) return sc.empty() ? chain[0] : sc[0];

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "print/precedence.hpp"
 
 namespace matcalc {
@@ -90,8 +92,16 @@ class TextPrinter {
     double c = p.coef;
     bool minus = c < 0;
     if (minus) c = -c;
+    // A coefficient in front of two sums or more was left there by mul();
+    // parsed left to right, -Y*A*B would move it into A: write -(Y*A*B).
+    const auto sums = std::count_if(p.numerator.begin(), p.numerator.end(), [](Expr f) { return f->op == Op::Add; }) +
+                      std::count_if(p.chain.begin(), p.chain.end(), [](Expr f) { return f->op == Op::Add; });
+    const bool group = p.coef != 1 && sums >= 2;
     if (c != 1 || parts.empty()) s = format_number(c);
-    for (const auto& part : parts) s += (s.empty() ? "" : "*") + part;
+    std::string rest;
+    for (const auto& part : parts) rest += (rest.empty() ? "" : "*") + part;
+    if (group) rest = "(" + rest + ")";
+    s += (s.empty() || rest.empty() ? "" : "*") + rest;
     for (Expr d : p.denominator) s += "/" + wrap(d, kPrecUnary);
     if (p.divisor != 1) s += "/" + format_number(p.divisor);
     return minus ? "-" + s : s;

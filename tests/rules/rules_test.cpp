@@ -247,3 +247,16 @@ TEST(NormalForm, ScalarRunsInsideAChainAreScalarFactors) {
   EXPECT_EQ(scalar, compile(cx, "a'*b*c'*d", decls).expr) << to_text(scalar);
   EXPECT_EQ(compile(cx, to_text(scalar), decls).expr, scalar);
 }
+
+// A coefficient stays in front of a product with two sums; its text must
+// parse back to it, not to (-X*A)*B where the coefficient meets one sum
+// (fuzz/regressions/pipeline/coefficient-into-first-sum).
+TEST(NormalForm, CoefficientBeforeTwoSumsPrintsBackToItself) {
+  Context cx;
+  const char* decls = "a: scalar; b: scalar; X: matrix(n,n); Y: matrix(n,n)";
+  for (const char* text : {"-(X*(a*X + X')*(Y + X))", "-(X*(a*X + X')*(Y + X))/2", "3*((a + b)*X*(Y + X))",
+                           "-(X + Y)*(X - Y)", "2*(X + Y)*Y"}) {
+    Expr e = compile(cx, text, decls).expr;
+    EXPECT_EQ(compile(cx, to_text(e), decls).expr, e) << text << " prints as " << to_text(e);
+  }
+}
