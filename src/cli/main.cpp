@@ -381,6 +381,7 @@ int main(int argc, char** argv) {
   }
   std::vector<char*> cargs;
   for (auto& a : split.args) cargs.push_back(a.data());
+  Common* active = nullptr;  // the command's EXPR and options; none for rules
   // Commands of CLI.md that later milestones add: say so plainly.
   for (const char* planned : {"jacobian", "hessian"}) {
     app.add_subcommand(planned, std::string("not available in this version of matcalc"))
@@ -403,16 +404,20 @@ int main(int argc, char** argv) {
       if (!known) throw Error(ErrorKind::Usage, std::string("unknown command '") + cargs[1] + "' (" + names + ")");
     }
     app.parse(static_cast<int>(cargs.size()), cargs.data());
-    for (Common* c : {&grad_c, &eval_c, &check_c, &explain_c}) {
+    active = grad->parsed()          ? &grad_c
+             : eval->parsed()        ? &eval_c
+             : check->parsed()       ? &check_c
+             : explain_cmd->parsed() ? &explain_c
+                                     : nullptr;  // rules: no expression
+    if (!active && split.expr) throw CLI::ParseError("rules takes a NAME, not an expression", 2);
+    if (active) {
       if (split.expr) {
-        if (!c->expr.empty()) throw CLI::ParseError("more than one expression given", 2);
-        c->expr = *split.expr;
+        if (!active->expr.empty()) throw CLI::ParseError("more than one expression given", 2);
+        active->expr = *split.expr;
       }
-      if (!c->expr_file.empty()) read_expr_file(*c);
+      if (!active->expr_file.empty()) read_expr_file(*active);
+      if (active->expr.empty()) throw CLI::RequiredError("EXPR");
     }
-    if (rules_cmd->parsed() && split.expr) throw CLI::ParseError("rules takes a NAME, not an expression", 2);
-    const Common& given = grad->parsed() ? grad_c : eval->parsed() ? eval_c : check->parsed() ? check_c : explain_c;
-    if (!rules_cmd->parsed() && given.expr.empty()) throw CLI::RequiredError("EXPR");
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -427,21 +432,17 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
 
-  const Common* active = grad->parsed()    ? &grad_c
-                         : eval->parsed()    ? &eval_c
-                         : check->parsed()   ? &check_c
-                                             : &explain_c;
   try {
-    if (grad->parsed()) return run_grad(grad_c, format);
-    if (eval->parsed()) return run_eval(eval_c, values, json);
-    if (check->parsed()) return run_check(check_c, dims, seed, tolerance);
-    if (explain_cmd->parsed()) return run_explain(explain_c, explain_format);
+    if (active == &grad_c) return run_grad(grad_c, format);
+    if (active == &eval_c) return run_eval(eval_c, values, json);
+    if (active == &check_c) return run_check(check_c, dims, seed, tolerance);
+    if (active == &explain_c) return run_explain(explain_c, explain_format);
     return run_rules(rule_name, rule_search, rules_format);
   } catch (const Located& e) {
     std::cerr << (e.source == Source::Decl ? "in --decl: " : "") << format_error(e, e.source == Source::Decl ? active->decl : active->expr);
     return kExitBadInput;
   } catch (const Error& e) {
-    std::cerr << format_error(e, active->expr);
+    std::cerr << format_error(e, active ? active->expr : "");
     return kExitBadInput;
   } catch (const std::bad_alloc&) {
     std::cerr << "error: out of memory\n";

@@ -420,11 +420,18 @@ Derivation explain(Expr written, Expr x) {
   return d;
 }
 
-std::string step_text(const Derivation& d, const DerivationStep& s) {
+namespace {
+// The step's terms with every pending d(u) replaced by its expansion in dX.
+std::vector<DifferentialTerm> expanded_terms(const Derivation& d, const DerivationStep& s) {
   std::vector<DifferentialTerm> terms = s.terms;
   for (auto& t : terms) t.body = substitute(t.body, d.expanded);
+  return terms;
+}
+}  // namespace
+
+std::string step_text(const Derivation& d, const DerivationStep& s) {
   static const Spellings none;
-  return print_terms(terms, {text_printer, &none, "(", ")", " : "});
+  return print_terms(expanded_terms(d, s), {text_printer, &none, "(", ")", " : "});
 }
 
 std::string step_display(const Derivation& d, const DerivationStep& s) {
@@ -436,9 +443,7 @@ std::string step_latex(const Derivation& d, const DerivationStep& s) {
 }
 
 std::string step_latex_plain(const Derivation& d, const DerivationStep& s) {
-  std::vector<DifferentialTerm> terms = s.terms;
-  for (auto& t : terms) t.body = substitute(t.body, d.expanded);
-  return print_terms(terms, {latex_printer, &d.plain_latex_names, "\\left(", "\\right)", " : "});
+  return print_terms(expanded_terms(d, s), {latex_printer, &d.plain_latex_names, "\\left(", "\\right)", " : "});
 }
 
 std::string declarations(const Derivation& d) {

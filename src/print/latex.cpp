@@ -287,10 +287,10 @@ class LatexPrinter {
 
 }  // namespace
 
-std::string to_latex(Expr e) {
+std::string to_latex(Expr e) { return to_latex(e, {}); }
+std::string to_latex(Expr e, const Spellings& spellings) {
   check_printable(e);
-  return LatexPrinter().print(e);
+  return LatexPrinter(&spellings).print(e);
 }
-std::string to_latex(Expr e, const Spellings& spellings) { return LatexPrinter(&spellings).print(e); }
 
 }  // namespace matcalc

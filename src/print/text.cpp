@@ -110,11 +110,11 @@ class TextPrinter {
 
 }  // namespace
 
-std::string to_text(Expr e) {
+std::string to_text(Expr e) { return to_text(e, {}); }
+std::string to_text(Expr e, const Spellings& spellings) {
   check_printable(e);
-  return TextPrinter().print(e);
+  return TextPrinter(&spellings).print(e);
 }
-std::string to_text(Expr e, const Spellings& spellings) { return TextPrinter(&spellings).print(e); }
 
 std::string to_declaration(Expr symbol) {
   const Shape& s = symbol->shape;
