@@ -852,6 +852,16 @@ TEST(CliExplain, FormatsAndErrors) {
   }
 }
 
+TEST(CliExplain, ReadsTheExpressionFromAFile) {
+  REQUIRE_BINARY();
+  std::string file = write_file("explain_expr.txt", "x: vector(n)\nA: matrix(n,n)\nx'*A*x\n");
+  Result r = mc({"explain", "--expr-file", file, "--wrt", "x"});
+  expect_success(r);
+  EXPECT_NE(r.out.find("so the gradient is (A + A')*x\n"), std::string::npos) << r.out;
+  Result both = mc({"explain", "x'*x", "--expr-file", file, "--wrt", "x"});
+  EXPECT_EQ(both.status, 2) << show(both);
+}
+
 TEST(CliRules, BookNameSearchAndErrors) {
   REQUIRE_BINARY();
   Result all = mc({"rules"});
