@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -10,21 +11,24 @@
 namespace matcalc {
 
 namespace {
-constexpr std::string_view kSpellings[] = {
-#define MATCALC_OP(E, S, A) S,
+struct OpInfo {
+  std::string_view spelling;
+  std::string_view name;
+  OpForm form;
+  int arity;
+  OpClass cls;
+  ShapeRule shape;
+  OpDomain domain;
+};
+constexpr OpInfo kOps[] = {
+#define MATCALC_OP(E, S, F, A, C, R, D) \
+  {S, #E, OpForm::F, A, OpClass::C, ShapeRule::R, OpDomain::D},
 #include "ir/ops.def"
 #undef MATCALC_OP
 };
-constexpr std::string_view kNames[] = {
-#define MATCALC_OP(E, S, A) #E,
-#include "ir/ops.def"
-#undef MATCALC_OP
-};
-constexpr int kArities[] = {
-#define MATCALC_OP(E, S, A) A,
-#include "ir/ops.def"
-#undef MATCALC_OP
-};
+static_assert(std::size(kOps) == static_cast<std::size_t>(kOpCount));
+
+const OpInfo& info(Op op) { return kOps[static_cast<int>(op)]; }
 
 inline void mix(std::size_t& h, std::size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); }
 
@@ -41,12 +45,18 @@ std::size_t hash_dim(const Dim& d) {
 }
 }  // namespace
 
-std::string_view op_spelling(Op op) { return kSpellings[static_cast<int>(op)]; }
-std::string_view op_name(Op op) { return kNames[static_cast<int>(op)]; }
-int op_arity(Op op) { return kArities[static_cast<int>(op)]; }
+std::string_view op_spelling(Op op) { return info(op).spelling; }
+std::string_view op_name(Op op) { return info(op).name; }
+int op_arity(Op op) { return info(op).arity; }
+OpForm op_form(Op op) { return info(op).form; }
+OpClass op_class(Op op) { return info(op).cls; }
+ShapeRule op_shape_rule(Op op) { return info(op).shape; }
+OpDomain op_domain(Op op) { return info(op).domain; }
 
-bool is_elementwise_function(Op op) {
-  return static_cast<int>(op) >= static_cast<int>(Op::Exp);
+std::optional<Op> call_op(std::string_view name) {
+  for (int i = 0; i < kOpCount; ++i)
+    if (kOps[i].form == OpForm::Call && kOps[i].spelling == name) return op_at(i);
+  return std::nullopt;
 }
 
 Context::Context() = default;

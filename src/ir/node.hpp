@@ -15,29 +15,9 @@
 #include <vector>
 
 #include "ir/dim.hpp"
+#include "ir/ops.hpp"
 
 namespace matcalc {
-
-enum class Op : std::uint8_t {
-#define MATCALC_OP(E, S, A) E,
-#include "ir/ops.def"
-#undef MATCALC_OP
-};
-
-inline constexpr int kOpCount = 0
-#define MATCALC_OP(E, S, A) +1
-#include "ir/ops.def"
-#undef MATCALC_OP
-    ;
-
-// The operator's name in the text language (`tr`, `logdet`, `exp`, ...).
-std::string_view op_spelling(Op op);
-// The enum's name (`Trace`, `LogDet`), for diagnostics and JSON.
-std::string_view op_name(Op op);
-// Declared arity, -1 for n-ary.
-int op_arity(Op op);
-// Elementwise functions of one argument (exp, log, ..., relu).
-bool is_elementwise_function(Op op);
 
 class Context;
 struct Node;

@@ -300,14 +300,6 @@ class Parser {
   }
 };
 
-const std::set<std::string>& function_names() {
-  static const std::set<std::string> names = {
-      "eye", "ones", "zeros", "tr", "det", "logdet", "inv", "diag", "sum", "norm2", "norm1",
-      "vec", "kron", "sym", "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "abs", "sign",
-      "sigmoid", "softplus", "relu", "logsumexp", "softmax", "reshape"};
-  return names;
-}
-
 bool is_type_word(const std::string& s) {
   return s == "scalar" || s == "vector" || s == "matrix" || s == "symmetric";
 }
@@ -401,8 +393,6 @@ Declaration parse_one_declaration(const std::vector<Token>& toks) {
 }
 
 }  // namespace
-
-bool is_function_name(const std::string& name) { return function_names().count(name) > 0; }
 
 AstPtr parse_expression(const std::string& src, int base) {
   if (src.size() > kMaxSourceBytes)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ir/dim.hpp"
+#include "ir/ops.hpp"  // is_function_name
 #include "parse/ast.hpp"
 
 namespace matcalc {
@@ -34,8 +35,5 @@ struct Program {
   AstPtr expr;
 };
 Program parse_program(const std::string& src);
-
-// True when `name` is a function of the language (tr, exp, ...).
-bool is_function_name(const std::string& name);
 
 }  // namespace matcalc

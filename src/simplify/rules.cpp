@@ -65,18 +65,9 @@ void collect_vars(const Ast& a, std::set<std::string>& out) {
   for (const auto& k : a.kids) collect_vars(*k, out);
 }
 
-Op call_op(const std::string& f) {
-  static const std::map<std::string, Op> ops = {
-      {"tr", Op::Trace}, {"det", Op::Det}, {"logdet", Op::LogDet}, {"inv", Op::Inv},
-      {"diag", Op::Diag}, {"sum", Op::Sum}, {"norm2", Op::Norm2}, {"norm1", Op::Norm1},
-      {"vec", Op::Vec}, {"kron", Op::Kron}, {"sym", Op::Sym}, {"logsumexp", Op::LogSumExp},
-      {"softmax", Op::Softmax}, {"exp", Op::Exp}, {"log", Op::Log}, {"sqrt", Op::Sqrt},
-      {"sin", Op::Sin}, {"cos", Op::Cos}, {"tan", Op::Tan}, {"tanh", Op::Tanh},
-      {"abs", Op::Abs}, {"sign", Op::Sign}, {"sigmoid", Op::Sigmoid},
-      {"softplus", Op::Softplus}, {"relu", Op::Relu}};
-  auto it = ops.find(f);
-  if (it == ops.end()) throw std::logic_error("pattern uses unsupported call " + f);
-  return it->second;
+Op pattern_call_op(const std::string& f) {
+  if (auto op = call_op(f)) return *op;
+  throw std::logic_error("pattern uses unsupported call " + f);
 }
 
 using Bindings = std::map<std::string, Expr>;
@@ -108,7 +99,7 @@ bool match(const Ast& p, Expr e, Bindings& b) {
     case Ast::Kind::Transpose:
       return e->op == Op::Transpose && match(*p.kids[0], e->kid(0), b);
     case Ast::Kind::Call: {
-      Op op = call_op(p.text);
+      Op op = pattern_call_op(p.text);
       bool ok = e->op == op || (op == Op::Diag && e->op == Op::DiagPart);
       return ok && match_all(p.kids, e->kids, b);
     }
@@ -162,7 +153,7 @@ Expr instantiate(const Ast& a, const Bindings& b, Expr like) {
       if (a.text == "eye") return identity(cx, like->shape.rows);  // sized by the match
       std::vector<Expr> kids;
       for (const auto& k : a.kids) kids.push_back(instantiate(*k, b, like));
-      return apply(call_op(a.text), std::move(kids));
+      return apply(pattern_call_op(a.text), std::move(kids));
     }
   }
   return like;
