@@ -17,22 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "diff/gradient.hpp"
-#include "eval/check.hpp"
-#include "eval/evaluate.hpp"
-#include "eval/values.hpp"
-#include "explain/explain.hpp"
-#include "explain/rulebook.hpp"
-#include "ir/builders.hpp"
-#include "ir/error.hpp"
-#include "parse/ast.hpp"
-#include "parse/typecheck.hpp"
-#include "print/eigen.hpp"
-#include "print/json.hpp"
-#include "print/latex.hpp"
-#include "print/numpy.hpp"
-#include "print/text.hpp"
-#include "simplify/simplify.hpp"
+#include "matcalc/matcalc.hpp"
 
 namespace {
 
@@ -48,97 +33,41 @@ struct Common {
   std::string decl;
 };
 
-// Which text an error's column points into.
-enum class Source { Expr, Decl };
-
-struct Located : Error {
-  Located(const Error& e, Source s) : Error(e), source(s) {}
-  Source source;
-};
-
-// Parses EXPR and --decl and infers every shape; errors keep their source.
-TypedProgram load(Context& cx, const Common& c, bool want_scalar) {
-  Program prog;
-  try {
-    prog = parse_program(c.expr);
-  } catch (const Error& e) {
-    throw Located(e, Source::Expr);
-  }
-  if (!c.decl.empty()) {
-    try {
-      Declarations extra = parse_declarations(c.decl);
-      prog.decls.insert(prog.decls.end(), extra.begin(), extra.end());
-    } catch (const Error& e) {
-      throw Located(e, Source::Decl);
-    }
-  }
-  TypecheckOptions opt;
-  opt.want_scalar = want_scalar;
-  opt.extra_names = c.wrt;
-  try {
-    return typecheck(cx, *prog.expr, prog.decls, opt);
-  } catch (const Error& e) {
-    throw Located(e, Source::Expr);
-  }
-}
-
-std::vector<Expr> wrt_symbols(const TypedProgram& p, const std::vector<std::string>& names) {
-  std::vector<Expr> out;
-  for (const auto& n : names) {
-    auto it = p.symbols.find(n);
-    if (it == p.symbols.end()) throw Error(ErrorKind::Name, "'" + n + "' is not a symbol of the expression");
-    if (std::find(out.begin(), out.end(), it->second) != out.end())
-      throw Error(ErrorKind::Usage, "--wrt " + n + " given twice");
-    out.push_back(it->second);
-  }
-  return out;
+Function load(Session& s, const Common& c, bool want_scalar) {
+  return s.load(c.expr, c.decl, {.scalar = want_scalar, .wrt = c.wrt});
 }
 
 // ---------------------------------------------------------------- grad
 
 int run_grad(const Common& c, const std::string& format) {
-  Context cx;
-  TypedProgram p = load(cx, c, /*want_scalar=*/true);
-  Simplifier simp;
-  Expr f = simp(p.expr);
-  std::vector<Expr> xs = wrt_symbols(p, c.wrt);
-  std::vector<Expr> gs = gradients(f, xs);
-  const bool several = xs.size() > 1;
-
+  Session s;
+  Function f = load(s, c, /*want_scalar=*/true);
+  if (format == "numpy" || format == "torch" || format == "eigen") {
+    std::cout << s.code(f, c.wrt, format == "numpy"   ? CodeTarget::NumPy
+                                  : format == "torch" ? CodeTarget::Torch
+                                                      : CodeTarget::Eigen);
+    return 0;
+  }
+  Expression value = s.simplify(f.expression);
+  std::vector<Expression> gs = s.gradients(f, c.wrt);
+  const bool several = gs.size() > 1;
   if (format == "text" || format == "latex") {
-    for (std::size_t i = 0; i < xs.size(); ++i) {
-      std::string body = format == "text" ? to_text(gs[i]) : to_latex(gs[i]);
+    for (std::size_t i = 0; i < gs.size(); ++i) {
       if (several)
-        std::cout << (format == "text" ? c.wrt[i] + ": " : "\\frac{\\partial f}{\\partial " + to_latex(xs[i]) + "} = ");
-      std::cout << body << "\n";
+        std::cout << (format == "text" ? c.wrt[i] + ": "
+                                       : "\\frac{\\partial f}{\\partial " + f.symbol(c.wrt[i]).latex() + "} = ");
+      std::cout << (format == "text" ? gs[i].text() : gs[i].latex()) << "\n";
     }
     return 0;
   }
   if (format == "json") {
     nlohmann::json j;
-    j["expression"] = to_text(f);
+    j["expression"] = value.text();
     j["wrt"] = c.wrt;
-    for (std::size_t i = 0; i < xs.size(); ++i)
-      j["gradient"][c.wrt[i]] = {{"text", to_text(gs[i])}, {"latex", to_latex(gs[i])}, {"tree", to_json_tree(gs[i])}};
+    for (std::size_t i = 0; i < gs.size(); ++i)
+      j["gradient"][c.wrt[i]] = {
+          {"text", gs[i].text()}, {"latex", gs[i].latex()}, {"tree", nlohmann::json::parse(gs[i].json())}};
     std::cout << j.dump() << "\n";
-    return 0;
-  }
-  if (format == "numpy" || format == "torch") {
-    ModuleSpec spec;
-    spec.value = f;
-    spec.symbols = p.symbols;
-    spec.source = c.expr;
-    for (std::size_t i = 0; i < xs.size(); ++i) spec.gradients.push_back({c.wrt[i], gs[i]});
-    std::cout << to_python_module(spec, format == "numpy" ? PyTarget::NumPy : PyTarget::Torch);
-    return 0;
-  }
-  if (format == "eigen") {
-    ModuleSpec spec;
-    spec.value = f;
-    spec.symbols = p.symbols;
-    spec.source = c.expr;
-    for (std::size_t i = 0; i < xs.size(); ++i) spec.gradients.push_back({c.wrt[i], gs[i]});
-    std::cout << to_eigen_source(spec);
     return 0;
   }
   throw Error(ErrorKind::Usage, "unknown --format '" + format + "' (text, latex, numpy, torch, eigen, json)");
@@ -147,27 +76,26 @@ int run_grad(const Common& c, const std::string& format) {
 // ---------------------------------------------------------------- eval
 
 int run_eval(const Common& c, const std::string& values_path, bool json) {
-  Context cx;
-  TypedProgram p = load(cx, c, /*want_scalar=*/!c.wrt.empty());
-  Expr f = simplify(p.expr);
-  std::vector<Expr> xs = wrt_symbols(p, c.wrt);
-  std::vector<Expr> gs = xs.empty() ? std::vector<Expr>{} : gradients(f, xs);
-  Bindings b = read_values_file(values_path, p.symbols);
-
-  std::vector<Expr> roots{f};
-  roots.insert(roots.end(), gs.begin(), gs.end());
-  std::vector<Matrix> vals = evaluate(roots, b);
+  Session s;
+  Function f = load(s, c, /*want_scalar=*/!c.wrt.empty());
+  std::vector<Expression> roots{s.simplify(f.expression)};
+  if (!c.wrt.empty()) {
+    std::vector<Expression> gs = s.gradients(f, c.wrt);
+    roots.insert(roots.end(), gs.begin(), gs.end());
+  }
+  Values values = read_values_file(f, values_path);
+  std::vector<Eigen::MatrixXd> vals = s.evaluate(roots, values);
 
   // Keys in the order of CLI.md: value, then gradient by --wrt order.
-  auto ordered = [](const nlohmann::json& j) { return nlohmann::ordered_json::parse(j.dump()); };
   nlohmann::ordered_json out;
-  out["value"] = ordered(value_to_json(vals[0]));
-  for (std::size_t i = 0; i < xs.size(); ++i) out["gradient"][c.wrt[i]] = ordered(value_to_json(vals[i + 1]));
+  out["value"] = nlohmann::ordered_json::parse(value_json(vals[0]));
+  for (std::size_t i = 0; i < c.wrt.size(); ++i)
+    out["gradient"][c.wrt[i]] = nlohmann::ordered_json::parse(value_json(vals[i + 1]));
   if (json) {
     std::cout << out.dump() << "\n";
   } else {
     std::cout << "value: " << out["value"].dump() << "\n";
-    for (std::size_t i = 0; i < xs.size(); ++i)
+    for (std::size_t i = 0; i < c.wrt.size(); ++i)
       std::cout << "gradient " << c.wrt[i] << ": " << out["gradient"][c.wrt[i]].dump() << "\n";
   }
   return 0;
@@ -200,57 +128,35 @@ std::map<std::string, std::int64_t> parse_dims(const std::string& s) {
 }
 
 int run_check(const Common& c, const std::string& dims, std::uint64_t seed, double tolerance) {
-  Context cx;
-  TypedProgram p = load(cx, c, /*want_scalar=*/true);
-  Expr f = simplify(p.expr);
-  std::vector<Expr> xs = wrt_symbols(p, c.wrt);
-  std::vector<Expr> gs = gradients(f, xs);
-  CheckOptions opt;
+  Session s;
+  Function f = load(s, c, /*want_scalar=*/true);
+  (void)s.gradients(f, c.wrt);  // errors in the order of the pipeline: names before --dims
+  CheckSettings opt;
   opt.dims = parse_dims(dims);
-  for (const auto& [name, v] : opt.dims)
-    if (std::find(p.dims.begin(), p.dims.end(), name) == p.dims.end())
-      throw Error(ErrorKind::Usage, "--dims names '" + name + "', which is not a dimension of the expression");
   opt.seed = seed;
   opt.tolerance = tolerance;
-  CheckReport r = check_gradients(f, xs, gs, p.symbols, opt);
-
-  std::string sizes;
-  for (const auto& [name, v] : r.inputs.dims) sizes += (sizes.empty() ? "" : ", ") + name + "=" + std::to_string(v);
-  for (std::size_t i = 0; i < r.results.size(); ++i) {
-    const CheckResult& res = r.results[i];
-    std::cout << fmt::format("{}: {}  relative error {:.3g} (gradient {})\n", res.variable, res.ok ? "ok" : "MISMATCH",
-                             res.relative_error, to_text(gs[i]));
-  }
-  std::cout << fmt::format("{} with seed {}{}{}\n", r.ok ? "gradient agrees with central finite differences"
-                                                          : "gradient DISAGREES with central finite differences",
-                           seed, sizes.empty() ? "" : ", ", sizes);
+  CheckOutcome r = s.check(f, c.wrt, opt);
+  std::cout << r.text(seed);
   return r.ok ? 0 : kExitDisagree;
 }
 
 // ---------------------------------------------------------------- explain, rules
 
+DocFormat doc_format(const std::string& f) {
+  return f == "text" ? DocFormat::Text : f == "latex" ? DocFormat::Latex : f == "markdown" ? DocFormat::Markdown
+                                                                                             : DocFormat::Json;
+}
+
 int run_explain(const Common& c, const std::string& format) {
   if (c.wrt.size() != 1) throw Error(ErrorKind::Usage, "explain derives w.r.t. one variable: give --wrt once");
-  Context cx;
-  TypedProgram p = load(cx, c, /*want_scalar=*/true);
-  Derivation d = explain(p.expr, wrt_symbols(p, c.wrt)[0]);
-  if (format == "text") std::cout << format_text(d);
-  else if (format == "latex") std::cout << format_latex(d);
-  else if (format == "markdown") std::cout << format_markdown(d);
-  else std::cout << format_json(d).dump(2) << "\n";
+  Session s;
+  Function f = load(s, c, /*want_scalar=*/true);
+  std::cout << s.explain(f, c.wrt[0]).format(doc_format(format));
   return 0;
 }
 
 int run_rules(const std::string& name, const std::string& search, const std::string& format) {
-  if (!name.empty() && !search.empty()) throw Error(ErrorKind::Usage, "give a rule NAME or --search WORD, not both");
-  std::vector<RuleEntry> rules = !name.empty()     ? std::vector<RuleEntry>{find_rule(name)}
-                                 : !search.empty() ? search_rules(search)
-                                                   : rule_book();
-  if (rules.empty()) throw Error(ErrorKind::Name, "no rule mentions '" + search + "'");
-  if (format == "text") std::cout << rules_text(rules);
-  else if (format == "latex") std::cout << rules_latex(rules);
-  else if (format == "markdown") std::cout << rules_markdown(rules);
-  else std::cout << rules_json(rules).dump(2) << "\n";
+  std::cout << rules(name, search, doc_format(format));
   return 0;
 }
 
@@ -308,11 +214,11 @@ void read_expr_file(Common& c) {
     if (!file) throw Error(ErrorKind::Usage, "cannot read --expr-file '" + c.expr_file + "': " + std::strerror(errno));
   }
   std::istream& in = stdin_ ? std::cin : file;
-  std::string text(kMaxSourceBytes + 1, '\0');
+  std::string text(max_source_bytes() + 1, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxSourceBytes)
-    throw Error(ErrorKind::Limit, "--expr-file: expression longer than " + std::to_string(kMaxSourceBytes) + " bytes");
+  if (text.size() > max_source_bytes())
+    throw Error(ErrorKind::Limit, "--expr-file: expression longer than " + std::to_string(max_source_bytes()) + " bytes");
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw Error(ErrorKind::Usage, "--expr-file '" + c.expr_file + "' holds no expression");
   c.expr = std::move(text);
@@ -438,11 +344,9 @@ int main(int argc, char** argv) {
     if (active == &check_c) return run_check(check_c, dims, seed, tolerance);
     if (active == &explain_c) return run_explain(explain_c, explain_format);
     return run_rules(rule_name, rule_search, rules_format);
-  } catch (const Located& e) {
-    std::cerr << (e.source == Source::Decl ? "in --decl: " : "") << format_error(e, e.source == Source::Decl ? active->decl : active->expr);
-    return kExitBadInput;
   } catch (const Error& e) {
-    std::cerr << format_error(e, active ? active->expr : "");
+    const bool in_decl = e.source() == ErrorSource::Declarations;
+    std::cerr << (in_decl ? "in --decl: " : "") << format_error(e, !active ? "" : in_decl ? active->decl : active->expr);
     return kExitBadInput;
   } catch (const std::bad_alloc&) {
     std::cerr << "error: out of memory\n";

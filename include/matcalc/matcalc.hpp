@@ -1,0 +1,183 @@
+// matcalc's library API: what the command line, the fuzzers, the benchmarks
+// and (later) the Python module and the web server call. Nothing below it is
+// public; these headers include none of matcalc's internal ones.
+//
+//   matcalc::Session s;                                   // one per caller
+//   matcalc::Function f = s.load("log(det(W*W' + s^2*I))", "", {.scalar = true, .wrt = {"W"}});
+//   matcalc::Expression g = s.gradient(f, "W");
+//   g.text();                                             // "2*inv(W*W' + s^2*I)*W"
+//
+// Guarantees:
+//   - every failure is a matcalc::Error (error.hpp): message, kind, and the
+//     text (expression or declarations) and column it points into;
+//   - nothing global: a Session owns every expression it makes; separate
+//     Sessions may be used from separate threads at once; one Session is not
+//     thread-safe;
+//   - an Expression or Function is a cheap handle, valid while its Session
+//     lives.
+#pragma once
+#include <Eigen/Core>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "matcalc/error.hpp"
+
+namespace matcalc {
+
+struct Node;  // the IR node (src/ir/node.hpp), opaque here
+class Session;
+
+// Output formats of a single expression.
+enum class Format { Text, Latex, Json };
+// Code targets: a whole module with value() and gradient() (CLI.md).
+enum class CodeTarget { NumPy, Torch, Eigen };
+// Formats of documents: derivations and the rule book.
+enum class DocFormat { Text, Latex, Markdown, Json };
+
+// A typed matrix expression of a Session.
+class Expression {
+ public:
+  Expression() = default;
+  explicit Expression(const Node* node) : node_(node) {}
+
+  std::string text() const;   // the text language; parses back to the same expression
+  std::string latex() const;
+  std::string json() const;   // the expression tree as JSON
+  std::string shape() const;  // "n x k", "1 x 1", ...
+  bool is_scalar() const;
+  // The IR node, for matcalc's own modules and tests.
+  const Node* node() const { return node_; }
+  explicit operator bool() const { return node_ != nullptr; }
+  friend bool operator==(Expression a, Expression b) { return a.node_ == b.node_; }
+
+ private:
+  const Node* node_ = nullptr;
+};
+
+// A symbol of a program with its declared or inferred type.
+struct SymbolInfo {
+  std::string name;
+  std::string declaration;  // "W: matrix(n,k)", "s: scalar", "S: symmetric(n)"
+  Expression symbol;
+};
+
+// A parsed and typed program: the expression as written (in normal form, not
+// yet simplified) and every symbol with its type.
+struct Function {
+  std::string source;        // the expression text (with any declarations before it)
+  std::string declarations;  // the extra declarations given with it
+  Expression expression;
+  std::vector<SymbolInfo> symbols;      // in order of first appearance, then declared-only ones
+  std::vector<std::string> dimensions;  // dimension symbols in use
+
+  // The symbol called `name`; a Name error when the program has none.
+  Expression symbol(const std::string& name) const;
+  // "W: matrix(n,k); s: scalar", every symbol, for re-reading a result.
+  std::string declaration_text() const;
+};
+
+struct LoadOptions {
+  bool scalar = false;            // the expression must be a scalar (grad, check, explain)
+  std::vector<std::string> wrt;   // names that must be symbols of the program
+};
+
+// Numeric values of symbols (a scalar is 1 x 1, a vector n x 1) and sizes of
+// dimension symbols (read off the values where they are not given).
+struct Values {
+  std::map<std::string, Eigen::MatrixXd> symbols;
+  std::map<std::string, std::int64_t> dims;
+};
+
+// A values file (CLI.md): JSON mapping each symbol to a number, a list or a
+// list of rows, checked against the program.
+Values read_values_file(const Function& f, const std::string& path);
+// A value as JSON text in CLI.md's layout (a number, a list, a list of rows).
+std::string value_json(const Eigen::MatrixXd& m);
+
+struct CheckSettings {
+  std::map<std::string, std::int64_t> dims;  // sizes for dimension symbols; others random in [2,5]
+  std::uint64_t seed = 1;
+  double tolerance = 1e-5;  // on the relative error
+};
+
+struct CheckedGradient {
+  std::string variable;
+  Expression gradient;
+  double relative_error = 0;
+  double abs_error = 0;
+  bool ok = false;
+};
+
+struct CheckOutcome {
+  bool ok = true;
+  std::map<std::string, std::int64_t> dims;  // the sizes used
+  std::vector<CheckedGradient> results;      // in wrt order
+  // The report as `matcalc check` prints it.
+  std::string text(std::uint64_t seed) const;
+};
+
+struct Derivation;  // src/explain/explain.hpp, opaque here
+
+// A derivation step by step (matcalc explain).
+class Explanation {
+ public:
+  explicit Explanation(std::shared_ptr<const Derivation> d) : d_(std::move(d)) {}
+  Expression gradient() const;  // as Session::gradient gives it
+  std::string format(DocFormat f) const;
+  const Derivation& derivation() const { return *d_; }
+
+ private:
+  std::shared_ptr<const Derivation> d_;
+};
+
+// Limits of the library (docs/limits.md), for callers that check up front.
+std::size_t max_source_bytes();
+
+class Session {
+ public:
+  Session();
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Parses `source` (declarations, then one expression) and `declarations`,
+  // and infers every shape. Errors are located in the text they point into.
+  Function load(const std::string& source, const std::string& declarations = "",
+                const LoadOptions& options = {});
+
+  // The simplified expression, as grad and eval use it.
+  Expression simplify(Expression e);
+  // The simplified gradient of a scalar function w.r.t. one symbol; several
+  // at once share the reverse sweep. A Name error for a name that is not a
+  // symbol, a Usage error for a name given twice. Remembered: asking again
+  // costs nothing.
+  Expression gradient(const Function& f, const std::string& wrt);
+  std::vector<Expression> gradients(const Function& f, const std::vector<std::string>& wrt);
+
+  // A self-contained module for `target` computing f and its gradients.
+  std::string code(const Function& f, const std::vector<std::string>& wrt, CodeTarget target);
+
+  // The derivation of the gradient w.r.t. one symbol, step by step.
+  Explanation explain(const Function& f, const std::string& wrt);
+
+  // Values of the expressions (e.g. simplify(f.expression), then gradients),
+  // in one pass: shared subexpressions and factorizations are computed once.
+  std::vector<Eigen::MatrixXd> evaluate(const std::vector<Expression>& roots, const Values& values);
+
+  // Symbolic gradients against central finite differences at random inputs
+  // drawn inside the domain.
+  CheckOutcome check(const Function& f, const std::vector<std::string>& wrt, const CheckSettings& settings);
+
+ private:
+  struct Impl;  // the IR context and the memo of simplified forms and gradients
+  std::unique_ptr<Impl> impl_;
+};
+
+// The rule book: every rule, the one called `name` (a Name error when none
+// is), or those mentioning `search`.
+std::string rules(const std::string& name, const std::string& search, DocFormat format);
+
+}  // namespace matcalc

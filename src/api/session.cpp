@@ -1,0 +1,242 @@
+// The library API (include/matcalc/matcalc.hpp) over the engine's modules:
+// the pipeline's orchestration (parse, infer, simplify, differentiate,
+// print, evaluate, check, explain) in one place, with every error located
+// in the text it points into.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "diff/gradient.hpp"
+#include "eval/check.hpp"
+#include "eval/evaluate.hpp"
+#include "eval/values.hpp"
+#include "explain/explain.hpp"
+#include "explain/rulebook.hpp"
+#include "ir/node.hpp"
+#include "matcalc/matcalc.hpp"
+#include "parse/parser.hpp"
+#include "parse/typecheck.hpp"
+#include "print/eigen.hpp"
+#include "print/json.hpp"
+#include "print/latex.hpp"
+#include "print/numpy.hpp"
+#include "print/text.hpp"
+#include "simplify/simplify.hpp"
+
+namespace matcalc {
+
+namespace {
+
+// Runs `f`, locating any Error it throws in `source`.
+template <class F>
+auto located(ErrorSource source, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (e.source() != ErrorSource::None) throw;
+    throw e.in(source);
+  }
+}
+
+std::map<std::string, Expr> symbol_map(const Function& f) {
+  std::map<std::string, Expr> out;
+  for (const auto& s : f.symbols) out.emplace(s.name, s.symbol.node());
+  return out;
+}
+
+std::vector<Expr> nodes(const std::vector<Expression>& es) {
+  std::vector<Expr> out;
+  out.reserve(es.size());
+  for (Expression e : es) out.push_back(e.node());
+  return out;
+}
+
+// The wrt names as symbols: each a symbol of f, none twice.
+std::vector<Expr> wrt_symbols(const Function& f, const std::vector<std::string>& names) {
+  std::vector<Expr> out;
+  for (const auto& n : names) {
+    Expr x = f.symbol(n).node();
+    if (std::find(out.begin(), out.end(), x) != out.end())
+      throw Error(ErrorKind::Usage, "--wrt " + n + " given twice");
+    out.push_back(x);
+  }
+  return out;
+}
+
+Bindings to_bindings(const Values& v) { return Bindings{v.symbols, v.dims}; }
+
+}  // namespace
+
+// ------------------------------------------------------------ Expression
+
+std::string Expression::text() const { return to_text(node_); }
+std::string Expression::latex() const { return to_latex(node_); }
+std::string Expression::json() const { return to_json_tree(node_).dump(); }
+std::string Expression::shape() const { return node_->shape.str(); }
+bool Expression::is_scalar() const { return node_->is_scalar(); }
+
+// -------------------------------------------------------------- Function
+
+Expression Function::symbol(const std::string& name) const {
+  for (const auto& s : symbols)
+    if (s.name == name) return s.symbol;
+  throw Error(ErrorKind::Name, "'" + name + "' is not a symbol of the expression");
+}
+
+std::string Function::declaration_text() const {
+  std::string out;
+  for (const auto& s : symbols) out += (out.empty() ? "" : "; ") + s.declaration;
+  return out;
+}
+
+Values read_values_file(const Function& f, const std::string& path) {
+  Bindings b = read_values_file(path, symbol_map(f));
+  return Values{std::move(b.values), std::move(b.dims)};
+}
+
+std::string value_json(const Eigen::MatrixXd& m) { return value_to_json(m).dump(); }
+
+std::size_t max_source_bytes() { return kMaxSourceBytes; }
+
+std::string CheckOutcome::text(std::uint64_t seed) const {
+  std::string out, sizes;
+  for (const auto& [name, v] : dims) sizes += (sizes.empty() ? "" : ", ") + name + "=" + std::to_string(v);
+  for (const CheckedGradient& r : results)
+    out += fmt::format("{}: {}  relative error {:.3g} (gradient {})\n", r.variable, r.ok ? "ok" : "MISMATCH",
+                       r.relative_error, r.gradient.text());
+  out += fmt::format("{} with seed {}{}{}\n",
+                     ok ? "gradient agrees with central finite differences"
+                        : "gradient DISAGREES with central finite differences",
+                     seed, sizes.empty() ? "" : ", ", sizes);
+  return out;
+}
+
+Expression Explanation::gradient() const { return Expression(d_->gradient); }
+
+std::string Explanation::format(DocFormat f) const {
+  switch (f) {
+    case DocFormat::Text: return format_text(*d_);
+    case DocFormat::Latex: return format_latex(*d_);
+    case DocFormat::Markdown: return format_markdown(*d_);
+    case DocFormat::Json: return format_json(*d_).dump(2) + "\n";
+  }
+  throw std::logic_error("unknown derivation format");
+}
+
+// --------------------------------------------------------------- Session
+
+struct Session::Impl {
+  Context cx;
+  Simplifier simplifier;  // memoizes simplified forms
+  // Gradients by function and variables: (f, x1, x2, ...) -> (g1, g2, ...).
+  std::map<std::vector<Expr>, std::vector<Expr>> gradients;
+};
+
+Session::Session() : impl_(std::make_unique<Impl>()) {}
+Session::~Session() = default;
+
+Function Session::load(const std::string& source, const std::string& declarations, const LoadOptions& options) {
+  Program prog = located(ErrorSource::Expression, [&] { return parse_program(source); });
+  if (!declarations.empty()) {
+    Declarations extra = located(ErrorSource::Declarations, [&] { return parse_declarations(declarations); });
+    prog.decls.insert(prog.decls.end(), extra.begin(), extra.end());
+  }
+  TypecheckOptions opt;
+  opt.want_scalar = options.scalar;
+  opt.extra_names = options.wrt;
+  TypedProgram p = located(ErrorSource::Expression, [&] { return typecheck(impl_->cx, *prog.expr, prog.decls, opt); });
+
+  Function f;
+  f.source = source;
+  f.declarations = declarations;
+  f.expression = Expression(p.expr);
+  f.dimensions = p.dims;
+  auto add = [&](const std::string& name) {
+    Expr sym = p.symbols.at(name);
+    f.symbols.push_back({name, to_declaration(sym), Expression(sym)});
+  };
+  for (const auto& name : p.order) add(name);
+  for (const auto& [name, sym] : p.symbols)
+    if (std::find(p.order.begin(), p.order.end(), name) == p.order.end()) add(name);
+  return f;
+}
+
+Expression Session::simplify(Expression e) { return Expression(impl_->simplifier(e.node())); }
+
+Expression Session::gradient(const Function& f, const std::string& wrt) { return gradients(f, {wrt})[0]; }
+
+std::vector<Expression> Session::gradients(const Function& f, const std::vector<std::string>& wrt) {
+  Expr value = simplify(f.expression).node();
+  std::vector<Expr> xs = wrt_symbols(f, wrt);
+  std::vector<Expr> key{value};
+  key.insert(key.end(), xs.begin(), xs.end());
+  auto it = impl_->gradients.find(key);
+  if (it == impl_->gradients.end()) it = impl_->gradients.emplace(key, matcalc::gradients(value, xs)).first;
+  const std::vector<Expr>& gs = it->second;
+  std::vector<Expression> out;
+  for (Expr g : gs) out.emplace_back(g);
+  return out;
+}
+
+std::string Session::code(const Function& f, const std::vector<std::string>& wrt, CodeTarget target) {
+  std::vector<Expression> gs = gradients(f, wrt);
+  ModuleSpec spec;
+  spec.value = simplify(f.expression).node();
+  spec.symbols = symbol_map(f);
+  spec.source = f.source;
+  for (std::size_t i = 0; i < wrt.size(); ++i) spec.gradients.push_back({wrt[i], gs[i].node()});
+  switch (target) {
+    case CodeTarget::NumPy: return to_python_module(spec, PyTarget::NumPy);
+    case CodeTarget::Torch: return to_python_module(spec, PyTarget::Torch);
+    case CodeTarget::Eigen: return to_eigen_source(spec);
+  }
+  throw std::logic_error("unknown code target");
+}
+
+Explanation Session::explain(const Function& f, const std::string& wrt) {
+  return Explanation(std::make_shared<const Derivation>(matcalc::explain(f.expression.node(), f.symbol(wrt).node())));
+}
+
+std::vector<Eigen::MatrixXd> Session::evaluate(const std::vector<Expression>& roots, const Values& values) {
+  return matcalc::evaluate(nodes(roots), to_bindings(values));
+}
+
+CheckOutcome Session::check(const Function& f, const std::vector<std::string>& wrt, const CheckSettings& options) {
+  Expr value = simplify(f.expression).node();
+  std::vector<Expression> gs = gradients(f, wrt);
+  std::vector<Expr> xs = wrt_symbols(f, wrt);
+  for (const auto& [name, v] : options.dims)
+    if (std::find(f.dimensions.begin(), f.dimensions.end(), name) == f.dimensions.end())
+      throw Error(ErrorKind::Usage, "--dims names '" + name + "', which is not a dimension of the expression");
+  matcalc::CheckOptions opt;
+  opt.dims = options.dims;
+  opt.seed = options.seed;
+  opt.tolerance = options.tolerance;
+  matcalc::CheckReport r = check_gradients(value, xs, nodes(gs), symbol_map(f), opt);
+  CheckOutcome out;
+  out.ok = r.ok;
+  out.dims = r.inputs.dims;
+  for (std::size_t i = 0; i < r.results.size(); ++i) {
+    const CheckResult& res = r.results[i];
+    out.results.push_back({res.variable, gs[i], res.relative_error, res.abs_error, res.ok});
+  }
+  return out;
+}
+
+std::string rules(const std::string& name, const std::string& search, DocFormat format) {
+  if (!name.empty() && !search.empty()) throw Error(ErrorKind::Usage, "give a rule NAME or --search WORD, not both");
+  std::vector<RuleEntry> list = !name.empty()     ? std::vector<RuleEntry>{find_rule(name)}
+                                : !search.empty() ? search_rules(search)
+                                                  : rule_book();
+  if (list.empty()) throw Error(ErrorKind::Name, "no rule mentions '" + search + "'");
+  switch (format) {
+    case DocFormat::Text: return rules_text(list);
+    case DocFormat::Latex: return rules_latex(list);
+    case DocFormat::Markdown: return rules_markdown(list);
+    case DocFormat::Json: return rules_json(list).dump(2) + "\n";
+  }
+  throw std::logic_error("unknown rule book format");
+}
+
+}  // namespace matcalc
