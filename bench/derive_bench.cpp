@@ -1,17 +1,13 @@
 // Speed of the symbolic pipeline (parse + infer + simplify + differentiate +
 // simplify + print), one benchmark per expression, each from a fresh
-// Context; long sums and products (expression swell); and evaluation of the
+// Session (the library API, as every front end calls it); long sums and products (expression swell); and evaluation of the
 // seed gradient at growing sizes.
 //   build/bench/matcalc_bench --benchmark_filter=Derive
 #include <benchmark/benchmark.h>
 
 #include <string>
 
-#include "diff/gradient.hpp"
-#include "eval/evaluate.hpp"
-#include "parse/typecheck.hpp"
-#include "print/text.hpp"
-#include "simplify/simplify.hpp"
+#include "matcalc/matcalc.hpp"
 
 using namespace matcalc;
 
@@ -39,11 +35,9 @@ const Case kCases[] = {
 void Derive(benchmark::State& state) {
   const Case& c = kCases[state.range(0)];
   for (auto _ : state) {
-    Context cx;
-    TypedProgram p = compile(cx, c.expr, c.decl, {.want_scalar = true});
-    Expr f = simplify(p.expr);
-    Expr g = gradient(f, p.symbols.at(c.wrt));
-    benchmark::DoNotOptimize(to_text(g));
+    Session s;
+    Function f = s.load(c.expr, c.decl, {.scalar = true});
+    benchmark::DoNotOptimize(s.gradient(f, c.wrt).text());
   }
   state.SetLabel(std::string(c.expr) + "  d/d" + c.wrt);
 }
@@ -60,11 +54,9 @@ std::string long_sum(long n) {
 void DeriveLongSum(benchmark::State& state) {
   const std::string e = long_sum(state.range(0));
   for (auto _ : state) {
-    Context cx;
-    TypedProgram p = compile(cx, e, "x: vector(n)", {.want_scalar = true});
-    Expr f = simplify(p.expr);
-    Expr g = gradient(f, p.symbols.at("x"));
-    benchmark::DoNotOptimize(to_text(g));
+    Session s;
+    Function f = s.load(e, "x: vector(n)", {.scalar = true});
+    benchmark::DoNotOptimize(s.gradient(f, "x").text());
   }
   state.SetLabel("sum of " + std::to_string(state.range(0)) + " terms log(1 + (ai'*x)^2)  d/dx");
 }
@@ -84,11 +76,9 @@ void DeriveLongProduct(benchmark::State& state) {
   if (matrix) e += ")";
   const char* decl = matrix ? "X: matrix(n,n)" : "x: vector(n)";
   for (auto _ : state) {
-    Context cx;
-    TypedProgram p = compile(cx, e, decl, {.want_scalar = true});
-    Expr f = simplify(p.expr);
-    Expr g = gradient(f, p.symbols.at(matrix ? "X" : "x"));
-    benchmark::DoNotOptimize(to_text(g));
+    Session s;
+    Function f = s.load(e, decl, {.scalar = true});
+    benchmark::DoNotOptimize(s.gradient(f, matrix ? "X" : "x").text());
   }
   state.SetLabel(std::string(matrix ? "tr(X*A1*...*X*AN)  d/dX" : "(a1'*x)*...*(aN'*x)  d/dx") +
                  ", N = " + std::to_string(n));
@@ -99,14 +89,14 @@ BENCHMARK(DeriveLongProduct)
 
 void EvalSeedGradient(benchmark::State& state) {
   const long n = state.range(0), k = state.range(1);
-  Context cx;
-  TypedProgram p = compile(cx, "log(det(W*W' + s^2*I))", "W: matrix(n,k); s: scalar", {.want_scalar = true});
-  Expr g = gradient(simplify(p.expr), p.symbols.at("W"));
-  Bindings b;
-  b.dims = {{"n", n}, {"k", k}};
-  b.values["W"] = Matrix::Random(n, k);
-  b.values["s"] = Matrix::Constant(1, 1, 0.7);
-  for (auto _ : state) benchmark::DoNotOptimize(evaluate(g, b));
+  Session s;
+  Function f = s.load("log(det(W*W' + s^2*I))", "W: matrix(n,k); s: scalar", {.scalar = true});
+  Expression g = s.gradient(f, "W");
+  Values v;
+  v.dims = {{"n", n}, {"k", k}};
+  v.symbols["W"] = Eigen::MatrixXd::Random(n, k);
+  v.symbols["s"] = Eigen::MatrixXd::Constant(1, 1, 0.7);
+  for (auto _ : state) benchmark::DoNotOptimize(s.evaluate({g}, v));
   state.SetLabel("2*inv(W*W' + s^2*I)*W");
 }
 BENCHMARK(EvalSeedGradient)->Args({50, 5})->Args({200, 10})->Args({500, 20})->Unit(benchmark::kMicrosecond);

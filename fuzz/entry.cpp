@@ -1,20 +1,10 @@
 #include "entry.hpp"
 
-#include <sstream>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
-#include "diff/gradient.hpp"
-#include "eval/evaluate.hpp"
-#include "eval/values.hpp"
-#include "explain/explain.hpp"
-#include "ir/error.hpp"
-#include "parse/parser.hpp"
-#include "parse/typecheck.hpp"
-#include "print/json.hpp"
-#include "print/latex.hpp"
-#include "print/text.hpp"
-#include "simplify/simplify.hpp"
+#include "matcalc/matcalc.hpp"
 
 namespace matcalc::fuzz {
 
@@ -24,35 +14,36 @@ namespace {
 // exception; the regression test fails).
 [[noreturn]] void bug(const std::string& what) { throw std::logic_error("fuzz invariant broken: " + what); }
 
-// Printed text must compile back (same symbols, same context) to the same node.
-void round_trip(Context& cx, Expr e, const std::string& decls) {
-  std::string text = to_text(e);
+// Printed text must compile back (same symbols, same session) to the same
+// expression.
+void round_trip(Session& s, Expression e, const std::string& decls) {
+  std::string text = e.text();
   if (text.find('\n') != std::string::npos) bug("text output spans lines: " + text);
-  Expr again = nullptr;
+  Expression again;
   try {
-    again = compile(cx, text, decls).expr;
+    again = s.load(text, decls).expression;
   } catch (const Error& err) {
     // Printed text may nest deeper than the parser accepts; anything else is a bug.
     if (err.kind() == ErrorKind::Limit) return;
     bug("printed text does not compile: " + text + "  (" + err.what() + ")  decls: " + decls);
   }
-  if (again != e) bug("printed text compiles to another node: " + text + "  ->  " + to_text(again));
-  (void)to_latex(e);
-  (void)to_json_tree(e).dump();
+  if (!(again == e)) bug("printed text compiles to another node: " + text + "  ->  " + again.text());
+  (void)e.latex();
+  (void)e.json();
 }
 
 }  // namespace
 
 void expression(std::string_view input) {
   try {
-    (void)parse_expression(std::string(input));
+    check_syntax(std::string(input));
   } catch (const Error&) {
   }
 }
 
 void declarations(std::string_view input) {
   try {
-    (void)parse_declarations(std::string(input));
+    check_declarations(std::string(input));
   } catch (const Error&) {
   }
 }
@@ -62,58 +53,57 @@ void values(std::string_view input) {
       "W: matrix(n,k); S: symmetric(n); x: vector(n); s: scalar; v: vector(n*k); r: matrix(1,k); "
       "logdet(S) + x'*inv(S)*x + s*sum(W) + v'*vec(W) + r*W'*x + log(s^2 + 1)";
   try {
-    Context cx;
-    TypedProgram p = compile(cx, kProgram, "");
-    std::istringstream in{std::string(input)};
-    Bindings b = read_values(parse_values_json(in, "values"), p.symbols);
-    std::vector<Expr> roots{p.expr};
-    for (const char* name : {"W", "S", "x", "s"}) roots.push_back(gradient(p.expr, p.symbols.at(name)));
-    (void)evaluate(roots, b);
+    Session s;
+    Function f = s.load(kProgram);
+    Values v = read_values_json(f, std::string(input), "values");
+    std::vector<Expression> roots{s.simplify(f.expression)};
+    for (Expression g : s.gradients(f, {"W", "S", "x", "s"})) roots.push_back(g);
+    (void)s.evaluate(roots, v);
   } catch (const Error&) {
   }
 }
 
 // explain's steps print as text that compiles (with dX declared), and it
 // ends with the gradient grad gives. A Limit (too long to read) is fine.
-void explained(Expr f, Expr x, Expr gradient) {
-  Derivation d;
+void explained(Session& s, const Function& f, const std::string& x, Expression gradient) {
+  std::optional<Explanation> d;
   try {
-    d = explain(f, x);
+    d.emplace(s.explain(f, x));
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Limit) return;
     throw;
   }
-  if (d.gradient != gradient) bug("explain ends with " + to_text(d.gradient) + ", grad gives " + to_text(gradient));
-  const std::string decls = declarations(d);
-  for (const auto& step : d.steps) {
-    std::string text = step_text(d, step);
+  if (!(d->gradient() == gradient)) bug("explain ends with " + d->gradient().text() + ", grad gives " + gradient.text());
+  const std::string decls = d->declarations();
+  for (const std::string& text : d->steps()) {
     try {
-      Context cx;
-      compile(cx, text, decls);
+      Session fresh;
+      fresh.load(text, decls);
     } catch (const Error& e) {
-      bug("explain step [" + step.rule + "] '" + text + "' does not compile: " + e.what());
+      bug("explain step '" + text + "' does not compile: " + e.what());
     }
   }
 }
 
 void pipeline(std::string_view input) {
   try {
-    Context cx;
-    TypedProgram p = compile(cx, std::string(input), "");
-    std::string decls;
-    for (const auto& [name, sym] : p.symbols) decls += (decls.empty() ? "" : "; ") + to_declaration(sym);
-    Expr f = simplify(p.expr);
-    round_trip(cx, f, decls);
-    if (!f->is_scalar()) return;
-    std::vector<Expr> wrt;
-    for (const auto& name : p.order) wrt.push_back(p.symbols.at(name));
-    std::vector<Expr> gs = gradients(f, wrt);
+    Session s;
+    Function f = s.load(std::string(input));
+    const std::string decls = f.declaration_text();
+    Expression value = s.simplify(f.expression);
+    round_trip(s, value, decls);
+    if (!value.is_scalar()) return;
+    std::vector<std::string> wrt;
+    for (const SymbolInfo& sym : f.symbols)
+      if (sym.in_expression) wrt.push_back(sym.name);
+    std::vector<Expression> gs = s.gradients(f, wrt);
     for (std::size_t i = 0; i < gs.size(); ++i) {
-      if (!(gs[i]->shape == wrt[i]->shape))
-        bug("the gradient w.r.t. " + wrt[i]->name + " is " + gs[i]->shape.str() + ", not " + wrt[i]->shape.str());
-      round_trip(cx, simplify(gs[i]), decls);
+      Expression x = f.symbol(wrt[i]);
+      if (gs[i].shape() != x.shape())
+        bug("the gradient w.r.t. " + wrt[i] + " is " + gs[i].shape() + ", not " + x.shape());
+      round_trip(s, s.simplify(gs[i]), decls);
     }
-    if (!wrt.empty()) explained(p.expr, wrt[0], gs[0]);
+    if (!wrt.empty()) explained(s, f, wrt[0], gs[0]);
   } catch (const Error&) {
   }
 }

@@ -62,6 +62,7 @@ struct SymbolInfo {
   std::string name;
   std::string declaration;  // "W: matrix(n,k)", "s: scalar", "S: symmetric(n)"
   Expression symbol;
+  bool in_expression = true;  // false for a symbol only declared
 };
 
 // A parsed and typed program: the expression as written (in normal form, not
@@ -81,7 +82,7 @@ struct Function {
 
 struct LoadOptions {
   bool scalar = false;            // the expression must be a scalar (grad, check, explain)
-  std::vector<std::string> wrt;   // names that must be symbols of the program
+  std::vector<std::string> wrt = {};  // names that must be symbols of the program
 };
 
 // Numeric values of symbols (a scalar is 1 x 1, a vector n x 1) and sizes of
@@ -92,8 +93,15 @@ struct Values {
 };
 
 // A values file (CLI.md): JSON mapping each symbol to a number, a list or a
-// list of rows, checked against the program.
+// list of rows, checked against the program. `source` names the text in
+// messages ("values file 'v.json'").
 Values read_values_file(const Function& f, const std::string& path);
+Values read_values_json(const Function& f, const std::string& json_text, const std::string& source);
+
+// Syntax only, no types (for live checking as a user types): a Syntax or
+// Limit error located in the text, or nothing.
+void check_syntax(const std::string& expression);
+void check_declarations(const std::string& declarations);
 // A value as JSON text in CLI.md's layout (a number, a list, a list of rows).
 std::string value_json(const Eigen::MatrixXd& m);
 
@@ -127,6 +135,10 @@ class Explanation {
   explicit Explanation(std::shared_ptr<const Derivation> d) : d_(std::move(d)) {}
   Expression gradient() const;  // as Session::gradient gives it
   std::string format(DocFormat f) const;
+  // Each step's differential as text in X and dX, and the declarations
+  // (X, dX and every other symbol) under which each of them compiles.
+  std::vector<std::string> steps() const;
+  std::string declarations() const;
   const Derivation& derivation() const { return *d_; }
 
  private:

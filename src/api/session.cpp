@@ -95,6 +95,20 @@ Values read_values_file(const Function& f, const std::string& path) {
   return Values{std::move(b.values), std::move(b.dims)};
 }
 
+Values read_values_json(const Function& f, const std::string& json_text, const std::string& source) {
+  std::istringstream in(json_text);
+  Bindings b = read_values(parse_values_json(in, source), symbol_map(f));
+  return Values{std::move(b.values), std::move(b.dims)};
+}
+
+void check_syntax(const std::string& expression) {
+  located(ErrorSource::Expression, [&] { (void)parse_expression(expression); });
+}
+
+void check_declarations(const std::string& declarations) {
+  located(ErrorSource::Declarations, [&] { (void)parse_declarations(declarations); });
+}
+
 std::string value_json(const Eigen::MatrixXd& m) { return value_to_json(m).dump(); }
 
 std::size_t max_source_bytes() { return kMaxSourceBytes; }
@@ -113,6 +127,14 @@ std::string CheckOutcome::text(std::uint64_t seed) const {
 }
 
 Expression Explanation::gradient() const { return Expression(d_->gradient); }
+
+std::vector<std::string> Explanation::steps() const {
+  std::vector<std::string> out;
+  for (const auto& step : d_->steps) out.push_back(step_text(*d_, step));
+  return out;
+}
+
+std::string Explanation::declarations() const { return matcalc::declarations(*d_); }
 
 std::string Explanation::format(DocFormat f) const {
   switch (f) {
@@ -152,13 +174,13 @@ Function Session::load(const std::string& source, const std::string& declaration
   f.declarations = declarations;
   f.expression = Expression(p.expr);
   f.dimensions = p.dims;
-  auto add = [&](const std::string& name) {
+  auto add = [&](const std::string& name, bool in_expression) {
     Expr sym = p.symbols.at(name);
-    f.symbols.push_back({name, to_declaration(sym), Expression(sym)});
+    f.symbols.push_back({name, to_declaration(sym), Expression(sym), in_expression});
   };
-  for (const auto& name : p.order) add(name);
+  for (const auto& name : p.order) add(name, true);
   for (const auto& [name, sym] : p.symbols)
-    if (std::find(p.order.begin(), p.order.end(), name) == p.order.end()) add(name);
+    if (std::find(p.order.begin(), p.order.end(), name) == p.order.end()) add(name, false);
   return f;
 }
 
