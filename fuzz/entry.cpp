@@ -94,8 +94,7 @@ void pipeline(std::string_view input) {
     round_trip(s, value, decls);
     if (!value.is_scalar()) return;
     std::vector<std::string> wrt;
-    for (const SymbolInfo& sym : f.symbols)
-      if (sym.in_expression) wrt.push_back(sym.name);
+    for (const SymbolInfo& sym : f.symbols) wrt.push_back(sym.name);
     std::vector<Expression> gs = s.gradients(f, wrt);
     for (std::size_t i = 0; i < gs.size(); ++i) {
       Expression x = f.symbol(wrt[i]);

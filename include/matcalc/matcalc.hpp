@@ -62,7 +62,7 @@ struct SymbolInfo {
   std::string name;
   std::string declaration;  // "W: matrix(n,k)", "s: scalar", "S: symmetric(n)"
   Expression symbol;
-  bool in_expression = true;  // false for a symbol only declared
+  bool in_expression = true;  // false for a symbol only declared, not used
 };
 
 // A parsed and typed program: the expression as written (in normal form, not

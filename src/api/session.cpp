@@ -174,13 +174,13 @@ Function Session::load(const std::string& source, const std::string& declaration
   f.declarations = declarations;
   f.expression = Expression(p.expr);
   f.dimensions = p.dims;
-  auto add = [&](const std::string& name, bool in_expression) {
+  auto add = [&](const std::string& name) {
     Expr sym = p.symbols.at(name);
-    f.symbols.push_back({name, to_declaration(sym), Expression(sym), in_expression});
+    f.symbols.push_back({name, to_declaration(sym), Expression(sym), depends_on(p.expr, sym)});
   };
-  for (const auto& name : p.order) add(name, true);
+  for (const auto& name : p.order) add(name);
   for (const auto& [name, sym] : p.symbols)
-    if (std::find(p.order.begin(), p.order.end(), name) == p.order.end()) add(name, false);
+    if (std::find(p.order.begin(), p.order.end(), name) == p.order.end()) add(name);
   return f;
 }
 

@@ -1,0 +1,216 @@
+// The library API (include/matcalc/matcalc.hpp) as a caller outside the
+// engine sees it: this suite links matcalc_api only and includes no internal
+// header, so it also shows that the public headers stand on their own.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "matcalc/matcalc.hpp"
+
+namespace matcalc {
+namespace {
+
+TEST(Api, LoadInfersTypes) {
+  Session s;
+  Function f = s.load("log(det(W*W' + s^2*I))", "", {.scalar = true, .wrt = {"W"}});
+  ASSERT_EQ(f.symbols.size(), 2u);
+  EXPECT_EQ(f.symbols[0].declaration, "W: matrix(n,k)");
+  EXPECT_EQ(f.symbols[1].declaration, "s: scalar");
+  EXPECT_TRUE(f.symbols[0].in_expression);
+  EXPECT_EQ(f.symbol("W").shape(), "n x k");
+  EXPECT_TRUE(f.expression.is_scalar());
+  EXPECT_EQ(f.declaration_text(), "W: matrix(n,k); s: scalar");
+}
+
+TEST(Api, DeclaredButUnusedSymbolsAreMarked) {
+  Session s;
+  Function f = s.load("x'*x", "x: vector(n); A: matrix(n,n)");
+  ASSERT_EQ(f.symbols.size(), 2u);
+  EXPECT_TRUE(f.symbol("x") == f.symbols[0].symbol);
+  EXPECT_TRUE(f.symbols[0].in_expression);
+  EXPECT_EQ(f.symbols[1].name, "A");
+  EXPECT_FALSE(f.symbols[1].in_expression);
+}
+
+TEST(Api, GradientIsTheSeedExample) {
+  Session s;
+  Function f = s.load("log(det(W*W' + s^2*I))", "", {.scalar = true});
+  EXPECT_EQ(s.gradient(f, "W").text(), "2*inv(W*W' + s^2*I)*W");
+  EXPECT_EQ(s.gradient(f, "s").text(), "2*s*tr(inv(W*W' + s^2*I))");
+  // Remembered: the same handle again.
+  EXPECT_TRUE(s.gradient(f, "W") == s.gradient(f, "W"));
+  std::vector<Expression> both = s.gradients(f, {"W", "s"});
+  EXPECT_TRUE(both[0] == s.gradient(f, "W"));
+}
+
+TEST(Api, PrintedGradientLoadsBackToTheSameExpression) {
+  Session s;
+  Function f = s.load("norm2(A*x - b)^2", "", {.scalar = true});
+  Expression g = s.gradient(f, "x");
+  EXPECT_EQ(g.text(), "2*A'*(A*x - b)");
+  EXPECT_TRUE(s.simplify(s.load(g.text(), f.declaration_text()).expression) == g);
+  EXPECT_NE(g.latex().find("A^\\top"), std::string::npos);
+  EXPECT_NE(g.json().find("\"op\""), std::string::npos);
+}
+
+TEST(Api, ErrorsAreLocatedInTheirText) {
+  Session s;
+  try {
+    s.load("tr(X) + ", "");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Syntax);
+    EXPECT_EQ(e.source(), ErrorSource::Expression);
+    EXPECT_GT(e.column(), 0);
+  }
+  try {
+    s.load("tr(X)", "X: matrx(n,n)");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.source(), ErrorSource::Declarations);
+    EXPECT_EQ(e.column(), 1);
+  }
+  try {
+    s.load("x + A", "x: vector(n); A: matrix(n,n)");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Shape);
+    EXPECT_EQ(e.source(), ErrorSource::Expression);
+  }
+}
+
+TEST(Api, BadNamesAndRepeatsAreErrors) {
+  Session s;
+  Function f = s.load("x'*A*x", "", {.scalar = true});
+  try {
+    (void)s.gradient(f, "y");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Name);
+  }
+  try {
+    (void)s.gradients(f, {"x", "x"});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Usage);
+  }
+}
+
+TEST(Api, CheckSyntaxOnly) {
+  EXPECT_NO_THROW(check_syntax("tr(undeclared*thing)"));
+  EXPECT_THROW(check_syntax("tr(("), Error);
+  EXPECT_NO_THROW(check_declarations("W: matrix(n,k); s: scalar"));
+  EXPECT_THROW(check_declarations("W: matrix(n"), Error);
+}
+
+TEST(Api, EvaluateValueAndGradient) {
+  Session s;
+  Function f = s.load("x'*A*x", "x: vector(n); A: matrix(n,n)", {.scalar = true});
+  Values v;
+  v.symbols["x"] = Eigen::MatrixXd(2, 1);
+  v.symbols["x"] << 1, 2;
+  v.symbols["A"] = Eigen::MatrixXd(2, 2);
+  v.symbols["A"] << 1, 2, 3, 4;
+  std::vector<Eigen::MatrixXd> out = s.evaluate({s.simplify(f.expression), s.gradient(f, "x")}, v);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_DOUBLE_EQ(out[0](0, 0), 27.0);  // [1 2] [1 2; 3 4] [1; 2]
+  // (A + A') x = [2 5; 5 8] [1; 2]
+  EXPECT_DOUBLE_EQ(out[1](0, 0), 12.0);
+  EXPECT_DOUBLE_EQ(out[1](1, 0), 21.0);
+  EXPECT_EQ(value_json(out[1]), "[12.0,21.0]");
+}
+
+TEST(Api, ValuesFromJsonAreCheckedAgainstTheProgram) {
+  Session s;
+  Function f = s.load("x'*A*x", "x: vector(n); A: matrix(n,n)");
+  Values v = read_values_json(f, R"({"x": [1, 2], "A": [[1, 0], [0, 1]]})", "values");
+  EXPECT_EQ(v.dims.at("n"), 2);
+  try {
+    (void)read_values_json(f, R"({"x": [1, 2], "A": [[1, 0, 0], [0, 1, 0]]})", "values");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Value);
+  }
+}
+
+TEST(Api, CheckAgreesAndReportsAsTheCliDoes) {
+  Session s;
+  Function f = s.load("log(det(W*W' + s^2*I))", "", {.scalar = true});
+  CheckOutcome r = s.check(f, {"W"}, {.dims = {{"n", 5}, {"k", 3}}});
+  EXPECT_TRUE(r.ok);
+  ASSERT_EQ(r.results.size(), 1u);
+  EXPECT_LT(r.results[0].relative_error, 1e-6);
+  EXPECT_EQ(r.dims.at("n"), 5);
+  EXPECT_NE(r.text(1).find("gradient agrees with central finite differences with seed 1, k=3, n=5"),
+            std::string::npos);
+  try {
+    (void)s.check(f, {"W"}, {.dims = {{"m", 2}}});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Usage);
+  }
+}
+
+TEST(Api, ExplainEndsWithTheGradient) {
+  Session s;
+  Function f = s.load("log(det(W*W' + s^2*I))", "", {.scalar = true});
+  Explanation d = s.explain(f, "W");
+  EXPECT_TRUE(d.gradient() == s.gradient(f, "W"));
+  EXPECT_FALSE(d.steps().empty());
+  EXPECT_NE(d.format(DocFormat::Text).find("[log-determinant]"), std::string::npos);
+  EXPECT_NE(d.format(DocFormat::Json).find("\"steps\""), std::string::npos);
+  // Every step compiles under the derivation's declarations.
+  for (const std::string& step : d.steps()) {
+    Session fresh;
+    EXPECT_NO_THROW(fresh.load(step, d.declarations())) << step;
+  }
+}
+
+TEST(Api, CodeForEveryTarget) {
+  Session s;
+  Function f = s.load("norm2(A*x - b)^2", "", {.scalar = true});
+  EXPECT_NE(s.code(f, {"x"}, CodeTarget::NumPy).find("def gradient("), std::string::npos);
+  EXPECT_NE(s.code(f, {"x"}, CodeTarget::Torch).find("import torch"), std::string::npos);
+  EXPECT_NE(s.code(f, {"x"}, CodeTarget::Eigen).find("gradient(const Inputs&"), std::string::npos);
+}
+
+TEST(Api, RuleBook) {
+  EXPECT_NE(rules("log-determinant", "", DocFormat::Text).find("d(logdet(X)) = tr(inv(X)*dX)"), std::string::npos);
+  EXPECT_THROW(rules("no-such-rule", "", DocFormat::Text), Error);
+  EXPECT_THROW(rules("a", "b", DocFormat::Text), Error);
+}
+
+// Separate sessions on separate threads at once (the web server's model):
+// each derives the same gradients as a session alone. Run under ASan/UBSan
+// in scripts/test; TSan finds races here when built with -fsanitize=thread.
+TEST(Api, SeparateSessionsOnSeparateThreads) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"log(det(W*W' + s^2*I))", "W"}, {"sum(softplus(-y .* (X*w)))", "w"},
+      {"norm2(A*x - b)^2", "x"},       {"-y'*log(softmax(W*x))", "W"},
+      {"tr(X^3)", "X"},                {"logdet(X'*A*X)", "X"}};
+  std::vector<std::string> expected;
+  for (const auto& [e, x] : cases) {
+    Session s;
+    expected.push_back(s.gradient(s.load(e, "", {.scalar = true}), x).text());
+  }
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        Session s;
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+          const auto& [e, x] = cases[(i + static_cast<std::size_t>(t)) % cases.size()];
+          std::string g = s.gradient(s.load(e, "", {.scalar = true}), x).text();
+          if (g != expected[(i + static_cast<std::size_t>(t)) % cases.size()]) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+}  // namespace
+}  // namespace matcalc
