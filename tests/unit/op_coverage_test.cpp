@@ -20,7 +20,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <iostream>
 #include <random>
 #include <set>
 #include <string>
@@ -392,26 +391,6 @@ TEST(OpCoverageTable, OneSamplePerOperator) {
   std::set<Op> seen;
   for (const auto& s : kSamples) EXPECT_TRUE(seen.insert(s.op).second) << op_label(s.op) << " has two samples";
   EXPECT_EQ(seen.size(), std::size_t(kOpCount));
-}
-
-// Prints every printer's output for every sample, for writing the table:
-//   unit_tests --gtest_also_run_disabled_tests --gtest_filter='*DumpSamples*'
-TEST(OpCoverageTable, DISABLED_DumpSamples) {
-  for (const auto& s : kSamples) {
-    std::cout << "==== " << op_label(s.op) << ": " << s.expr << "\n";
-    try {
-      auto c = compile_sample(s);
-      std::cout << "text:  " << to_text(c->p.expr) << "\nlatex: " << to_latex(c->p.expr) << "\n";
-      ModuleSpec spec;
-      spec.value = c->f;
-      spec.symbols = c->symbols;
-      for (Expr v : c->variables) spec.gradients.push_back({v->name, gradient(c->f, v)});
-      std::cout << "--- numpy\n" << to_python_module(spec, PyTarget::NumPy) << "--- torch\n"
-                << to_python_module(spec, PyTarget::Torch) << "--- eigen\n" << to_eigen_source(spec) << "\n";
-    } catch (const std::exception& e) {
-      std::cout << "error: " << e.what() << "\n";
-    }
-  }
 }
 
 }  // namespace
