@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "ir/builders.hpp"
+#include "ir/error.hpp"
 #include "parse/ast.hpp"
 #include "parse/parser.hpp"
 
@@ -200,8 +201,15 @@ RewriteRule compile_rule(const RuleText& row) {
   RewriteRule r{row.name, row.pattern, row.replacement, row.guards, row.declarations, row.reference, {}, {}, {}, {},
                 false, false};
   RuleCompiler c(r.name);
-  r.lhs = c.pattern(*parse_expression(r.pattern));
-  r.rhs = c.replacement(*parse_expression(r.replacement));
+  auto parse = [&](const std::string& text, const char* side) {
+    try {
+      return parse_expression(text);
+    } catch (const Error& e) {
+      throw std::logic_error("rule " + r.name + ": " + side + " \"" + text + "\" does not parse: " + e.what());
+    }
+  };
+  r.lhs = c.pattern(*parse(r.pattern, "pattern"));
+  r.rhs = c.replacement(*parse(r.replacement, "replacement"));
   for (const auto& g : r.guards) r.checks.push_back(c.guard(g));
   r.variables = c.take_variables();
   r.window = r.lhs.kind == PatternNode::Kind::Node && r.lhs.op == Op::Mul;

@@ -93,6 +93,12 @@ TEST(RuleTable, RejectsAnUnboundReplacementVariable) {
   EXPECT_EQ(build_error(row("inv(A)*A", "I")), "");
 }
 
+TEST(RuleTable, RejectsTextThatDoesNotParse) {
+  EXPECT_NE(build_error(row("log(det(A)", "logdet(A)")).find("rule test-rule: pattern \"log(det(A)\" does not parse"),
+            std::string::npos);
+  EXPECT_NE(build_error(row("log(det(A))", "logdet(A")).find("replacement"), std::string::npos);
+}
+
 TEST(RuleTable, RejectsPatternsTheMatcherCannotMatch) {
   for (const char* p : {"-A", "A + B", "A*B/C", "A/B", "A : B", "foo(A)", "kron(A)", "eye(n)*A", "reshape(A, n, n)"})
     EXPECT_NE(build_error(row(p, "A")), "") << p;
