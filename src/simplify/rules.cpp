@@ -1,30 +1,23 @@
 // The rewrite-rule table and its matcher. One row per identity; the tests in
-// tests/rules evaluate both sides of every row on random inputs.
+// tests/rules evaluate both sides of every row on random inputs. The rows
+// are text, compiled once into pattern trees and replacement templates when
+// the table is first used (rules.hpp).
 #include "simplify/rules.hpp"
 
-#include <functional>
-#include <set>
 #include <stdexcept>
+#include <string_view>
 
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
+#include "parse/ast.hpp"
 #include "parse/parser.hpp"
 
 namespace matcalc {
 
 namespace {
 
-struct RuleRow {
-  const char* name;
-  const char* pattern;
-  const char* replacement;
-  std::vector<std::string> guards;
-  const char* declarations;
-  const char* reference;
-};
-
 // name, pattern, replacement, guards, shapes for the numeric test, reference
-const RuleRow kRows[] = {
+const RuleText kRows[] = {
     {"log-of-det", "log(det(A))", "logdet(A)", {"square(A)"}, "A: matrix(n,n)", ""},
     {"logdet-of-inverse", "logdet(inv(A))", "-logdet(A)", {}, "A: matrix(n,n)", ""},
     {"det-of-inverse", "det(inv(A))", "1/det(A)", {}, "A: matrix(n,n)", ""},
@@ -45,115 +38,269 @@ const RuleRow kRows[] = {
     {"sym-of-transpose", "sym(A')", "sym(A)", {}, "A: matrix(n,n)", ""},
 };
 
-bool guard_holds(const std::string& g, const std::map<std::string, Expr>& b) {
-  auto open = g.find('(');
-  std::string pred = g.substr(0, open);
-  if (pred == "never") return false;  // kept in the book, not applied automatically
-  std::string var = g.substr(open + 1, g.size() - open - 2);
-  Expr e = b.at(var);
-  if (pred == "symmetric") return e->symmetric;
-  if (pred == "square") return e->shape.is_square();
-  if (pred == "scalar") return e->is_scalar();
-  if (pred == "vector") return e->shape.is_col();
-  if (pred == "matrix") return !e->is_scalar() && !e->shape.is_vector_like();
-  throw std::logic_error("unknown guard " + g);
-}
+// ------------------------------------------------------------ compiling
 
-void collect_vars(const Ast& a, std::set<std::string>& out) {
-  if (a.kind == Ast::Kind::Name && a.text != "I") out.insert(a.text);
-  if (a.kind == Ast::Kind::Call && (a.text == "ones" || a.text == "zeros" || a.text == "eye")) return;
-  for (const auto& k : a.kids) collect_vars(*k, out);
-}
+// Compiles one row; every failure names the rule.
+class RuleCompiler {
+ public:
+  explicit RuleCompiler(const std::string& rule) : rule_(rule) {}
 
-Op pattern_call_op(const std::string& f) {
-  if (auto op = call_op(f)) return *op;
-  throw std::logic_error("pattern uses unsupported call " + f);
-}
-
-using Bindings = std::map<std::string, Expr>;
-
-bool match(const Ast& p, Expr e, Bindings& b);
-
-bool match_all(const std::vector<AstPtr>& ps, std::span<const Expr> es, Bindings& b) {
-  if (ps.size() != es.size()) return false;
-  Bindings saved = b;
-  for (std::size_t i = 0; i < ps.size(); ++i)
-    if (!match(*ps[i], es[i], b)) {
-      b = saved;
-      return false;
+  PatternNode pattern(const Ast& a) {
+    PatternNode p;
+    switch (a.kind) {
+      case Ast::Kind::Number:
+        p.kind = PatternNode::Kind::Const;
+        p.value = a.number;
+        return p;
+      case Ast::Kind::Name:
+        if (a.text == "I") {
+          p.kind = PatternNode::Kind::Identity;
+          return p;
+        }
+        p.kind = PatternNode::Kind::Var;
+        p.var = slot(a.text);
+        if (p.var < 0) {
+          if (static_cast<int>(vars_.size()) == kMaxRuleVariables)
+            fail("the pattern binds more than " + std::to_string(kMaxRuleVariables) + " variables");
+          p.var = static_cast<int>(vars_.size());
+          vars_.push_back(a.text);
+        }
+        return p;
+      case Ast::Kind::Transpose:
+        p.op = Op::Transpose;
+        break;
+      case Ast::Kind::Call: {
+        p.op = call(a, "pattern");
+        if (op_class(p.op) == OpClass::Leaf) fail("a pattern cannot hold " + a.text + "(...): write I");
+        break;
+      }
+      case Ast::Kind::Power:  // `^` in a pattern is the scalar power only, never X^k
+        p.op = a.text == ".^" ? Op::ElemPow : Op::Pow;
+        break;
+      case Ast::Kind::Chain:
+        for (std::size_t i = 2; i < a.ops.size(); ++i)
+          if (a.ops[i] != a.ops[1]) fail("a pattern chain mixes " + a.ops[1] + " and " + a.ops[i]);
+        if (a.ops[1] == "*") p.op = Op::Mul;
+        else if (a.ops[1] == ".*") p.op = Op::ElemMul;
+        else fail("a pattern cannot hold " + a.ops[1] + " (only products match)");
+        break;
+      case Ast::Kind::Neg:
+        fail("a pattern cannot hold a negation (patterns are in normal form)");
     }
+    for (const auto& k : a.kids) p.kids.push_back(pattern(*k));
+    return p;
+  }
+
+  TemplateNode replacement(const Ast& a) {
+    using K = TemplateNode::Kind;
+    TemplateNode t;
+    switch (a.kind) {
+      case Ast::Kind::Number:
+        t.kind = K::Const;
+        t.value = a.number;
+        return t;
+      case Ast::Kind::Name:
+        if (a.text == "I") {
+          t.kind = K::Identity;
+          uses_identity_ = true;
+          return t;
+        }
+        t.kind = K::Var;
+        t.var = slot(a.text);
+        if (t.var < 0) fail("replacement uses unbound variable " + a.text);
+        return t;
+      case Ast::Kind::Neg: t.kind = K::Neg; break;
+      case Ast::Kind::Transpose: t.kind = K::Transpose; break;
+      case Ast::Kind::Power: t.kind = a.text == ".^" ? K::ElemPower : K::Power; break;
+      case Ast::Kind::Chain: {
+        // a op1 b op2 c ... as a left fold, as the typechecker reads it.
+        TemplateNode acc = replacement(*a.kids[0]);
+        for (std::size_t i = 1; i < a.kids.size(); ++i) {
+          TemplateNode step;
+          step.kind = chain_kind(a.ops[i]);
+          step.kids.push_back(std::move(acc));
+          step.kids.push_back(replacement(*a.kids[i]));
+          acc = std::move(step);
+        }
+        return acc;
+      }
+      case Ast::Kind::Call:
+        if (a.text == "eye") {  // sized by the match, whatever its argument says
+          t.kind = K::Identity;
+          uses_identity_ = true;
+          return t;
+        }
+        t.kind = K::Apply;
+        t.op = call(a, "replacement");
+        if (op_class(t.op) == OpClass::Leaf || t.op == Op::Reshape)
+          fail("a replacement cannot build " + a.text + "(...)");
+        break;
+    }
+    for (const auto& k : a.kids) t.kids.push_back(replacement(*k));
+    return t;
+  }
+
+  Guard guard(const std::string& g) {
+    if (g == "never") return {GuardKind::Never, -1};
+    auto open = g.find('(');
+    if (open == std::string::npos || open == 0 || g.size() < open + 3 || g.back() != ')')
+      fail("malformed guard \"" + g + "\" (want pred(var) or never)");
+    std::string_view pred(g.data(), open);
+    std::string var = g.substr(open + 1, g.size() - open - 2);
+    Guard out;
+    if (pred == "symmetric") out.kind = GuardKind::Symmetric;
+    else if (pred == "square") out.kind = GuardKind::Square;
+    else if (pred == "scalar") out.kind = GuardKind::Scalar;
+    else if (pred == "vector") out.kind = GuardKind::Vector;
+    else if (pred == "matrix") out.kind = GuardKind::Matrix;
+    else fail("unknown guard \"" + g + "\"");
+    out.var = slot(var);
+    if (out.var < 0) fail("guard \"" + g + "\" names " + var + ", which the pattern does not bind");
+    return out;
+  }
+
+  std::vector<std::string> take_variables() { return std::move(vars_); }
+  bool uses_identity() const { return uses_identity_; }
+
+ private:
+  [[noreturn]] void fail(const std::string& why) const { throw std::logic_error("rule " + rule_ + ": " + why); }
+
+  int slot(const std::string& name) const {
+    for (std::size_t i = 0; i < vars_.size(); ++i)
+      if (vars_[i] == name) return static_cast<int>(i);
+    return -1;
+  }
+
+  Op call(const Ast& a, const char* where) const {
+    auto op = call_op(a.text);
+    if (!op) fail(std::string(where) + " uses unsupported call " + a.text);
+    int arity = op_arity(*op);
+    if (arity >= 0 && static_cast<int>(a.kids.size()) != arity)
+      fail(std::string(where) + " calls " + a.text + " with " + std::to_string(a.kids.size()) + " arguments");
+    return *op;
+  }
+
+  TemplateNode::Kind chain_kind(const std::string& op) const {
+    using K = TemplateNode::Kind;
+    if (op == "+") return K::Add;
+    if (op == "-") return K::Sub;
+    if (op == "*") return K::Mul;
+    if (op == "/") return K::Div;
+    if (op == ".*") return K::Hadamard;
+    if (op == "./") return K::EDiv;
+    if (op == ":") return K::Frobenius;
+    fail("replacement uses unknown operator " + op);
+  }
+
+  const std::string& rule_;
+  std::vector<std::string> vars_;
+  bool uses_identity_ = false;
+};
+
+RewriteRule compile_rule(const RuleText& row) {
+  RewriteRule r{row.name, row.pattern, row.replacement, row.guards, row.declarations, row.reference, {}, {}, {}, {},
+                false, false};
+  RuleCompiler c(r.name);
+  auto parse = [&](const std::string& text, const char* side) {
+    try {
+      return parse_expression(text);
+    } catch (const Error& e) {
+      throw std::logic_error("rule " + r.name + ": " + side + " \"" + text + "\" does not parse: " + e.what());
+    }
+  };
+  r.lhs = c.pattern(*parse(r.pattern, "pattern"));
+  r.rhs = c.replacement(*parse(r.replacement, "replacement"));
+  for (const auto& g : r.guards) r.checks.push_back(c.guard(g));
+  r.variables = c.take_variables();
+  r.window = r.lhs.kind == PatternNode::Kind::Node && r.lhs.op == Op::Mul;
+  r.sized_by_match = c.uses_identity();
+  return r;
+}
+
+// ------------------------------------------------------------ matching
+
+using Slots = std::array<Expr, kMaxRuleVariables>;
+
+bool op_accepts(Op pattern, Op node) { return node == pattern || (pattern == Op::Diag && node == Op::DiagPart); }
+
+bool match(const PatternNode& p, Expr e, Slots& s);
+
+bool match_kids(const std::vector<PatternNode>& ps, std::span<const Expr> es, Slots& s) {
+  if (ps.size() != es.size()) return false;
+  for (std::size_t i = 0; i < ps.size(); ++i)
+    if (!match(ps[i], es[i], s)) return false;
   return true;
 }
 
-bool match(const Ast& p, Expr e, Bindings& b) {
+// No backtracking: a pattern has one way to match, so a failure anywhere is
+// a failure of the whole, and the caller clears the slots before a retry.
+bool match(const PatternNode& p, Expr e, Slots& s) {
   switch (p.kind) {
-    case Ast::Kind::Number:
-      return e->op == Op::Const && e->value == p.number;
-    case Ast::Kind::Name: {
-      if (p.text == "I") return e->op == Op::Identity;
-      auto it = b.find(p.text);
-      if (it != b.end()) return it->second == e;
-      b[p.text] = e;
-      return true;
+    case PatternNode::Kind::Var: {
+      Expr& bound = s[static_cast<std::size_t>(p.var)];
+      if (!bound) {
+        bound = e;
+        return true;
+      }
+      return bound == e;
     }
-    case Ast::Kind::Transpose:
-      return e->op == Op::Transpose && match(*p.kids[0], e->kid(0), b);
-    case Ast::Kind::Call: {
-      Op op = pattern_call_op(p.text);
-      bool ok = e->op == op || (op == Op::Diag && e->op == Op::DiagPart);
-      return ok && match_all(p.kids, e->kids, b);
-    }
-    case Ast::Kind::Power: {  // `^` in a pattern is the scalar power only, never X^k
-      Op op = p.text == ".^" ? Op::ElemPow : Op::Pow;
-      return e->op == op && match_all(p.kids, e->kids, b);
-    }
-    case Ast::Kind::Chain: {
-      const std::string& op = p.ops[1];
-      if (op == "*" && e->op == Op::Mul) return match_all(p.kids, e->kids, b);
-      if (op == ".*" && e->op == Op::ElemMul) return match_all(p.kids, e->kids, b);
-      return false;
-    }
-    case Ast::Kind::Neg:
-      return false;
+    case PatternNode::Kind::Const: return e->op == Op::Const && e->value == p.value;
+    case PatternNode::Kind::Identity: return e->op == Op::Identity;
+    case PatternNode::Kind::Node: return op_accepts(p.op, e->op) && match_kids(p.kids, e->kids, s);
   }
   return false;
 }
 
-// Builds the replacement with the builders; `like` gives the shape of `I`.
-Expr instantiate(const Ast& a, const Bindings& b, Expr like) {
-  Context& cx = *like->ctx;
-  switch (a.kind) {
-    case Ast::Kind::Number: return constant(cx, a.number);
-    case Ast::Kind::Name:
-      if (a.text == "I" && !b.count("I")) return identity(cx, like->shape.rows);
-      return b.at(a.text);
-    case Ast::Kind::Neg: return neg(instantiate(*a.kids[0], b, like));
-    case Ast::Kind::Transpose: return transpose(instantiate(*a.kids[0], b, like));
-    case Ast::Kind::Power: {
-      Expr base = instantiate(*a.kids[0], b, like), ex = instantiate(*a.kids[1], b, like);
-      if (a.text == ".^") return epow(base, ex);
+bool holds(const Guard& g, const Slots& s) {
+  if (g.kind == GuardKind::Never) return false;  // kept in the book, not applied automatically
+  Expr e = s[static_cast<std::size_t>(g.var)];
+  switch (g.kind) {
+    case GuardKind::Never: return false;
+    case GuardKind::Symmetric: return e->symmetric;
+    case GuardKind::Square: return e->shape.is_square();
+    case GuardKind::Scalar: return e->is_scalar();
+    case GuardKind::Vector: return e->shape.is_col();
+    case GuardKind::Matrix: return !e->is_scalar() && !e->shape.is_vector_like();
+  }
+  return false;
+}
+
+bool guards_hold(const RewriteRule& r, const Slots& s) {
+  for (const Guard& g : r.checks)
+    if (!holds(g, s)) return false;
+  return true;
+}
+
+// Builds the replacement with the builders; `like` gives the size of `I`.
+Expr instantiate(const TemplateNode& t, const Slots& s, Expr like) {
+  using K = TemplateNode::Kind;
+  auto kid = [&](std::size_t i) { return instantiate(t.kids[i], s, like); };
+  switch (t.kind) {
+    case K::Var: return s[static_cast<std::size_t>(t.var)];
+    case K::Const: return constant(*like->ctx, t.value);
+    case K::Identity: return identity(*like->ctx, like->shape.rows);
+    case K::Neg: return neg(kid(0));
+    case K::Transpose: return transpose(kid(0));
+    case K::Power: {
+      Expr base = kid(0), ex = kid(1);
       return base->is_scalar() ? pow(base, ex) : matpow(base, static_cast<long long>(ex->value));
     }
-    case Ast::Kind::Chain: {
-      Expr acc = instantiate(*a.kids[0], b, like);
-      for (std::size_t i = 1; i < a.kids.size(); ++i) {
-        Expr r = instantiate(*a.kids[i], b, like);
-        const std::string& op = a.ops[i];
-        if (op == "+") acc = add(acc, r);
-        else if (op == "-") acc = sub(acc, r);
-        else if (op == "*") acc = mul(acc, r);
-        else if (op == "/") acc = div(acc, r);
-        else if (op == ".*") acc = hadamard(acc, r);
-        else if (op == "./") acc = ediv(acc, r);
-        else acc = frobenius(acc, r);
-      }
-      return acc;
+    case K::ElemPower: {
+      Expr base = kid(0);
+      return epow(base, kid(1));
     }
-    case Ast::Kind::Call: {
-      if (a.text == "eye") return identity(cx, like->shape.rows);  // sized by the match
+    case K::Add: { Expr a = kid(0); return add(a, kid(1)); }
+    case K::Sub: { Expr a = kid(0); return sub(a, kid(1)); }
+    case K::Mul: { Expr a = kid(0); return mul(a, kid(1)); }
+    case K::Div: { Expr a = kid(0); return div(a, kid(1)); }
+    case K::Hadamard: { Expr a = kid(0); return hadamard(a, kid(1)); }
+    case K::EDiv: { Expr a = kid(0); return ediv(a, kid(1)); }
+    case K::Frobenius: { Expr a = kid(0); return frobenius(a, kid(1)); }
+    case K::Apply: {
       std::vector<Expr> kids;
-      for (const auto& k : a.kids) kids.push_back(instantiate(*k, b, like));
-      return apply(pattern_call_op(a.text), std::move(kids));
+      kids.reserve(t.kids.size());
+      for (std::size_t i = 0; i < t.kids.size(); ++i) kids.push_back(kid(i));
+      return apply(t.op, std::move(kids));
     }
   }
   return like;
@@ -161,50 +308,56 @@ Expr instantiate(const Ast& a, const Bindings& b, Expr like) {
 
 }  // namespace
 
-const std::vector<RewriteRule>& rewrite_rules() {
-  static const std::vector<RewriteRule> rules = [] {
-    std::vector<RewriteRule> out;
-    for (const RuleRow& row : kRows) {
-      RewriteRule r{row.name, row.pattern, row.replacement, row.guards, row.declarations, row.reference,
-                    parse_expression(row.pattern), parse_expression(row.replacement)};
-      std::set<std::string> bound, used;
-      collect_vars(*r.lhs, bound);
-      collect_vars(*r.rhs, used);
-      for (const auto& v : used)
-        if (!bound.count(v))
-          throw std::logic_error("rule " + r.name + ": replacement uses unbound variable " + v);
-      out.push_back(std::move(r));
-    }
-    return out;
-  }();
-  return rules;
+bool pattern_accepts(const PatternNode& p, Op op) {
+  switch (p.kind) {
+    case PatternNode::Kind::Var: return true;
+    case PatternNode::Kind::Const: return op == Op::Const;
+    case PatternNode::Kind::Identity: return op == Op::Identity;
+    case PatternNode::Kind::Node: return op_accepts(p.op, op);
+  }
+  return false;
 }
 
+RuleTable::RuleTable(std::span<const RuleText> rows) {
+  rules_.reserve(rows.size());
+  for (const RuleText& row : rows) rules_.push_back(compile_rule(row));
+  for (std::size_t i = 0; i < rules_.size(); ++i)
+    for (int o = 0; o < kOpCount; ++o)
+      if (pattern_accepts(rules_[i].lhs, op_at(o))) by_root_[static_cast<std::size_t>(o)].push_back(i);
+}
+
+std::span<const RuleText> rule_texts() { return kRows; }
+
+const RuleTable& rule_table() {
+  static const RuleTable table(kRows);
+  return table;
+}
+
+const std::vector<RewriteRule>& rewrite_rules() { return rule_table().rules(); }
+
 std::optional<Expr> apply_rule(const RewriteRule& r, Expr e) {
-  const Ast& p = *r.lhs;
   // A product pattern matches a run of adjacent factors of a longer product.
-  if (p.kind == Ast::Kind::Chain && p.ops[1] == "*" && e->op == Op::Mul && e->kids.size() > p.kids.size()) {
-    std::size_t w = p.kids.size();
+  std::size_t w = r.lhs.kids.size();
+  if (r.window && e->op == Op::Mul && e->kids.size() > w) {
     for (std::size_t i = 0; i + w <= e->kids.size(); ++i) {
-      Bindings b;
-      if (!match_all(p.kids, std::span<const Expr>(e->kids.data() + i, w), b)) continue;
-      bool ok = true;
-      for (const auto& g : r.guards) ok = ok && guard_holds(g, b);
-      if (!ok) continue;
-      std::vector<Expr> window(e->kids.begin() + static_cast<long>(i), e->kids.begin() + static_cast<long>(i + w));
-      Expr replaced = instantiate(*r.rhs, b, mul(window));
-      std::vector<Expr> kids(e->kids.begin(), e->kids.begin() + static_cast<long>(i));
+      Slots s{};
+      std::span<const Expr> run(e->kids.data() + i, w);
+      if (!match_kids(r.lhs.kids, run, s) || !guards_hold(r, s)) continue;
+      // Only I needs the run as one product (for its size).
+      Expr like = r.sized_by_match ? mul(std::vector<Expr>(run.begin(), run.end())) : e;
+      Expr replaced = instantiate(r.rhs, s, like);
+      std::vector<Expr> kids;
+      kids.reserve(e->kids.size() - w + 1);
+      kids.insert(kids.end(), e->kids.begin(), e->kids.begin() + static_cast<long>(i));
       kids.push_back(replaced);
       kids.insert(kids.end(), e->kids.begin() + static_cast<long>(i + w), e->kids.end());
       return mul(std::move(kids));
     }
     return std::nullopt;
   }
-  Bindings b;
-  if (!match(p, e, b)) return std::nullopt;
-  for (const auto& g : r.guards)
-    if (!guard_holds(g, b)) return std::nullopt;
-  return instantiate(*r.rhs, b, e);
+  Slots s{};
+  if (!match(r.lhs, e, s) || !guards_hold(r, s)) return std::nullopt;
+  return instantiate(r.rhs, s, e);
 }
 
 }  // namespace matcalc

@@ -31,7 +31,10 @@ Expr Simplifier::operator()(Expr root) {
 }
 
 Expr Simplifier::at_root(Expr e) {
-  for (const RewriteRule& r : rewrite_rules()) {
+  // Only the rules whose pattern's root can match e's operator, in table order.
+  const RuleTable& table = rule_table();
+  for (std::size_t i : table.at(e->op)) {
+    const RewriteRule& r = table.rules()[i];
     auto out = apply_rule(r, e);
     if (!out || *out == e) continue;
     if (observe_) observe_(r.name, e, *out);

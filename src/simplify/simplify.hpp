@@ -1,6 +1,8 @@
 // The rewriter: rebuilds an expression bottom-up through the builders (which
 // keep the normal form, see ir/builders.hpp) and applies the named rules of
-// rules.cpp at every node until none applies. Memoized per node; terminates
+// rules.cpp at every node until none applies: at a node, only the rules the
+// table lists under the node's operator, in table order, the first that
+// rewrites it winning. Memoized per node; terminates
 // because every rule makes the expression smaller or moves it toward the
 // normal form (and a round limit backs that up).
 #pragma once
