@@ -5,7 +5,8 @@
 //   - an operator that ops.def writes with symbols (Literal, Infix, Postfix)
 //     is `Own` in every column;
 //   - a text spelling is the operator's ops.def spelling (so text reads back);
-//   - the NumPy and PyTorch columns agree on which operators are `Own`.
+//   - the NumPy and PyTorch columns agree on which operators are `Own`;
+//   - Eigen's Method and Entrywise forms are used for unary operators only.
 // For each target, an enum of exactly its `Own` operators (TextOwn,
 // LatexOwn, PythonOwn, EigenOwn) and the lookup from Op; and SyntaxOp, the
 // operators that ops.def writes with symbols.
@@ -65,6 +66,11 @@ inline constexpr OpForm kForms[] = {
 #include "ir/ops.def"
 #undef MATCALC_OP
 };
+inline constexpr int kArities[] = {
+#define MATCALC_OP(E, S, F, A, C, R, D) A,
+#include "ir/ops.def"
+#undef MATCALC_OP
+};
 inline constexpr std::string_view kOpSpellings[] = {
 #define MATCALC_OP(E, S, F, A, C, R, D) S,
 #include "ir/ops.def"
@@ -99,10 +105,16 @@ constexpr bool python_dialects_agree() {
     if (r.numpy.own != r.torch.own) return false;
   return true;
 }
+constexpr bool eigen_forms_are_unary() {
+  for (int i = 0; i < kCheckedRows; ++i)
+    if (kRows[i].eigen.kind != EigenSpelling::Kind::Own && kArities[i] != 1) return false;
+  return true;
+}
 static_assert(rows_follow_ops(), "print/spellings.def: one row per operator of ir/ops.def, in the same order");
 static_assert(symbols_are_own(), "print/spellings.def: an operator written with symbols must be Own in every column");
 static_assert(text_reads_back(), "print/spellings.def: a text Fn spelling must be the operator's ops.def spelling");
 static_assert(python_dialects_agree(), "print/spellings.def: the numpy and torch columns must agree on Own");
+static_assert(eigen_forms_are_unary(), "print/spellings.def: Eigen Method and Entrywise are for unary operators");
 
 // Generating an enum of the `Own` entries of one column: the column's first
 // token selects KEEP (Own) or DROP (Fn, Method, Entrywise).
