@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <set>
 #include <unordered_set>
@@ -30,9 +31,59 @@ struct Hint {
   bool positive = false;  // every entry positive
 };
 
+// What a node that must be SPD, or entrywise positive, asks of its
+// arguments for that to hold (the propagation of domain_hints below).
+enum class Down : std::uint8_t {
+  Nothing,           // no requirement passed down (the conservative default)
+  KidsSpd,           // every argument SPD: sums, Kronecker products of SPD matrices
+  KidsPositive,      // every argument positive: sums, products, quotients
+  FirstSpd,          // the first argument SPD
+  FirstPositive,     // the first argument positive
+  CongruenceMiddle,  // a product: scalars positive, the middle of an odd chain SPD (c*A, B'*A*B)
+  SymbolHint,        // a symbol: draw it so
+};
+
+// The operators that pass a requirement down, as data; an operator not
+// listed passes nothing down, which is always safe: the draws are retried,
+// and the later ones are SPD and positive everywhere.
+struct Propagation {
+  Op op;
+  Down spd;       // when the node must be SPD
+  Down positive;  // when the node must be entrywise positive
+};
+constexpr Propagation kPropagation[] = {
+    {Op::Symbol, Down::SymbolHint, Down::SymbolHint},
+    {Op::Add, Down::KidsSpd, Down::KidsPositive},
+    {Op::Mul, Down::CongruenceMiddle, Down::KidsPositive},
+    {Op::Kron, Down::KidsSpd, Down::KidsPositive},
+    {Op::ElemMul, Down::Nothing, Down::KidsPositive},
+    {Op::ElemDiv, Down::Nothing, Down::KidsPositive},
+    {Op::Transpose, Down::FirstSpd, Down::FirstPositive},
+    {Op::Sym, Down::FirstSpd, Down::FirstPositive},
+    {Op::Inv, Down::FirstSpd, Down::FirstSpd},
+    {Op::MatPow, Down::FirstSpd, Down::Nothing},
+    {Op::Diag, Down::FirstPositive, Down::FirstPositive},
+    {Op::Det, Down::Nothing, Down::FirstSpd},
+    {Op::Sum, Down::Nothing, Down::FirstPositive},
+    {Op::Trace, Down::Nothing, Down::FirstPositive},
+    {Op::DiagPart, Down::Nothing, Down::FirstPositive},
+    {Op::Vec, Down::Nothing, Down::FirstPositive},
+    {Op::Reshape, Down::Nothing, Down::FirstPositive},
+    {Op::Pow, Down::Nothing, Down::FirstPositive},
+    {Op::ElemPow, Down::Nothing, Down::FirstPositive},
+    {Op::Norm1, Down::Nothing, Down::FirstPositive},
+};
+
+Propagation propagation(Op op) {
+  for (const Propagation& p : kPropagation)
+    if (p.op == op) return p;
+  return {op, Down::Nothing, Down::Nothing};
+}
+
 // Walks the roots top-down (every parent before its children) marking the
 // nodes that must be SPD or entrywise positive for the functions above them
-// to be defined; the marks on Symbol nodes are the hints.
+// to be defined (each operator's OpDomain, from ops.def); the marks on Symbol
+// nodes are the hints.
 std::map<std::string, Hint> domain_hints(std::span<const Expr> roots) {
   std::vector<Expr> order = topo_order(roots);
   std::reverse(order.begin(), order.end());
@@ -43,74 +94,59 @@ std::map<std::string, Hint> domain_hints(std::span<const Expr> roots) {
     // one a non-zero base, which a continuous draw gives almost surely.
     return exponent->op != Op::Const || exponent->value != std::round(exponent->value);
   };
-  for (Expr n : order) {
-    switch (n->op) {
-      case Op::LogDet: case Op::Det: case Op::Inv:
+  auto pass_down = [&](Down d, Expr n, bool as_spd) {
+    switch (d) {
+      case Down::Nothing:
+        break;
+      case Down::KidsSpd:
+        for (Expr k : n->kids) spd.insert(k);
+        break;
+      case Down::KidsPositive:
+        for (Expr k : n->kids) pos.insert(k);
+        break;
+      case Down::FirstSpd:
         spd.insert(n->kid(0));
         break;
-      case Op::Log: case Op::Sqrt:
+      case Down::FirstPositive:
         pos.insert(n->kid(0));
         break;
-      case Op::Pow: case Op::ElemPow:
+      case Down::CongruenceMiddle: {
+        std::vector<Expr> chain;
+        for (Expr k : n->kids) {
+          if (k->is_scalar())
+            pos.insert(k);
+          else
+            chain.push_back(k);
+        }
+        // c*A, and the middle of a congruence B'*A*B, are SPD when A is.
+        if (chain.size() % 2 == 1) spd.insert(chain[chain.size() / 2]);
+        break;
+      }
+      case Down::SymbolHint:
+        (as_spd ? hints[n->name].spd : hints[n->name].positive) = true;
+        break;
+    }
+  };
+  for (Expr n : order) {
+    switch (op_domain(n->op)) {
+      case OpDomain::Any:
+        break;
+      case OpDomain::PositiveArg:
+        pos.insert(n->kid(0));
+        break;
+      case OpDomain::SpdArg:
+        spd.insert(n->kid(0));
+        break;
+      case OpDomain::PositiveBase:
         if (needs_positive_base(n->kid(1))) pos.insert(n->kid(0));
         break;
-      case Op::ElemDiv:
+      case OpDomain::PositiveDivisor:
         pos.insert(n->kid(1));
         break;
-      default:
-        break;
     }
-    if (spd.count(n)) {
-      switch (n->op) {
-        case Op::Add: case Op::Kron:
-          for (Expr k : n->kids) spd.insert(k);
-          break;
-        case Op::Transpose: case Op::Sym: case Op::Inv: case Op::MatPow:
-          spd.insert(n->kid(0));
-          break;
-        case Op::Diag:
-          pos.insert(n->kid(0));
-          break;
-        case Op::Mul: {
-          std::vector<Expr> chain;
-          for (Expr k : n->kids) {
-            if (k->is_scalar())
-              pos.insert(k);
-            else
-              chain.push_back(k);
-          }
-          // c*A, and the middle of a congruence B'*A*B, are SPD when A is.
-          if (chain.size() % 2 == 1) spd.insert(chain[chain.size() / 2]);
-          break;
-        }
-        case Op::Symbol:
-          hints[n->name].spd = true;
-          break;
-        default:
-          break;
-      }
-    }
-    if (pos.count(n)) {
-      switch (n->op) {
-        // Sums, products and these maps of positive arrays are positive.
-        case Op::Add: case Op::Mul: case Op::ElemMul: case Op::ElemDiv: case Op::Kron:
-          for (Expr k : n->kids) pos.insert(k);
-          break;
-        case Op::Transpose: case Op::Sum: case Op::Trace: case Op::Diag: case Op::DiagPart:
-        case Op::Vec: case Op::Reshape: case Op::Sym: case Op::Pow: case Op::ElemPow:
-        case Op::Norm1:
-          pos.insert(n->kid(0));
-          break;
-        case Op::Det: case Op::Inv:
-          spd.insert(n->kid(0));
-          break;
-        case Op::Symbol:
-          hints[n->name].positive = true;
-          break;
-        default:
-          break;
-      }
-    }
+    const Propagation p = propagation(n->op);
+    if (spd.count(n)) pass_down(p.spd, n, true);
+    if (pos.count(n)) pass_down(p.positive, n, false);
   }
   return hints;
 }

@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <string_view>
 #include <unordered_map>
 
 #include "ir/error.hpp"
@@ -59,20 +60,48 @@ std::string fmt_num(double v) {
   return buf;
 }
 
+// The symbols of the operators that ops.def writes with symbols (infix and
+// postfix forms), as messages name them.
+struct OperatorSymbol {
+  Op op;
+  std::string_view name;
+};
+constexpr OperatorSymbol kOperatorSymbols[] = {
+    {Op::Add, "'+'"},     {Op::Mul, "'*'"},      {Op::Pow, "'^'"},      {Op::MatPow, "matrix power '^'"},
+    {Op::ElemMul, "'.*'"}, {Op::ElemDiv, "'./'"}, {Op::ElemPow, "'.^'"}, {Op::Transpose, "transpose"},
+};
+
+// Every infix and postfix operator of ops.def has its symbol above.
+constexpr OpForm kForms[] = {
+#define MATCALC_OP(E, S, F, A, C, R, D) OpForm::F,
+#include "ir/ops.def"
+#undef MATCALC_OP
+};
+constexpr bool every_operator_symbol_known() {
+  for (int i = 0; i < kOpCount; ++i) {
+    if (kForms[i] != OpForm::Infix && kForms[i] != OpForm::Postfix) continue;
+    bool found = false;
+    for (const OperatorSymbol& s : kOperatorSymbols) found = found || s.op == op_at(i);
+    if (!found) return false;
+  }
+  return true;
+}
+static_assert(every_operator_symbol_known(), "evaluate.cpp: an infix or postfix operator without its symbol");
+
 // The name of an operator in messages: the call spelling for functions, the
 // operator symbol for infix operators.
 std::string fn_name(Op op) {
-  switch (op) {
-    case Op::Add: return "'+'";
-    case Op::Mul: return "'*'";
-    case Op::Pow: return "'^'";
-    case Op::MatPow: return "matrix power '^'";
-    case Op::ElemMul: return "'.*'";
-    case Op::ElemDiv: return "'./'";
-    case Op::ElemPow: return "'.^'";
-    case Op::Transpose: return "transpose";
-    default: return std::string(op_spelling(op));
+  switch (op_form(op)) {
+    case OpForm::Literal:
+    case OpForm::Call:
+      return std::string(op_spelling(op));
+    case OpForm::Infix:
+    case OpForm::Postfix:
+      for (const OperatorSymbol& s : kOperatorSymbols)
+        if (s.op == op) return std::string(s.name);
+      break;  // unreachable: checked above
   }
+  return std::string(op_spelling(op));
 }
 
 [[noreturn]] void domain_error(const std::string& fn, const std::string& what) {
@@ -199,8 +228,15 @@ void dependencies(Expr n, std::vector<Expr>& out) {
     case Op::Log:
       out.push_back(is_log_det(n) ? n->kid(0)->kid(0) : n->kid(0));
       break;
-    default:
+    case Op::Const: case Op::Symbol: case Op::Identity: case Op::Zeros: case Op::Ones: case Op::Add:
+    case Op::Pow: case Op::MatPow: case Op::ElemMul: case Op::ElemDiv: case Op::ElemPow:
+    case Op::Transpose: case Op::Trace: case Op::Det: case Op::LogDet: case Op::Diag: case Op::DiagPart:
+    case Op::Sum: case Op::Norm2: case Op::Norm1: case Op::Vec: case Op::Reshape: case Op::Kron:
+    case Op::Sym: case Op::LogSumExp: case Op::Softmax: case Op::Exp: case Op::Sqrt: case Op::Sin:
+    case Op::Cos: case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign: case Op::Sigmoid:
+    case Op::Softplus: case Op::Relu:
       out.insert(out.end(), n->kids.begin(), n->kids.end());
+      break;
   }
 }
 

@@ -267,22 +267,29 @@ class Deriver {
     t = {simp_(G), t.body->kids[i]};
   }
 
+  // The Frobenius identity that peels the operator of E off its argument i,
+  // which carries dX. Only operators linear in that argument can hold dX in
+  // a linearized differential; they are listed here, as data, with the row
+  // of identities.cpp that peels them. Any other operator is a logic error
+  // that names it (a new linear operator fails tests/explain until it has
+  // its row here; a non-linear one never gets here).
   static std::string peel_rule(Expr E, std::size_t i) {
-    switch (E->op) {
-      case Op::Trace: return "trace-of-identity-product";
-      case Op::Mul: return E->kids[i]->is_scalar() ? "frobenius-scalar-factor" : "frobenius-product";
-      case Op::Transpose: return "frobenius-transpose";
-      case Op::ElemMul: return "frobenius-hadamard";
-      case Op::ElemDiv: return "frobenius-quotient";
-      case Op::Sum: return "frobenius-sum";
-      case Op::DiagPart: return "frobenius-diag-of-matrix";
-      case Op::Diag: return "frobenius-diag-of-vector";
-      case Op::Vec: return "frobenius-vec";
-      case Op::Reshape: return "frobenius-reshape";
-      case Op::Kron: return i == 0 ? "frobenius-kron-left" : "frobenius-kron-right";
-      case Op::Sym: return "frobenius-sym";
-      default: throw std::logic_error("explain: dX inside the non-linear " + std::string(op_name(E->op)));
-    }
+    if (E->op == Op::Mul) return E->kids[i]->is_scalar() ? "frobenius-scalar-factor" : "frobenius-product";
+    if (E->op == Op::Kron) return i == 0 ? "frobenius-kron-left" : "frobenius-kron-right";
+    struct Peel {
+      Op op;
+      const char* rule;
+    };
+    static constexpr Peel kPeels[] = {
+        {Op::Trace, "trace-of-identity-product"}, {Op::Transpose, "frobenius-transpose"},
+        {Op::ElemMul, "frobenius-hadamard"},      {Op::ElemDiv, "frobenius-quotient"},
+        {Op::Sum, "frobenius-sum"},               {Op::DiagPart, "frobenius-diag-of-matrix"},
+        {Op::Diag, "frobenius-diag-of-vector"},   {Op::Vec, "frobenius-vec"},
+        {Op::Reshape, "frobenius-reshape"},       {Op::Sym, "frobenius-sym"},
+    };
+    for (const Peel& p : kPeels)
+      if (p.op == E->op) return p.rule;
+    throw std::logic_error("explain: dX inside the non-linear " + std::string(op_name(E->op)));
   }
 
   // A symmetric factor that an identity transposes stays as it is: say why.

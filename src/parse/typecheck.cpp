@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "ir/builders.hpp"
@@ -286,66 +287,102 @@ class Pass {
 
  private:
 
+  void nargs(const Ast& a, std::size_t lo, std::size_t hi) {
+    const std::string& f = a.text;
+    if (a.kids.size() < lo || a.kids.size() > hi)
+      fail(ErrorKind::Syntax,
+           f + " takes " + (lo == hi ? std::to_string(lo) : std::to_string(lo) + " or " + std::to_string(hi)) +
+               " argument" + (hi == 1 ? "" : "s") + ", got " + std::to_string(a.kids.size()),
+           a);
+  }
+
+  // A call: the operator from ops.def (call_op), its shape by its ShapeRule.
   TShape call(const Ast& a) {
     const std::string& f = a.text;
-    auto nargs = [&](std::size_t lo, std::size_t hi) {
-      if (a.kids.size() < lo || a.kids.size() > hi)
-        fail(ErrorKind::Syntax,
-             f + " takes " + (lo == hi ? std::to_string(lo) : std::to_string(lo) + " or " + std::to_string(hi)) +
-                 " argument" + (hi == 1 ? "" : "s") + ", got " + std::to_string(a.kids.size()),
-             a);
-    };
-    if (f == "eye") {
-      nargs(1, 1);
-      int d = dim_arg(*a.kids[0]);
-      return {d, d};
-    }
-    if (f == "ones" || f == "zeros") {
-      nargs(1, 2);
-      int r = dim_arg(*a.kids[0]);
-      int c = a.kids.size() == 2 ? dim_arg(*a.kids[1]) : dim_of(Dim::literal(1));
-      return {r, c};
-    }
-    if (f == "reshape") {
-      nargs(3, 3);
-      run(*a.kids[0]);
-      return {dim_arg(*a.kids[1]), dim_arg(*a.kids[2])};
-    }
-    if (!is_function_name(f)) {
+    const std::optional<Op> op = call_op(f);
+    if (!op) {
       if (decls_.count(f) || kinds_.count(f))
         fail(ErrorKind::Syntax, "'" + f + "' is a symbol, not a function (write '*' for a product)", a);
       fail(ErrorKind::Name, "unknown function '" + f + "'", a);
     }
-    if (f == "kron") {
-      nargs(2, 2);
+    const ShapeRule rule = op_shape_rule(*op);
+    if (rule == ShapeRule::Given) return leaf_call(*op, a);
+    if (rule == ShapeRule::Special) return special_call(*op, a);
+    const int arity = op_arity(*op);
+    if (arity < 1) throw std::logic_error("typecheck: no call syntax for " + std::string(op_name(*op)));
+    nargs(a, static_cast<std::size_t>(arity), static_cast<std::size_t>(arity));
+    std::vector<TShape> args;
+    for (const auto& k : a.kids) args.push_back(run(*k));
+    const TShape x = args[0];
+    switch (rule) {
+      case ShapeRule::Same:
+        return x;
+      case ShapeRule::SquareSame:
+        need_square(x, f, a);
+        return x;
+      case ShapeRule::SquareScalar:
+        need_square(x, f, a);
+        return scalar();
+      case ShapeRule::AnyScalar:
+        return scalar();
+      case ShapeRule::VectorSame:
+      case ShapeRule::VectorScalar:
+        if (!is_scalar(x) && !dims.is_one(x.c) && !dims.is_one(x.r))
+          fail(ErrorKind::Shape, f + " needs a vector, got " + str(x), a);
+        return rule == ShapeRule::VectorSame ? x : scalar();
+      case ShapeRule::Transposed:
+        return {x.c, x.r};
+      case ShapeRule::Given:
+      case ShapeRule::Special:
+        break;  // above
+    }
+    throw std::logic_error("typecheck: no shape rule for " + std::string(op_name(*op)));
+  }
+
+  // Leaves written as calls, whose arguments are dimensions: eye(n),
+  // ones(n[,m]), zeros(n[,m]).
+  TShape leaf_call(Op op, const Ast& a) {
+    if (op == Op::Identity) {
+      nargs(a, 1, 1);
+      int d = dim_arg(*a.kids[0]);
+      return {d, d};
+    }
+    if (op == Op::Ones || op == Op::Zeros) {
+      nargs(a, 1, 2);
+      int r = dim_arg(*a.kids[0]);
+      int c = a.kids.size() == 2 ? dim_arg(*a.kids[1]) : dim_of(Dim::literal(1));
+      return {r, c};
+    }
+    throw std::logic_error("typecheck: no call syntax for the leaf " + std::string(op_name(op)));
+  }
+
+  // The operators whose ShapeRule is Special: a rule of their own each.
+  TShape special_call(Op op, const Ast& a) {
+    if (op == Op::Reshape) {
+      nargs(a, 3, 3);
+      run(*a.kids[0]);
+      return {dim_arg(*a.kids[1]), dim_arg(*a.kids[2])};
+    }
+    if (op == Op::Kron) {
+      nargs(a, 2, 2);
       TShape x = run(*a.kids[0]), y = run(*a.kids[1]);
       return {product(x.r, y.r), product(x.c, y.c)};
     }
-    nargs(1, 1);
-    TShape x = run(*a.kids[0]);
-    if (f == "tr" || f == "det" || f == "logdet") {
-      need_square(x, f, a);
-      return scalar();
-    }
-    if (f == "inv" || f == "sym") {
-      need_square(x, f, a);
-      return x;
-    }
-    if (f == "diag") {
+    if (op == Op::Diag) {  // diag(vector) is Diag, diag(matrix) DiagPart
+      nargs(a, 1, 1);
+      TShape x = run(*a.kids[0]);
       if (is_scalar(x)) return x;
       if (dims.is_one(x.c)) return {x.r, x.r};
       if (dims.is_one(x.r)) return {x.c, x.c};
       need_square(x, "diag of a matrix", a);
       return {x.r, dim_of(Dim::literal(1))};
     }
-    if (f == "sum" || f == "norm1" || f == "norm2") return scalar();
-    if (f == "vec") return {product(x.r, x.c), dim_of(Dim::literal(1))};
-    if (f == "logsumexp" || f == "softmax") {
-      if (!is_scalar(x) && !dims.is_one(x.c) && !dims.is_one(x.r))
-        fail(ErrorKind::Shape, f + " needs a vector, got " + str(x), a);
-      return f == "softmax" ? x : scalar();
+    if (op == Op::Vec) {
+      nargs(a, 1, 1);
+      TShape x = run(*a.kids[0]);
+      return {product(x.r, x.c), dim_of(Dim::literal(1))};
     }
-    return x;  // elementwise
+    throw std::logic_error("typecheck: no shape rule for " + std::string(op_name(op)));
   }
 };
 
@@ -432,28 +469,31 @@ class Builder {
     return nullptr;
   }
 
+  // A call: the leaves and reshape take their sizes from the inferred
+  // shape; every other operator is built by apply().
   Expr call(const Ast& a) {
-    const std::string& f = a.text;
+    const Op op = *call_op(a.text);  // Pass::call checked the name
     TShape s = pass_.shapes.at(&a);
-    if (f == "eye") return identity(cx_, dim(s.r));
-    if (f == "ones") return ones(cx_, shape(s));
-    if (f == "zeros") return zeros(cx_, shape(s));
-    if (f == "reshape") return reshape(build(*a.kids[0]), shape(s));
-    if (f == "kron") return kron(build(*a.kids[0]), build(*a.kids[1]));
-    Expr x = build(*a.kids[0]);
-    static const std::map<std::string, Expr (*)(Expr)> unary = {
-        {"tr", trace}, {"det", det}, {"logdet", logdet}, {"inv", inv}, {"diag", diag},
-        {"sum", sum}, {"norm2", norm2}, {"norm1", norm1}, {"vec", vec}, {"sym", sym},
-        {"logsumexp", logsumexp}, {"softmax", softmax}};
-    if (auto it = unary.find(f); it != unary.end()) return it->second(x);
-    static const std::map<std::string, Op> elementwise_ops = {
-        {"exp", Op::Exp}, {"log", Op::Log}, {"sqrt", Op::Sqrt}, {"sin", Op::Sin},
-        {"cos", Op::Cos}, {"tan", Op::Tan}, {"tanh", Op::Tanh}, {"abs", Op::Abs},
-        {"sign", Op::Sign}, {"sigmoid", Op::Sigmoid}, {"softplus", Op::Softplus},
-        {"relu", Op::Relu}};
-    return elementwise(elementwise_ops.at(f), x);
+    if (op == Op::Identity) return identity(cx_, dim(s.r));
+    if (op == Op::Ones) return ones(cx_, shape(s));
+    if (op == Op::Zeros) return zeros(cx_, shape(s));
+    if (op == Op::Reshape) return reshape(build(*a.kids[0]), shape(s));
+    std::vector<Expr> kids;
+    for (const auto& k : a.kids) kids.push_back(build(*k));
+    return apply(op, std::move(kids));
   }
 };
+
+// The arguments of eye/ones/zeros (all) and reshape (after the first) are
+// dimensions, not values: the index of the first, for such calls.
+std::optional<std::size_t> first_dimension_arg(const Ast& a) {
+  if (a.kind != Ast::Kind::Call) return std::nullopt;
+  std::optional<Op> op = call_op(a.text);
+  if (!op) return std::nullopt;
+  if (op_shape_rule(*op) == ShapeRule::Given) return 0;  // leaves written as calls
+  if (*op == Op::Reshape) return 1;
+  return std::nullopt;
+}
 
 void collect_names(const Ast& a, std::vector<Undeclared>& out, std::set<std::string>& seen,
                    std::set<std::string>& dim_args) {
@@ -462,14 +502,13 @@ void collect_names(const Ast& a, std::vector<Undeclared>& out, std::set<std::str
     if (seen.insert(a.text).second) out.push_back({a.text, a.pos});
     return;
   }
-  if (a.kind == Ast::Kind::Call && (a.text == "eye" || a.text == "ones" || a.text == "zeros" || a.text == "reshape")) {
-    std::size_t first = a.text == "reshape" ? 1 : 0;
-    if (first == 1) collect_names(*a.kids[0], out, seen, dim_args);
+  if (std::optional<std::size_t> first = first_dimension_arg(a)) {
+    if (*first == 1) collect_names(*a.kids[0], out, seen, dim_args);
     std::function<void(const Ast&)> dims = [&](const Ast& d) {
       if (d.kind == Ast::Kind::Name) dim_args.insert(d.text);
       for (auto& k : d.kids) dims(*k);
     };
-    for (std::size_t i = first; i < a.kids.size(); ++i) dims(*a.kids[i]);
+    for (std::size_t i = *first; i < a.kids.size(); ++i) dims(*a.kids[i]);
     return;
   }
   for (auto& k : a.kids) collect_names(*k, out, seen, dim_args);

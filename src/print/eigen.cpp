@@ -35,7 +35,9 @@
 //     for symmetry (to 1e-10 relative, as the value-file reader does), throwing
 //     std::invalid_argument;
 //   - numbers are written so that the compiler reads back the same double;
-//   - the lowering is one switch over every operator of ops.def, no default.
+//   - every operator is lowered: from its Eigen column of print/spellings.def
+//     (a method, or an entrywise function), or (where the column says Own)
+//     by its case of one switch over EigenOwn, no default.
 // The target-independent lowering (one pass run twice, first counting how
 // often the code refers to each node, then writing; temporaries, stages,
 // products, chains and shared factorizations) is codegen::Emitter, shared
@@ -49,6 +51,7 @@
 
 #include "ir/error.hpp"
 #include "print/codegen.hpp"
+#include "print/spellings.hpp"
 
 namespace matcalc {
 
@@ -489,35 +492,49 @@ class EigenEmitter final : public Emitter {
   // A stable helper with an overload for double and one for Eigen objects.
   Code entrywise_helper(Expr e, Helper h, std::string_view fn) { return helper_call(h, fn, {ref(e->kid(0))}); }
 
-  // ---- lowering: one case per operator
+  // ---- lowering
 
   Code lower(Expr e) override {
+    if (std::optional<EigenOwn> own = eigen_own(e->op)) return lower_own(*own, e);
+    // Spelled from print/spellings.def.
+    const EigenSpelling& sp = spellings_of(e->op).eigen;
+    switch (sp.kind) {
+      case EigenSpelling::Kind::Method:
+        return scalar_or(e, [&](const Code& x) { return method(x, sp.method); });
+      case EigenSpelling::Kind::Entrywise: return entrywise(e, sp.fn, sp.method);
+      case EigenSpelling::Kind::Own: break;  // eigen_own() has it
+    }
+    throw Error(ErrorKind::Unsupported, "no C++ form for operator " + std::string(op_name(e->op)));
+  }
+
+  // The operators written with code of their own (spellings.def): one case each.
+  Code lower_own(EigenOwn op, Expr e) {
     Kind k = kind_of(e->shape);
-    switch (e->op) {
-      case Op::Const: return cpp_number(e->value);
-      case Op::Symbol: return atom("in." + member_of(e->name));
-      case Op::Identity: {
+    switch (op) {
+      case EigenOwn::Const: return cpp_number(e->value);
+      case EigenOwn::Symbol: return atom("in." + member_of(e->name));
+      case EigenOwn::Identity: {
         Code n = dim(e->shape.rows);
         return call("Eigen::MatrixXd::Identity", {n, n});
       }
-      case Op::Zeros: return filled(e, "Zero", 0.0);
-      case Op::Ones: return filled(e, "Ones", 1.0);
-      case Op::Add: return lower_sum(e);
-      case Op::Mul: return lower_product(e, false);
-      case Op::Pow: return call("std::pow", {ref(e->kid(0)), ref(e->kid(1))});
-      case Op::MatPow: {
+      case EigenOwn::Zeros: return filled(e, "Zero", 0.0);
+      case EigenOwn::Ones: return filled(e, "Ones", 1.0);
+      case EigenOwn::Add: return lower_sum(e);
+      case EigenOwn::Mul: return lower_product(e, false);
+      case EigenOwn::Pow: return call("std::pow", {ref(e->kid(0)), ref(e->kid(1))});
+      case EigenOwn::MatPow: {
         Expr a = e->kid(0);
         if (a->is_scalar()) return call("std::pow", {ref(a), cpp_number(static_cast<double>(e->power))});
         Code base = e->power < 0 ? method(factorization(a), "inverse") : ref(a);
         return helper_call(Helper::MatPow, "matpow", {base, atom(std::to_string(std::llabs(e->power)))});
       }
-      case Op::ElemMul: return lower_entrywise_product(e);
-      case Op::ElemDiv: {
+      case EigenOwn::ElemMul: return lower_entrywise_product(e);
+      case EigenOwn::ElemDiv: {
         Expr a = e->kid(0), b = e->kid(1);
         if (k == Kind::Scalar) return binary(ref(a), "/", ref(b), kMul);
         return method(atom("(" + binary(array_operand(a), "/", array_operand(b), kMul).s + ")"), "matrix");
       }
-      case Op::ElemPow: {
+      case EigenOwn::ElemPow: {
         Expr a = e->kid(0), p = e->kid(1);
         if (k == Kind::Scalar) return call("std::pow", {ref(a), ref(p)});
         Code x = method(ref(a), "array");
@@ -525,69 +542,59 @@ class EigenEmitter final : public Emitter {
         if (p->is_const(-1.0)) return method(method(x, "inverse"), "matrix");
         return method(method(x, "pow", {ref(p)}), "matrix");
       }
-      case Op::Transpose: return transpose_code(ref(e->kid(0)), kind_of(e->kid(0)->shape));
-      case Op::Trace: return scalar_or(e, [&](const Code& x) { return method(x, "trace"); });
-      case Op::Det: {
+      case EigenOwn::Transpose: return transpose_code(ref(e->kid(0)), kind_of(e->kid(0)->shape));
+      case EigenOwn::Det: {
         Expr a = e->kid(0);
         if (a->is_scalar()) return ref(a);
         return method(factorization(inverse_of_arg(a)), "det");
       }
-      case Op::LogDet: {
+      case EigenOwn::LogDet: {
         Expr a = e->kid(0);
         if (a->is_scalar()) return call("std::log", {ref(a)});
         return method(factorization(inverse_of_arg(a)), "log_det");
       }
-      case Op::Inv: {
+      case EigenOwn::Inv: {
         Expr a = e->kid(0);
         if (a->is_scalar()) return binary(atom("1.0"), "/", ref(a), kMul);
         InverseOf s = inverse_of(e);
         return method(factorization(s.matrix), s.transposed ? "inverse_transposed" : "inverse");
       }
-      case Op::Diag: {
+      case EigenOwn::Diag: {
         Expr a = e->kid(0);
         if (a->is_scalar()) return ref(a);
         return method(method(ref(a), "asDiagonal"), "toDenseMatrix");
       }
-      case Op::DiagPart: {
+      case EigenOwn::DiagPart: {
         Expr a = e->kid(0);
         if (a->is_scalar()) return ref(a);
         Code d = method(ref(a), "diagonal");
         return k == Kind::Row ? transpose_code(d, Kind::Col) : d;
       }
-      case Op::Sum: return scalar_or(e, [&](const Code& x) { return method(x, "sum"); });
-      case Op::Norm2:
+      case EigenOwn::Norm2:
         if (e->kid(0)->is_scalar()) return call("std::fabs", {ref(e->kid(0))});
         return method(ref(e->kid(0)), "norm");
-      case Op::Norm1:
+      case EigenOwn::Norm1:
         if (e->kid(0)->is_scalar()) return call("std::fabs", {ref(e->kid(0))});
         return method(method(ref(e->kid(0)), "cwiseAbs"), "sum");
-      case Op::Vec: return lower_reshape(e);
-      case Op::Reshape: return lower_reshape(e);
-      case Op::Kron: {
+      case EigenOwn::Vec: return lower_reshape(e);
+      case EigenOwn::Reshape: return lower_reshape(e);
+      case EigenOwn::Kron: {
         Expr a = e->kid(0), b = e->kid(1);
         if (a->is_scalar() || b->is_scalar()) return binary(ref(a), "*", ref(b), kMul);
         return helper_call(Helper::Kron, "kron", {ref(a), ref(b)});
       }
-      case Op::Sym: return scalar_or(e, [&](const Code& x) { return helper_call(Helper::Sym, "sym", {x}); });
-      case Op::LogSumExp:
+      case EigenOwn::Sym: return scalar_or(e, [&](const Code& x) { return helper_call(Helper::Sym, "sym", {x}); });
+      case EigenOwn::LogSumExp:
         return scalar_or(e, [&](const Code& x) { return helper_call(Helper::LogSumExp, "logsumexp", {x}); });
-      case Op::Softmax:
+      case EigenOwn::Softmax:
         if (e->kid(0)->is_scalar()) return atom("1.0");
         return helper_call(Helper::Softmax, "softmax", {ref(e->kid(0))});
-      case Op::Exp: return entrywise(e, "std::exp", "exp");
-      case Op::Log: return entrywise(e, "std::log", "log");
-      case Op::Sqrt: return entrywise(e, "std::sqrt", "sqrt");
-      case Op::Sin: return entrywise(e, "std::sin", "sin");
-      case Op::Cos: return entrywise(e, "std::cos", "cos");
-      case Op::Tan: return entrywise(e, "std::tan", "tan");
-      case Op::Tanh: return entrywise(e, "std::tanh", "tanh");
-      case Op::Abs: return entrywise(e, "std::fabs", "abs");
-      case Op::Sign:
+      case EigenOwn::Sign:
         if (e->kid(0)->is_scalar()) return helper_call(Helper::Sign, "sign", {ref(e->kid(0))});
         return entrywise(e, "", "sign");
-      case Op::Sigmoid: return entrywise_helper(e, Helper::Sigmoid, "sigmoid");
-      case Op::Softplus: return entrywise_helper(e, Helper::Softplus, "softplus");
-      case Op::Relu:
+      case EigenOwn::Sigmoid: return entrywise_helper(e, Helper::Sigmoid, "sigmoid");
+      case EigenOwn::Softplus: return entrywise_helper(e, Helper::Softplus, "softplus");
+      case EigenOwn::Relu:
         if (e->kid(0)->is_scalar()) return helper_call(Helper::Relu, "relu", {ref(e->kid(0))});
         return method(ref(e->kid(0)), "cwiseMax", {atom("0.0")});
     }

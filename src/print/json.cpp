@@ -9,6 +9,7 @@
 // of this format expect.
 #include "print/json.hpp"
 
+#include "print/spellings.hpp"
 #include "print/text.hpp"
 
 namespace matcalc {
@@ -20,20 +21,19 @@ nlohmann::json tree(Expr e) {
   j["op"] = std::string(op_name(e->op));
   j["shape"] = nlohmann::json::array({e->shape.rows.str(), e->shape.cols.str()});
   j["symmetric"] = e->symmetric;
-  // The payload, by operator: a switch with no default, so a new operator
-  // with a payload of its own is a compile-time reminder to print it here.
-  switch (e->op) {
-    case Op::Const: j["value"] = e->value; break;  // nlohmann writes NaN/inf as null
-    case Op::Symbol: j["name"] = e->name; break;
-    case Op::MatPow: j["power"] = e->power; break;
-    case Op::Identity: case Op::Zeros: case Op::Ones:
-    case Op::Add: case Op::Mul: case Op::Pow: case Op::ElemMul: case Op::ElemDiv: case Op::ElemPow:
-    case Op::Transpose: case Op::Trace: case Op::Det: case Op::LogDet: case Op::Inv: case Op::Diag:
-    case Op::DiagPart: case Op::Sum: case Op::Norm2: case Op::Norm1: case Op::Vec: case Op::Reshape:
-    case Op::Kron: case Op::Sym: case Op::LogSumExp: case Op::Softmax: case Op::Exp: case Op::Log:
-    case Op::Sqrt: case Op::Sin: case Op::Cos: case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign:
-    case Op::Sigmoid: case Op::Softplus: case Op::Relu:
-      break;
+  // The payload. Only operators written with symbols carry one (a call's
+  // arguments are its kids and its result is its shape): a switch over
+  // SyntaxOp with no default, so a new such operator with a payload of its
+  // own is a compile-time reminder to print it here.
+  if (std::optional<SyntaxOp> op = syntax_op(e->op)) {
+    switch (*op) {
+      case SyntaxOp::Const: j["value"] = e->value; break;  // nlohmann writes NaN/inf as null
+      case SyntaxOp::Symbol: j["name"] = e->name; break;
+      case SyntaxOp::MatPow: j["power"] = e->power; break;
+      case SyntaxOp::Add: case SyntaxOp::Mul: case SyntaxOp::Pow: case SyntaxOp::ElemMul:
+      case SyntaxOp::ElemDiv: case SyntaxOp::ElemPow: case SyntaxOp::Transpose:
+        break;
+    }
   }
   nlohmann::json args = nlohmann::json::array();
   for (Expr k : e->kids) args.push_back(tree(k));

@@ -1,6 +1,8 @@
 // The LaTeX printer. It guarantees:
-//   - exhaustiveness: one case per operator of ops.def, no default, so a new
-//     operator does not compile until it has a LaTeX form;
+//   - completeness: an operator is printed from its LaTeX column of
+//     print/spellings.def (a call: \name\left(...\right)) or, where that
+//     column says Own, by a case of the switch over LatexOwn here (no
+//     default, so a new Own entry does not compile until it has a case);
 //   - the layout of the text printer (same precedence base, same product
 //     layout, same rule for when an identity's size can be left out), with
 //     parentheses only where the precedence table needs them, written as
@@ -17,6 +19,7 @@
 #include <string_view>
 
 #include "print/precedence.hpp"
+#include "print/spellings.hpp"
 
 namespace matcalc {
 
@@ -110,16 +113,23 @@ bool is_exponent_form(double v) { return format_number(v).find('e') != std::stri
 // printer's where the notation differs: inv(X) is the superscript X^{-1},
 // kron is the infix \otimes, a number like 10^{-6} is a power or a product.
 int latex_precedence(Expr e) {
-  switch (e->op) {
-    case Op::Inv: return kPrecPower;
-    case Op::Kron: return kPrecProduct;
-    case Op::Ones: return e->shape.is_row() ? kPrecPower : kPrecAtom;  // \mathbf{1}_{n}^\top
-    case Op::Const:
-      if (e->value < 0) return kPrecUnary;
-      if (is_exponent_form(e->value)) return kPrecProduct;
-      return kPrecAtom;
-    default: return precedence(e);
+  if (std::optional<LatexOwn> op = latex_own(e->op)) {
+    switch (*op) {
+      case LatexOwn::Inv: return kPrecPower;
+      case LatexOwn::Kron: return kPrecProduct;
+      case LatexOwn::Ones: return e->shape.is_row() ? kPrecPower : kPrecAtom;  // \mathbf{1}_{n}^\top
+      case LatexOwn::Const:
+        if (e->value < 0) return kPrecUnary;
+        if (is_exponent_form(e->value)) return kPrecProduct;
+        return kPrecAtom;
+      case LatexOwn::Symbol: case LatexOwn::Identity: case LatexOwn::Zeros: case LatexOwn::Add:
+      case LatexOwn::Mul: case LatexOwn::Pow: case LatexOwn::MatPow: case LatexOwn::ElemMul:
+      case LatexOwn::ElemDiv: case LatexOwn::ElemPow: case LatexOwn::Transpose: case LatexOwn::Norm2:
+      case LatexOwn::Norm1: case LatexOwn::Reshape: case LatexOwn::Sqrt: case LatexOwn::Abs:
+        break;
+    }
   }
+  return precedence(e);
 }
 
 bool starts_with_digit(const std::string& s) { return !s.empty() && std::isdigit(static_cast<unsigned char>(s.front())); }
@@ -147,70 +157,59 @@ class LatexPrinter {
   std::string print(Expr e, bool known = false) {
     if (spellings_)
       if (auto it = spellings_->find(e); it != spellings_->end()) return it->second;
-    switch (e->op) {
-      case Op::Const: return latex_number(e->value);
-      case Op::Symbol: return latex_name(e->name);
-      case Op::Identity: return known ? "I" : "I_{" + latex_dim(e->shape.rows) + "}";
-      case Op::Zeros: return "0";
-      case Op::Ones:
+    if (std::optional<LatexOwn> own = latex_own(e->op)) return own_syntax(*own, e, known);
+    // A call, spelled from print/spellings.def: \name\left(a, b\right).
+    std::string args;
+    for (std::size_t i = 0; i < e->kids.size(); ++i) args += (i ? ", " : "") + print(e->kid(i));
+    return std::string(spellings_of(e->op).latex.name) + paren(args);
+  }
+
+ private:
+  const Spellings* spellings_;
+
+  // The operators this printer writes with code of its own (spellings.def).
+  std::string own_syntax(LatexOwn op, Expr e, bool known) {
+    switch (op) {
+      case LatexOwn::Const: return latex_number(e->value);
+      case LatexOwn::Symbol: return latex_name(e->name);
+      case LatexOwn::Identity: return known ? "I" : "I_{" + latex_dim(e->shape.rows) + "}";
+      case LatexOwn::Zeros: return "0";
+      case LatexOwn::Ones:
         if (e->shape.is_col()) return "\\mathbf{1}_{" + latex_dim(e->shape.rows) + "}";
         if (e->shape.is_row()) return "\\mathbf{1}_{" + latex_dim(e->shape.cols) + "}^\\top";
         return "\\mathbf{1}_{" + latex_dim(e->shape.rows) + "\\times " + latex_dim(e->shape.cols) + "}";
-      case Op::Add: return sum(e, known);
-      case Op::Mul: return product(e, known);
-      case Op::Pow: return superscript_base(e->kid(0)) + "^{" + exponent(e->kid(1)) + "}";
-      case Op::MatPow: return superscript_base(e->kid(0)) + "^{" + std::to_string(e->power) + "}";
-      case Op::ElemMul: {
+      case LatexOwn::Add: return sum(e, known);
+      case LatexOwn::Mul: return product(e, known);
+      case LatexOwn::Pow: return superscript_base(e->kid(0)) + "^{" + exponent(e->kid(1)) + "}";
+      case LatexOwn::MatPow: return superscript_base(e->kid(0)) + "^{" + std::to_string(e->power) + "}";
+      case LatexOwn::ElemMul: {
         std::string s;
         for (Expr k : e->kids) s += (s.empty() ? "" : " \\odot ") + wrap(k, kPrecUnary);
         return s;
       }
-      case Op::ElemDiv: return wrap(e->kid(0), kPrecProduct) + " \\oslash " + wrap(e->kid(1), kPrecUnary);
-      case Op::ElemPow: return superscript_base(e->kid(0)) + "^{\\circ " + exponent(e->kid(1)) + "}";
-      case Op::Transpose: return superscript_base(e->kid(0)) + "^\\top";
-      case Op::Trace: return call("\\operatorname{tr}", e);
-      case Op::Det: return call("\\det", e);
-      case Op::LogDet: return call("\\log\\det", e);
-      case Op::Inv: {
+      case LatexOwn::ElemDiv: return wrap(e->kid(0), kPrecProduct) + " \\oslash " + wrap(e->kid(1), kPrecUnary);
+      case LatexOwn::ElemPow: return superscript_base(e->kid(0)) + "^{\\circ " + exponent(e->kid(1)) + "}";
+      case LatexOwn::Transpose: return superscript_base(e->kid(0)) + "^\\top";
+      case LatexOwn::Inv: {
         Expr a = e->kid(0);
         // inv(X') = X^{-\top}: one superscript instead of nested ones.
         if (a->op == Op::Transpose && latex_precedence(a->kid(0)) >= kPrecAtom)
           return print(a->kid(0)) + "^{-\\top}";
         return superscript_base(a) + "^{-1}";
       }
-      case Op::Diag: return call("\\operatorname{diag}", e);
-      case Op::DiagPart: return call("\\operatorname{diag}", e);
-      case Op::Sum: return call("\\operatorname{sum}", e);
-      case Op::Norm2:
+      case LatexOwn::Norm2:
         // norm2 of a matrix is the Frobenius norm.
         return "\\left\\|" + print(e->kid(0)) + "\\right\\|_" + (e->kid(0)->shape.is_vector_like() ? "2" : "F");
-      case Op::Norm1: return "\\left\\|" + print(e->kid(0)) + "\\right\\|_1";
-      case Op::Vec: return call("\\operatorname{vec}", e);
-      case Op::Reshape:
+      case LatexOwn::Norm1: return "\\left\\|" + print(e->kid(0)) + "\\right\\|_1";
+      case LatexOwn::Reshape:
         return "\\operatorname{reshape}\\left(" + print(e->kid(0)) + ", " + latex_dim(e->shape.rows) + ", " +
                latex_dim(e->shape.cols) + "\\right)";
-      case Op::Kron: return kron_operand(e->kid(0)) + " \\otimes " + kron_operand(e->kid(1));
-      case Op::Sym: return call("\\operatorname{sym}", e);
-      case Op::LogSumExp: return call("\\operatorname{logsumexp}", e);
-      case Op::Softmax: return call("\\operatorname{softmax}", e);
-      case Op::Exp: return call("\\exp", e);
-      case Op::Log: return call("\\log", e);
-      case Op::Sqrt: return "\\sqrt{" + print(e->kid(0)) + "}";
-      case Op::Sin: return call("\\sin", e);
-      case Op::Cos: return call("\\cos", e);
-      case Op::Tan: return call("\\tan", e);
-      case Op::Tanh: return call("\\tanh", e);
-      case Op::Abs: return "\\left|" + print(e->kid(0)) + "\\right|";
-      case Op::Sign: return call("\\operatorname{sign}", e);
-      case Op::Sigmoid: return call("\\operatorname{sigmoid}", e);
-      case Op::Softplus: return call("\\operatorname{softplus}", e);
-      case Op::Relu: return call("\\operatorname{relu}", e);
+      case LatexOwn::Kron: return kron_operand(e->kid(0)) + " \\otimes " + kron_operand(e->kid(1));
+      case LatexOwn::Sqrt: return "\\sqrt{" + print(e->kid(0)) + "}";
+      case LatexOwn::Abs: return "\\left|" + print(e->kid(0)) + "\\right|";
     }
-    return {};  // unreachable: the switch covers every operator
+    return {};  // unreachable: the switch names every LatexOwn
   }
-
- private:
-  const Spellings* spellings_;
 
   std::string wrap(Expr e, int min_prec, bool known = false) {
     std::string s = print(e, known);
@@ -223,8 +222,6 @@ class LatexPrinter {
 
   // An exponent sits in braces, so it never needs parentheses.
   std::string exponent(Expr p) { return print(p); }
-
-  std::string call(const char* fn, Expr e) { return std::string(fn) + paren(print(e->kid(0))); }
 
   // Kronecker products are associative, so A \otimes B \otimes C needs no
   // parentheses; anything looser than a power does.

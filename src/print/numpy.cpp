@@ -21,7 +21,9 @@
 //   - a dimension is read off the shape of an input that has it; one that no
 //     input has is taken from vars[name] or raises ValueError at call time;
 //   - numbers are written so that Python reads back the same double;
-//   - the lowering is one switch over every operator of ops.def, no default.
+//   - every operator is lowered: a call from its NumPy or PyTorch column of
+//     print/spellings.def, or (where the column says Own) by its case of
+//     one switch over PythonOwn, no default.
 // The NumPy and PyTorch modules differ only in a PyDialect (names of library
 // functions, column-major reshapes, helper bodies, input conversion). The
 // target-independent lowering (use counting, temporaries, stages, products
@@ -34,6 +36,7 @@
 
 #include "ir/error.hpp"
 #include "print/codegen.hpp"
+#include "print/spellings.hpp"
 
 namespace matcalc {
 
@@ -91,6 +94,8 @@ class PyDialect {
   virtual std::string_view lib() const = 0;     // np / torch
   virtual std::string_view linalg() const = 0;  // np.linalg / torch.linalg
   virtual std::string_view array_word() const = 0;  // for docstrings
+  // A call-form operator's function, from its column of print/spellings.def.
+  virtual std::string_view call_name(Op op) const = 0;
   std::string fn(std::string_view name) const { return std::string(lib()) + "." + std::string(name); }
   std::string la(std::string_view name) const { return std::string(linalg()) + "." + std::string(name); }
 
@@ -131,6 +136,7 @@ class NumPyDialect final : public PyDialect {
   std::string_view lib() const override { return "np"; }
   std::string_view linalg() const override { return "np.linalg"; }
   std::string_view array_word() const override { return "numpy array"; }
+  std::string_view call_name(Op op) const override { return spellings_of(op).numpy.name; }
   Code eye(const Code& n) const override { return call("np.eye", {n}); }
   Code filled(std::string_view what, const std::vector<Code>& dims) const override {
     std::string fn = "np." + std::string(what);
@@ -228,6 +234,7 @@ class TorchDialect final : public PyDialect {
   std::string_view lib() const override { return "torch"; }
   std::string_view linalg() const override { return "torch.linalg"; }
   std::string_view array_word() const override { return "tensor or numpy array"; }
+  std::string_view call_name(Op op) const override { return spellings_of(op).torch.name; }
   Code eye(const Code& n) const override { return atom("torch.eye(" + n.s + ", dtype=torch.float64)"); }
   Code filled(std::string_view what, const std::vector<Code>& dims) const override {
     std::string s = "torch." + std::string(what) + "(" + dims[0].s;
@@ -351,54 +358,49 @@ class PyEmitter final : public Emitter {
 
   Code lib_call(std::string_view name, Expr arg) { return call(d_.fn(name), {d_.tensor_arg(ref(arg), arg)}); }
 
-  // ---- lowering: one case per operator
+  // ---- lowering
 
   Code lower(Expr e) override {
-    switch (e->op) {
-      case Op::Const: return py_number(e->value);
-      case Op::Symbol: return atom(local_of_symbol(e->name));
-      case Op::Identity: return d_.eye(dim(e->shape.rows));
-      case Op::Zeros: return d_.filled("zeros", dims_of(e->shape));
-      case Op::Ones: return d_.filled("ones", dims_of(e->shape));
-      case Op::Add: return lower_sum(e);
-      case Op::Mul: return lower_product(e, false);
-      case Op::Pow: return power(ref(e->kid(0)), ref(e->kid(1)));
-      case Op::MatPow: return call(d_.la("matrix_power"), {ref(e->kid(0)), atom(std::to_string(e->power))});
-      case Op::ElemMul: {
+    if (std::optional<PythonOwn> own = python_own(e->op)) return lower_own(*own, e);
+    // A call, spelled from print/spellings.def: name(a, b, ...).
+    std::string s = std::string(d_.call_name(e->op)) + "(";
+    for (std::size_t i = 0; i < e->kids.size(); ++i)
+      s += (i ? ", " : "") + d_.tensor_arg(ref(e->kid(i)), e->kid(i)).s;
+    return atom(s + ")");
+  }
+
+  // The operators written with code of their own (spellings.def): one case each.
+  Code lower_own(PythonOwn op, Expr e) {
+    switch (op) {
+      case PythonOwn::Const: return py_number(e->value);
+      case PythonOwn::Symbol: return atom(local_of_symbol(e->name));
+      case PythonOwn::Identity: return d_.eye(dim(e->shape.rows));
+      case PythonOwn::Zeros: return d_.filled("zeros", dims_of(e->shape));
+      case PythonOwn::Ones: return d_.filled("ones", dims_of(e->shape));
+      case PythonOwn::Add: return lower_sum(e);
+      case PythonOwn::Mul: return lower_product(e, false);
+      case PythonOwn::Pow: return power(ref(e->kid(0)), ref(e->kid(1)));
+      case PythonOwn::MatPow: return call(d_.la("matrix_power"), {ref(e->kid(0)), atom(std::to_string(e->power))});
+      case PythonOwn::ElemMul: {
         Code acc = ref(e->kid(0));
         for (std::size_t i = 1; i < e->kids.size(); ++i) acc = binary(acc, "*", ref(e->kid(i)), kMul);
         return acc;
       }
-      case Op::ElemDiv: return binary(ref(e->kid(0)), "/", ref(e->kid(1)), kMul);
-      case Op::ElemPow: return power(ref(e->kid(0)), ref(e->kid(1)));
-      case Op::Transpose: return transposed(ref(e->kid(0)), kind_of(e->kid(0)->shape));
-      case Op::Trace: return lib_call("trace", e->kid(0));
-      case Op::Det: return call(d_.la("det"), {ref(e->kid(0))});
-      case Op::LogDet: return helper_call(Helper::LogDet, "_logdet", ref(e->kid(0)));
-      case Op::Inv: return call(d_.la("inv"), {ref(e->kid(0))});
-      case Op::Diag: return lib_call("diag", e->kid(0));
-      case Op::DiagPart: return d_.diag_part(ref(e->kid(0)));
-      case Op::Sum: return lib_call("sum", e->kid(0));
-      case Op::Norm2: return call(d_.la("norm"), {d_.tensor_arg(ref(e->kid(0)), e->kid(0))});
-      case Op::Norm1: return call(d_.fn("sum"), {lib_call("abs", e->kid(0))});
-      case Op::Vec: return lower_reshape(e);
-      case Op::Reshape: return lower_reshape(e);
-      case Op::Kron: return lower_kron(e);
-      case Op::Sym: return helper_call(Helper::Sym, "_sym", ref(e->kid(0)));
-      case Op::LogSumExp: return helper_call(Helper::LogSumExp, "_logsumexp", ref(e->kid(0)));
-      case Op::Softmax: return d_.softmax(ref(e->kid(0)), helpers_);
-      case Op::Exp: return lib_call("exp", e->kid(0));
-      case Op::Log: return lib_call("log", e->kid(0));
-      case Op::Sqrt: return lib_call("sqrt", e->kid(0));
-      case Op::Sin: return lib_call("sin", e->kid(0));
-      case Op::Cos: return lib_call("cos", e->kid(0));
-      case Op::Tan: return lib_call("tan", e->kid(0));
-      case Op::Tanh: return lib_call("tanh", e->kid(0));
-      case Op::Abs: return lib_call("abs", e->kid(0));
-      case Op::Sign: return lib_call("sign", e->kid(0));
-      case Op::Sigmoid: return d_.sigmoid(d_.tensor_arg(ref(e->kid(0)), e->kid(0)), helpers_);
-      case Op::Softplus: return d_.softplus(d_.tensor_arg(ref(e->kid(0)), e->kid(0)));
-      case Op::Relu: return d_.relu(d_.tensor_arg(ref(e->kid(0)), e->kid(0)));
+      case PythonOwn::ElemDiv: return binary(ref(e->kid(0)), "/", ref(e->kid(1)), kMul);
+      case PythonOwn::ElemPow: return power(ref(e->kid(0)), ref(e->kid(1)));
+      case PythonOwn::Transpose: return transposed(ref(e->kid(0)), kind_of(e->kid(0)->shape));
+      case PythonOwn::LogDet: return helper_call(Helper::LogDet, "_logdet", ref(e->kid(0)));
+      case PythonOwn::DiagPart: return d_.diag_part(ref(e->kid(0)));
+      case PythonOwn::Norm1: return call(d_.fn("sum"), {lib_call("abs", e->kid(0))});
+      case PythonOwn::Vec: return lower_reshape(e);
+      case PythonOwn::Reshape: return lower_reshape(e);
+      case PythonOwn::Kron: return lower_kron(e);
+      case PythonOwn::Sym: return helper_call(Helper::Sym, "_sym", ref(e->kid(0)));
+      case PythonOwn::LogSumExp: return helper_call(Helper::LogSumExp, "_logsumexp", ref(e->kid(0)));
+      case PythonOwn::Softmax: return d_.softmax(ref(e->kid(0)), helpers_);
+      case PythonOwn::Sigmoid: return d_.sigmoid(d_.tensor_arg(ref(e->kid(0)), e->kid(0)), helpers_);
+      case PythonOwn::Softplus: return d_.softplus(d_.tensor_arg(ref(e->kid(0)), e->kid(0)));
+      case PythonOwn::Relu: return d_.relu(d_.tensor_arg(ref(e->kid(0)), e->kid(0)));
     }
     throw Error(ErrorKind::Unsupported, "no Python form for operator " + std::string(op_name(e->op)));
   }

@@ -8,22 +8,28 @@
 
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
+#include "print/spellings.hpp"
 
 namespace matcalc {
 
+// Operators written with symbols have a precedence of their own; a call
+// (any operator that ops.def writes as f(...)) is an atom.
 int precedence(Expr e) {
-  switch (e->op) {
-    case Op::Add: return kPrecSum;
-    case Op::Mul: {
+  std::optional<SyntaxOp> op = syntax_op(e->op);
+  if (!op) return kPrecAtom;
+  switch (*op) {
+    case SyntaxOp::Add: return kPrecSum;
+    case SyntaxOp::Mul: {
       ProductLayout p = layout_product(e);
       if (p.coef < 0) return kPrecUnary;
       return kPrecProduct;
     }
-    case Op::ElemMul: case Op::ElemDiv: return kPrecProduct;
-    case Op::Pow: case Op::MatPow: case Op::ElemPow: case Op::Transpose: return kPrecPower;
-    case Op::Const: return e->value < 0 ? kPrecUnary : kPrecAtom;
-    default: return kPrecAtom;
+    case SyntaxOp::ElemMul: case SyntaxOp::ElemDiv: return kPrecProduct;
+    case SyntaxOp::Pow: case SyntaxOp::MatPow: case SyntaxOp::ElemPow: case SyntaxOp::Transpose: return kPrecPower;
+    case SyntaxOp::Const: return e->value < 0 ? kPrecUnary : kPrecAtom;
+    case SyntaxOp::Symbol: return kPrecAtom;
   }
+  return kPrecAtom;  // unreachable: the switch names every SyntaxOp
 }
 
 ProductLayout layout_product(Expr e) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "print/precedence.hpp"
+#include "print/spellings.hpp"
 
 namespace matcalc {
 
@@ -23,13 +24,25 @@ class TextPrinter {
   std::string print(Expr e, bool known = false) {
     if (spellings_)
       if (auto it = spellings_->find(e); it != spellings_->end()) return it->second;
-    switch (e->op) {
-      case Op::Const: return format_number(e->value);
-      case Op::Symbol: return e->name;
-      case Op::Identity: return known ? "I" : "eye(" + e->shape.rows.str() + ")";
-      case Op::Zeros: return "zeros(" + shape_args(e->shape) + ")";
-      case Op::Ones: return "ones(" + shape_args(e->shape) + ")";
-      case Op::Add: {
+    if (std::optional<TextOwn> own = text_own(e->op)) return own_syntax(*own, e, known);
+    // A call, spelled from print/spellings.def: name(a, b, ...).
+    std::string s = std::string(spellings_of(e->op).text.name) + "(";
+    for (std::size_t i = 0; i < e->kids.size(); ++i) s += (i ? ", " : "") + print(e->kid(i));
+    return s + ")";
+  }
+
+ private:
+  const Spellings* spellings_;
+
+  // The operators this printer writes with code of its own (spellings.def).
+  std::string own_syntax(TextOwn op, Expr e, bool known) {
+    switch (op) {
+      case TextOwn::Const: return format_number(e->value);
+      case TextOwn::Symbol: return e->name;
+      case TextOwn::Identity: return known ? "I" : "eye(" + e->shape.rows.str() + ")";
+      case TextOwn::Zeros: return "zeros(" + shape_args(e->shape) + ")";
+      case TextOwn::Ones: return "ones(" + shape_args(e->shape) + ")";
+      case TextOwn::Add: {
         bool k = known || identity_size_known_in_sum(e);
         std::string s;
         bool first = true;
@@ -44,32 +57,22 @@ class TextPrinter {
         }
         return s;
       }
-      case Op::Mul: return product(e, known);
-      case Op::Pow: return wrap(e->kid(0), kPrecAtom) + "^" + exponent(e->kid(1));
-      case Op::MatPow: return wrap(e->kid(0), kPrecAtom) + "^" + std::to_string(e->power);
-      case Op::ElemMul: {
+      case TextOwn::Mul: return product(e, known);
+      case TextOwn::Pow: return wrap(e->kid(0), kPrecAtom) + "^" + exponent(e->kid(1));
+      case TextOwn::MatPow: return wrap(e->kid(0), kPrecAtom) + "^" + std::to_string(e->power);
+      case TextOwn::ElemMul: {
         std::string s;
         for (Expr k : e->kids) s += (s.empty() ? "" : " .* ") + wrap(k, kPrecUnary);
         return s;
       }
-      case Op::ElemDiv: return wrap(e->kid(0), kPrecProduct) + " ./ " + wrap(e->kid(1), kPrecUnary);
-      case Op::ElemPow: return wrap(e->kid(0), kPrecAtom) + ".^" + exponent(e->kid(1));
-      case Op::Transpose: return wrap(e->kid(0), kPrecAtom) + "'";
-      case Op::Reshape:
+      case TextOwn::ElemDiv: return wrap(e->kid(0), kPrecProduct) + " ./ " + wrap(e->kid(1), kPrecUnary);
+      case TextOwn::ElemPow: return wrap(e->kid(0), kPrecAtom) + ".^" + exponent(e->kid(1));
+      case TextOwn::Transpose: return wrap(e->kid(0), kPrecAtom) + "'";
+      case TextOwn::Reshape:
         return "reshape(" + print(e->kid(0)) + ", " + e->shape.rows.str() + ", " + e->shape.cols.str() + ")";
-      case Op::Kron: return "kron(" + print(e->kid(0)) + ", " + print(e->kid(1)) + ")";
-      case Op::Trace: case Op::Det: case Op::LogDet: case Op::Inv: case Op::Diag: case Op::DiagPart:
-      case Op::Sum: case Op::Norm2: case Op::Norm1: case Op::Vec: case Op::Sym: case Op::LogSumExp:
-      case Op::Softmax: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Sin: case Op::Cos:
-      case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign: case Op::Sigmoid: case Op::Softplus:
-      case Op::Relu:
-        return std::string(op_spelling(e->op)) + "(" + print(e->kid(0)) + ")";
     }
-    return {};  // unreachable: the switch names every operator (-Werror=switch)
+    return {};  // unreachable: the switch names every TextOwn
   }
-
- private:
-  const Spellings* spellings_;
 
   std::string wrap(Expr e, int min_prec, bool known = false) {
     std::string s = print(e, known);
