@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "ir/node.hpp"
-#include "print/numpy.hpp"
+#include "print/module_spec.hpp"
 
 namespace matcalc::codegen {
 

@@ -22,7 +22,7 @@
 #pragma once
 #include <string>
 
-#include "print/numpy.hpp"
+#include "print/module_spec.hpp"
 
 namespace matcalc {
 

@@ -5,22 +5,11 @@
 // np.linalg.solve(A, B) and logdet via np.linalg.slogdet; subexpressions used
 // more than once are computed once into temporaries.
 #pragma once
-#include <map>
 #include <string>
-#include <utility>
-#include <vector>
 
-#include "ir/node.hpp"
+#include "print/module_spec.hpp"
 
 namespace matcalc {
-
-struct ModuleSpec {
-  Expr value = nullptr;                                   // the function
-  std::vector<std::pair<std::string, Expr>> gradients;    // by variable name, in --wrt order
-  Expr hessian = nullptr;                                 // when set, hessian(**vars) returns it
-  std::map<std::string, Expr> symbols;                    // every symbol by name
-  std::string source;                                     // the expression as given, for the docstring
-};
 
 enum class PyTarget { NumPy, Torch };
 std::string to_python_module(const ModuleSpec& spec, PyTarget target = PyTarget::NumPy);
