@@ -75,6 +75,23 @@ Expr entrywise(const std::vector<Expr>& num, const std::vector<Expr>& den, const
     if (e > 0) top.push_back(epow(b, constant(cx, e)));
     if (e < 0) bottom.push_back(epow(b, constant(cx, -e)));
   }
+  // A base whose exponents add up to +-1 is itself again (P.^2 ./ P = P),
+  // and may be an entrywise product or quotient, or hold scalar factors
+  // (P = A .* B, P = a*X): take the factors apart once more, so that no
+  // product or quotient nests another and no factor keeps a scalar. (Alone in
+  // the denominator, P.^-1 is an ElemPow, which keeps its base.)
+  auto composite = [](Expr f) {
+    if (f->op == Op::ElemMul || f->op == Op::ElemDiv) return true;
+    return f->op == Op::Mul && !f->is_scalar() &&
+           std::any_of(f->kids.begin(), f->kids.end(), [](Expr k) { return k->is_scalar(); });
+  };
+  if ((!top.empty() || bottom.size() != 1) &&
+      (std::any_of(top.begin(), top.end(), composite) || std::any_of(bottom.begin(), bottom.end(), composite))) {
+    Expr body = entrywise(top, bottom, s, cx);
+    if (scalars.empty()) return body;
+    scalars.push_back(body);
+    return mul(std::move(scalars));
+  }
   Expr body;
   if (bottom.empty())
     body = product(std::move(top));

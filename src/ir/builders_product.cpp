@@ -158,6 +158,22 @@ std::vector<Expr> raise_scalars(const ScalarPart& part, double& coef) {
   return sc;
 }
 
+// Pass 8b. Merging bases can leave one scalar chain where there were
+// several ((x'*y)*(z'*w)^2 had two; a*(x'*y)*(z'*w)*(z'*w) has one and a
+// power): with no chain, that one becomes the chain, as pass 4 does, so that
+// the product is the same however its factors were grouped.
+void open_last_scalar_chain(std::vector<Expr>& sc, std::vector<Expr>& chain) {
+  if (!chain.empty()) return;
+  if (std::count_if(sc.begin(), sc.end(), is_scalar_chain) != 1) return;
+  auto it = std::find_if(sc.begin(), sc.end(), is_scalar_chain);
+  Expr c = *it;
+  // Only a bare chain (as pass 5 leaves them); a base taken from a power,
+  // such as 2*x'*y in (2*x'*y)^2, may hold scalars, and stays whole.
+  if (std::any_of(c->kids.begin(), c->kids.end(), [](Expr k) { return k->is_scalar(); })) return;
+  sc.erase(it);
+  chain.assign(c->kids.begin(), c->kids.end());
+}
+
 // Adjacent equal factors of a chain become a power: X*X^2*Y = X^3*Y.
 std::vector<Expr> merge_powers(std::vector<Expr> chain) {
   auto split = [](Expr f) -> std::pair<Expr, long long> {
@@ -266,6 +282,7 @@ Expr mul(std::vector<Expr> factors) {
     return zeros(cx, s);  // a zero factor: before raising powers, which may not exist (0^-1)
   std::vector<Expr> sc = raise_scalars(part, coef);
   if (coef == 0) return zeros(cx, s);
+  open_last_scalar_chain(sc, p.chain);
   std::sort(sc.begin(), sc.end(), expr_less);
 
   // The chain, and the coefficient's place.

@@ -4,6 +4,7 @@
 // canonical order.
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "ir/builders.hpp"
 #include "ir/builders_internal.hpp"
@@ -62,7 +63,8 @@ std::vector<Expr> factor_common(std::vector<Expr> terms, bool right) {
       k.erase(std::find(k.begin(), k.end(), best));
     lefts.push_back(mul(std::move(k)));
   }
-  rest.push_back(right ? mul(add(std::move(lefts)), best) : mul(best, add(std::move(lefts))));
+  Expr common = right ? mul(add(std::move(lefts)), best) : mul(best, add(std::move(lefts)));
+  if (!common->is_zero()) rest.push_back(common);  // the rest may cancel: A*(X - X')*x + A*(X' - X)*x
   return rest;
 }
 
@@ -111,7 +113,12 @@ Expr add(std::vector<Expr> terms) {
       Expr term = coefs.size() == 1 ? mul(coefs[0], part) : mul(add(coefs), part);
       if (!term->is_zero()) out.push_back(term);
     }
-    out = factor_common(factor_common(std::move(out), true), false);
+    // Common factors, one shared factor at a time, right then left, until no
+    // two terms share a right or a left chain factor.
+    for (std::size_t n = 0; n != out.size();) {
+      n = out.size();
+      out = factor_common(factor_common(std::move(out), true), false);
+    }
   } else {
     for (auto& [rest, c] : like)
       if (c != 0) out.push_back(rest->is_const(1) ? constant(cx, c) : mul(constant(cx, c), rest));
@@ -126,10 +133,17 @@ Expr add(std::vector<Expr> terms) {
   };
   std::vector<Keyed> keyed;
   keyed.reserve(out.size());
+  std::set<Expr> rests;
+  bool again = false;
   for (Expr t : out) {
     auto [c, r] = split_coefficient(t);
     keyed.push_back({c, r, t});
+    again = again || t->op == Op::Add || !rests.insert(r).second;
   }
+  // Scaling a term moves its coefficient into a sum factor where that reads
+  // better (2*x'*(A + B)*x = x'*(2*A + 2*B)*x), which can make it like
+  // another term, or a sum: collect once more (there are fewer terms now).
+  if (again) return add(std::move(out));
   std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
     if ((a.coef < 0) != (b.coef < 0)) return b.coef < 0;  // a - b rather than -b + a
     if (int c = compare(a.rest, b.rest)) return c < 0;
