@@ -68,11 +68,10 @@ std::vector<Expr> factor_common(std::vector<Expr> terms, bool right) {
   return rest;
 }
 
-}  // namespace
+// ------------------------------------------------------------ add's passes
 
-Expr add(std::vector<Expr> terms) {
-  if (terms.empty()) throw Error(ErrorKind::Shape, "empty sum");
-  Context& cx = *terms[0]->ctx;
+// Pass 1. Nested sums are flattened; every term has the shape of the first.
+std::vector<Expr> flatten_terms(const std::vector<Expr>& terms) {
   std::vector<Expr> flat;
   for (Expr t : terms) {
     if (t->op == Op::Add)
@@ -80,12 +79,17 @@ Expr add(std::vector<Expr> terms) {
     else
       flat.push_back(t);
   }
-  const Shape s = flat[0]->shape;
+  const Shape& s = flat[0]->shape;
   for (Expr t : flat)
     if (!(t->shape == s)) shape_error("+", s, t->shape);
+  return flat;
+}
 
-  // Collect like terms: equal rest -> summed numeric coefficient.
-  std::vector<std::pair<Expr, double>> like;  // first-seen order, then sorted
+// Pass 2. Like terms are collected: zeros dropped, equal rests (the term
+// without its numeric coefficient) summed into one coefficient, in
+// first-seen order (x + 2*y + x -> 2*x + 2*y). A coefficient may be 0 now.
+std::vector<std::pair<Expr, double>> collect_like_terms(const std::vector<Expr>& flat) {
+  std::vector<std::pair<Expr, double>> like;
   std::map<Expr, std::size_t> where;
   for (Expr t : flat) {
     if (t->is_zero()) continue;
@@ -96,36 +100,56 @@ Expr add(std::vector<Expr> terms) {
     else
       like[it->second].second += c;
   }
+  return like;
+}
 
+// Pass 3, scalar sums. The terms: each rest times its coefficient, those
+// with coefficient 0 gone.
+std::vector<Expr> scalar_terms(Context& cx, const std::vector<std::pair<Expr, double>>& like) {
   std::vector<Expr> out;
-  if (!s.is_scalar()) {
-    // a*X + b*X = (a+b)*X: group matrix terms by their matrix part.
-    std::vector<std::pair<Expr, std::vector<Expr>>> groups;
-    std::map<Expr, std::size_t> gwhere;
-    for (auto& [rest, c] : like) {
-      if (c == 0) continue;
-      auto [coef, part] = split_scalar_part(c, rest);
-      auto [it, fresh] = gwhere.emplace(part, groups.size());
-      if (fresh) groups.push_back({part, {}});
-      groups[it->second].second.push_back(coef);
-    }
-    for (auto& [part, coefs] : groups) {
-      Expr term = coefs.size() == 1 ? mul(coefs[0], part) : mul(add(coefs), part);
-      if (!term->is_zero()) out.push_back(term);
-    }
-    // Common factors, one shared factor at a time, right then left, until no
-    // two terms share a right or a left chain factor.
-    for (std::size_t n = 0; n != out.size();) {
-      n = out.size();
-      out = factor_common(factor_common(std::move(out), true), false);
-    }
-  } else {
-    for (auto& [rest, c] : like)
-      if (c != 0) out.push_back(rest->is_const(1) ? constant(cx, c) : mul(constant(cx, c), rest));
-  }
+  for (auto& [rest, c] : like)
+    if (c != 0) out.push_back(rest->is_const(1) ? constant(cx, c) : mul(constant(cx, c), rest));
+  return out;
+}
 
-  if (out.empty()) return zeros(cx, s);
-  if (out.size() == 1) return out[0];
+// Pass 3, matrix sums. a*X + b*X = (a+b)*X: terms are grouped by their
+// matrix part, in first-seen order, the scalar parts summed; zero terms gone.
+std::vector<Expr> matrix_terms(const std::vector<std::pair<Expr, double>>& like) {
+  std::vector<std::pair<Expr, std::vector<Expr>>> groups;
+  std::map<Expr, std::size_t> where;
+  for (auto& [rest, c] : like) {
+    if (c == 0) continue;
+    auto [coef, part] = split_scalar_part(c, rest);
+    auto [it, fresh] = where.emplace(part, groups.size());
+    if (fresh) groups.push_back({part, {}});
+    groups[it->second].second.push_back(coef);
+  }
+  std::vector<Expr> out;
+  for (auto& [part, coefs] : groups) {
+    Expr term = coefs.size() == 1 ? mul(coefs[0], part) : mul(add(coefs), part);
+    if (!term->is_zero()) out.push_back(term);
+  }
+  return out;
+}
+
+// Pass 4, matrix sums. Common factors, one shared factor at a time, right
+// then left, until no two terms share a right or a left chain factor.
+std::vector<Expr> pull_out_common_factors(std::vector<Expr> out) {
+  for (std::size_t n = 0; n != out.size();) {
+    n = out.size();
+    out = factor_common(factor_common(std::move(out), true), false);
+  }
+  return out;
+}
+
+// Pass 5. Two terms or more: the sum node, terms in canonical order
+// (positive coefficients first, then by compare() of the rest, then by
+// coefficient), symmetric when every term is. Scaling a term in pass 3 moves
+// its coefficient into a sum factor where that reads better
+// (2*x'*(A + B)*x = x'*(2*A + 2*B)*x, or 1*(a + b) = a + b), which can make
+// it like another term, or a sum: then the terms are collected once more
+// (there are fewer terms, or fewer nested sums, each time).
+Expr ordered_sum(Context& cx, const Shape& s, std::vector<Expr> out) {
   // Sort keys computed once per term, not once per comparison.
   struct Keyed {
     double coef;
@@ -140,9 +164,6 @@ Expr add(std::vector<Expr> terms) {
     keyed.push_back({c, r, t});
     again = again || t->op == Op::Add || !rests.insert(r).second;
   }
-  // Scaling a term moves its coefficient into a sum factor where that reads
-  // better (2*x'*(A + B)*x = x'*(2*A + 2*B)*x), which can make it like
-  // another term, or a sum: collect once more (there are fewer terms now).
   if (again) return add(std::move(out));
   std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
     if ((a.coef < 0) != (b.coef < 0)) return b.coef < 0;  // a - b rather than -b + a
@@ -152,6 +173,22 @@ Expr add(std::vector<Expr> terms) {
   for (std::size_t i = 0; i < keyed.size(); ++i) out[i] = keyed[i].term;
   bool symmetric = std::all_of(out.begin(), out.end(), [](Expr t) { return t->symmetric; });
   return make(cx, Op::Add, s, std::move(out), symmetric);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- sums
+
+Expr add(std::vector<Expr> terms) {
+  if (terms.empty()) throw Error(ErrorKind::Shape, "empty sum");
+  Context& cx = *terms[0]->ctx;
+  const std::vector<Expr> flat = flatten_terms(terms);
+  const Shape s = flat[0]->shape;
+  const auto like = collect_like_terms(flat);
+  std::vector<Expr> out = s.is_scalar() ? scalar_terms(cx, like) : pull_out_common_factors(matrix_terms(like));
+  if (out.empty()) return zeros(cx, s);
+  if (out.size() == 1) return out[0];
+  return ordered_sum(cx, s, std::move(out));
 }
 
 Expr add(Expr a, Expr b) { return add(std::vector<Expr>{a, b}); }
