@@ -158,10 +158,10 @@ std::vector<Expr> raise_scalars(const ScalarPart& part, double& coef) {
   return sc;
 }
 
-// Pass 8b. Merging bases can leave one scalar chain where there were
-// several ((x'*y)*(z'*w)^2 had two; a*(x'*y)*(z'*w)*(z'*w) has one and a
-// power): with no chain, that one becomes the chain, as pass 4 does, so that
-// the product is the same however its factors were grouped.
+// Pass 8b. Merging bases can leave one scalar chain where there were several
+// ((x'*y)*(z'*w)*(z'*w) has three, and after merging x'*y and a power): with
+// no chain, that one becomes the chain, as in pass 4, so that the product is
+// the same however its factors were grouped: (z'*w)^2*x'*y.
 void open_last_scalar_chain(std::vector<Expr>& sc, std::vector<Expr>& chain) {
   if (!chain.empty()) return;
   if (std::count_if(sc.begin(), sc.end(), is_scalar_chain) != 1) return;
