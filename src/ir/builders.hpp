@@ -9,6 +9,10 @@
 //   - transposes are pushed to the leaves ((A*B)' = B'*A', (A+B)' = A'+B',
 //     A'' = A, S' = S for symmetric S, f(A)' = f(A'));
 //   - numeric constants are folded.
+// A node in normal form is a fixed point: rebuilt from its own arguments
+// (rebuild(e, e->kids)) it is the same node (tests/prop, `fixed-point`).
+// The builders live in builders.cpp, builders_sum.cpp, builders_product.cpp
+// and builders_elementwise.cpp (builders_internal.hpp says which holds what).
 // Everything else (log(det(X)) = logdet(X), inv(X)*X = I, ...) is a named
 // rule in simplify/rules.cpp.
 #pragma once

@@ -2,13 +2,16 @@
 //   prop_runner --seed S --count N [--depth D] [--jobs J] [--case I] [--no-shrink] [--list]
 // (--list prints every case's expression and outcome)
 // Runs cases 0..N-1 of seed S (or only case I), prints every failure shrunk
-// to a minimal case, and ends with the line "N passed, M failed". Exit
-// status 1 when anything failed, 2 on bad arguments.
+// to a minimal case, and ends with how many passing cases hit a known
+// failure (properties.hpp), the failures by property (when there are any)
+// and the line "N passed, M failed". Exit status 1 when anything failed,
+// 2 on bad arguments.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -59,6 +62,8 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   std::atomic<std::uint64_t> next{0}, passed{0}, failed{0}, discarded{0}, exhausted{0};
   std::mutex out;
+  std::map<std::string, int> failed_by;  // property -> failing cases (under `out`)
+  std::map<std::string, int> known;      // known failure -> passing cases that hit it (under `out`)
   std::vector<std::thread> workers;
   for (unsigned w = 0; w < jobs; ++w) {
     workers.emplace_back([&] {
@@ -74,6 +79,10 @@ int main(int argc, char** argv) {
         discarded += static_cast<std::uint64_t>(r.draws - 1);
         if (r.outcome.status == Outcome::Status::Pass) {
           ++passed;
+          if (!r.outcome.known.empty()) {
+            std::lock_guard<std::mutex> lock(out);
+            ++known[r.outcome.known];
+          }
           continue;
         }
         if (r.outcome.status == Outcome::Status::Discard) {
@@ -90,6 +99,7 @@ int main(int argc, char** argv) {
         }
         std::string text = report(c, o, seed, index);
         std::lock_guard<std::mutex> lock(out);
+        ++failed_by[property_name(r.outcome.property)];
         std::cout << text << std::flush;
       }
     });
@@ -100,6 +110,12 @@ int main(int argc, char** argv) {
             << discarded << " draws discarded by the screening";
   if (exhausted) std::cout << ", " << exhausted << " cases without an admissible draw (counted as passed)";
   std::cout << "\n";
+  for (const auto& [what, n] : known) std::cout << n << " cases hit the known failure '" << what << "'\n";
+  if (!failed_by.empty()) {
+    std::cout << "failed by property:";
+    for (const auto& [p, n] : failed_by) std::cout << " " << p << " " << n;
+    std::cout << "\n";
+  }
   std::cout << (passed + exhausted) << " passed, " << failed << " failed\n";
   return failed ? 1 : 0;
 }

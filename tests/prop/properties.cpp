@@ -9,6 +9,7 @@
 #include <limits>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "diff/gradient.hpp"
 #include "explain/explain.hpp"
@@ -128,9 +129,9 @@ Bindings bindings_of(const std::map<std::string, long>& dims, const std::map<std
 }
 
 Outcome fail(Property p, std::string detail, std::string wrt = "") {
-  return {Status::Fail, p, std::move(wrt), std::move(detail)};
+  return {Status::Fail, p, std::move(wrt), std::move(detail), ""};
 }
-Outcome discard(std::string why) { return {Status::Discard, Property::Engine, "", std::move(why)}; }
+Outcome discard(std::string why) { return {Status::Discard, Property::Engine, "", std::move(why), ""}; }
 
 // Central differences of f w.r.t. the symbol `x`, the symmetric convention
 // of eval/check.cpp for a symmetric x; with `richardson`, the extrapolation
@@ -203,6 +204,22 @@ std::string gradient_text(const Compiled& c, const std::string& var) {
   return "0";
 }
 
+// to_text, or why there is none (a text too long to print is a Limit error).
+std::string safe_text(Expr e) {
+  try {
+    return to_text(e);
+  } catch (const Error& err) {
+    return "<no text: " + std::string(err.what()) + ">";
+  }
+}
+
+// True when `node` occurs in `root`.
+bool depends_on_node(Expr root, Expr node) {
+  for (Expr n : topo_order(root))
+    if (n == node) return true;
+  return false;
+}
+
 std::string error_text(const Error& e) {
   static const char* kinds[] = {"Syntax", "Name", "Shape", "Inference", "Value",
                                 "Domain", "Unsupported", "Limit", "Usage"};
@@ -223,6 +240,55 @@ Outcome run_properties(const std::string& f_text, const std::string& f_oracle, c
     return fail(Property::Engine, "compiling f or its gradients: " + error_text(e));
   }
   Evaluator ev(b);
+  Outcome passed;  // what a passing case returns
+
+  // idempotent: simplifying again changes nothing, for f and each gradient
+  // (each simplify() call with a fresh memo)
+  std::vector<std::pair<std::string, Expr>> symbolic{{"compiled f", c.p.expr}, {"simplified f", c.f}};
+  for (std::size_t i = 0; i < c.vars.size(); ++i) symbolic.push_back({"gradient w.r.t. " + c.vars[i], c.grads[i]});
+  if (want(Property::Idempotent) || want(Property::FixedPoint)) {
+    const std::size_t n = symbolic.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i == 1) continue;  // simplify(compiled f) is the simplified f
+      const std::string what = symbolic[i].first;
+      const Expr e = symbolic[i].second;
+      Expr once = simplify(e), twice = simplify(once);
+      if (want(Property::Idempotent) && twice != once) {
+        if (!is_unvisited_rebuild_gap(e, once))
+          return fail(Property::Idempotent, fmt::format("simplifying the {} twice: '{}', once: '{}'", what,
+                                                        safe_text(twice), safe_text(once)));
+        passed.known = "idempotent: a node the builders made while simplifying was not offered to the rules";
+      }
+      if (once != e) symbolic.push_back({"simplified " + what, once});
+    }
+  }
+
+  // fixed-point: every node with arguments, rebuilt from them, is itself
+  if (want(Property::FixedPoint)) {
+    std::vector<Expr> roots;
+    for (const auto& s : symbolic) roots.push_back(s.second);
+    for (Expr node : topo_order(roots)) {
+      if (node->kids.empty()) continue;  // a leaf: nothing to rebuild it from
+      Expr again = nullptr;
+      try {
+        again = rebuild(node, node->kids);
+      } catch (const Error& e) {
+        return fail(Property::FixedPoint, fmt::format("rebuilding the {} node '{}' throws: {}", op_name(node->op),
+                                                      safe_text(node), error_text(e)));
+      }
+      if (again != node) {
+        std::string where;
+        for (const auto& [what, root] : symbolic)
+          if (depends_on_node(root, node)) {
+            where = what;
+            break;
+          }
+        return fail(Property::FixedPoint,
+                    fmt::format("the {} node '{}' (in the {}) rebuilt from its own arguments is '{}'", op_name(node->op),
+                                safe_text(node), where, safe_text(again)));
+      }
+    }
+  }
 
   // value: normal form and simplified form against the oracle
   if (want(Property::Value)) {
@@ -400,7 +466,7 @@ Outcome run_properties(const std::string& f_text, const std::string& f_oracle, c
     try {
       d = explain(c.p.expr, c.xs[0]);
     } catch (const Error& e) {
-      if (e.kind() == ErrorKind::Limit) return {};  // too long a derivation to read: grad's job
+      if (e.kind() == ErrorKind::Limit) return passed;  // too long a derivation to read: grad's job
       return fail(Property::Explain, "explain throws: " + error_text(e), x);
     }
     Bindings bd = b;
@@ -429,10 +495,27 @@ Outcome run_properties(const std::string& f_text, const std::string& f_oracle, c
                     x);
     }
   }
-  return {};
+  return passed;
 }
 
 }  // namespace
+
+bool is_unvisited_rebuild_gap(Expr e, Expr once) {
+  // What the first pass offered the rules for certain: the nodes it started
+  // from, and every node of a rule's replacement (simplified as a whole).
+  std::unordered_set<Expr> offered;
+  for (Expr n : topo_order(e)) offered.insert(n);
+  Expr again = simplify(e, [&](const std::string&, Expr before, Expr after) {
+    offered.insert(before);
+    for (Expr n : topo_order(after)) offered.insert(n);
+  });
+  if (again != once) return false;  // not even deterministic
+  Expr first = nullptr;
+  Expr twice = simplify(once, [&](const std::string&, Expr before, Expr) {
+    if (!first) first = before;
+  });
+  return first && !offered.count(first) && simplify(twice) == twice;
+}
 
 const char* property_name(Property p) {
   switch (p) {
@@ -443,13 +526,15 @@ const char* property_name(Property p) {
     case Property::SumRule: return "sum-rule";
     case Property::Transpose: return "transpose";
     case Property::Explain: return "explain";
+    case Property::FixedPoint: return "fixed-point";
+    case Property::Idempotent: return "idempotent";
   }
   return "?";
 }
 
 std::optional<Property> property_from_name(const std::string& s) {
   for (Property p : {Property::Engine, Property::Value, Property::Print, Property::Gradient, Property::SumRule,
-                     Property::Transpose, Property::Explain})
+                     Property::Transpose, Property::Explain, Property::FixedPoint, Property::Idempotent})
     if (s == property_name(p)) return p;
   return std::nullopt;
 }

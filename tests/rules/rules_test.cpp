@@ -160,6 +160,17 @@ const NormalCase kNormal[] = {
     {"bug-two-scalar-chains-stay-apart", "(x'*y)*(y'*x)", "(x'*y)*(y'*x)"},
     {"bug-single-factor-run-is-not-a-power", "x'*A*A*x", "x'*A^2*x"},
     {"bug-kron-transpose-stays-on-the-kron", "kron(x,y)'*kron(x,y)", "kron(x, y)'*kron(x, y)"},
+    // Regressions for nodes that were not fixed points of their own builder
+    // (rebuilding them from their arguments changed them), found by the
+    // fixed-point property of tests/prop.
+    {"bug-last-scalar-chain-after-merging-opens", "(x'*y)*(y'*A*x)*(y'*A*x)", "(y'*A*x)^2*x'*y"},
+    {"bug-every-common-factor-pulled-out", "A*x + B*x + A*y + B*y", "(A + B)*(x + y)"},
+    {"bug-common-factor-of-a-cancelling-rest", "A*(X - X')*x + A*(X' - X)*x + y", "y"},
+    {"bug-scaled-terms-that-meet-merge", "x'*(2*A + 2*B)*x + x'*(2*A + 2*B)*x + x'*(4*A + 4*B)*x",
+     "x'*(8*A + 8*B)*x"},
+    {"bug-entrywise-base-back-to-a-product", "((W .* Y).^3 .* W) ./ (W .* Y).^2", "Y .* W.^2"},
+    {"bug-entrywise-base-back-to-a-quotient", "((W ./ Y).^3 .* W) ./ (W ./ Y).^2", "W.^2 ./ Y"},
+    {"bug-entrywise-base-back-to-a-scaled-factor", "((a*W).^3 .* Y) ./ (a*W).^2", "a*(W .* Y)"},
 };
 
 class NormalFormTest : public ::testing::TestWithParam<NormalCase> {};
@@ -170,6 +181,12 @@ TEST_P(NormalFormTest, PrintsAsExpectedAndKeepsTheValue) {
   Context cx;
   TypedProgram in = compile(cx, c.input, kDecls);
   EXPECT_EQ(to_text(in.expr), c.expected);
+  // Normal form is a fixed point: each node rebuilt from its own arguments
+  // is the same node.
+  for (Expr n : topo_order(in.expr))
+    if (!n->kids.empty()) {
+      EXPECT_EQ(rebuild(n, n->kids), n) << "not a fixed point: " << to_text(n);
+    }
   // The raw input through the oracle (no normal form involved) against the
   // built input and the expected text through the evaluator.
   std::mt19937_64 rng(7);

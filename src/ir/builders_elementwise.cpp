@@ -1,0 +1,209 @@
+// Entrywise arithmetic and elementwise functions: the normal form of `.*`,
+// `./` and `.^` (scalar factors pulled out, equal bases merged by exponent,
+// (positive powers) ./ (negative powers)), and of f(A) for the elementwise
+// functions (constants folded, f(zeros) = zeros where f(0) = 0). See
+// builders.hpp and docs/ARCHITECTURE.md, "Normal form".
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+
+#include "ir/builders.hpp"
+#include "ir/builders_internal.hpp"
+#include "ir/error.hpp"
+
+namespace matcalc {
+
+using namespace builders_detail;
+
+namespace {
+// Pulls scalar factors out of an elementwise operand: (2*a*X) -> (2*a, X).
+Expr pull_scalars(Expr f, std::vector<Expr>& scalars) {
+  if (f->op != Op::Mul || f->is_scalar()) return f;
+  std::vector<Expr> chain;
+  for (Expr k : f->kids) (k->is_scalar() ? scalars : chain).push_back(k);
+  return mul(std::move(chain));
+}
+
+// The normal form of entrywise products and quotients: scalar factors pulled
+// out, equal bases merged by exponent (A .* A = A.^2, (B ./ A) .* A = B),
+// then (positive powers) ./ (negative powers).
+Expr entrywise(const std::vector<Expr>& num, const std::vector<Expr>& den, const Shape& s, Context& cx) {
+  std::vector<Expr> scalars;
+  std::vector<std::pair<Expr, double>> bases;
+  std::map<Expr, std::size_t> where;
+  bool zero = false;
+  std::function<void(Expr, double)> take = [&](Expr f, double sign) {
+    std::vector<Expr> pulled;
+    f = pull_scalars(f, pulled);
+    for (Expr p : pulled) scalars.push_back(sign > 0 ? p : pow(p, -1.0));
+    if (f->op == Op::ElemMul) {
+      for (Expr k : f->kids) take(k, sign);
+      return;
+    }
+    if (f->op == Op::ElemDiv) {
+      take(f->kid(0), sign);
+      take(f->kid(1), -sign);
+      return;
+    }
+    if (f->is_scalar()) {
+      scalars.push_back(sign > 0 ? f : pow(f, -1.0));
+      return;
+    }
+    if (f->is_zero() && sign > 0) zero = true;
+    if (f->op == Op::Ones) return;
+    auto [b, e] = base_exponent(f, Op::ElemPow);
+    auto [it, fresh] = where.emplace(b, bases.size());
+    if (fresh)
+      bases.push_back({b, e * sign});
+    else
+      bases[it->second].second += e * sign;
+  };
+  for (Expr f : num) take(f, 1);
+  for (Expr f : den) take(f, -1);
+  if (zero) return zeros(cx, s);
+
+  auto product = [&](std::vector<Expr> fs) -> Expr {
+    if (fs.empty()) return ones(cx, s);
+    if (fs.size() == 1) return fs[0];
+    std::sort(fs.begin(), fs.end(), expr_less);
+    bool symmetric = std::all_of(fs.begin(), fs.end(), [](Expr k) { return k->symmetric; });
+    return make(cx, Op::ElemMul, s, std::move(fs), symmetric);
+  };
+  std::vector<Expr> top, bottom;
+  for (auto& [b, e] : bases) {
+    if (e > 0) top.push_back(epow(b, constant(cx, e)));
+    if (e < 0) bottom.push_back(epow(b, constant(cx, -e)));
+  }
+  // A base whose exponents add up to +-1 is itself again (P.^2 ./ P = P),
+  // and may be an entrywise product or quotient, or hold scalar factors
+  // (P = A .* B, P = a*X): take the factors apart once more, so that no
+  // product or quotient nests another and no factor keeps a scalar. (Alone in
+  // the denominator, P.^-1 is an ElemPow, which keeps its base.)
+  auto composite = [](Expr f) {
+    if (f->op == Op::ElemMul || f->op == Op::ElemDiv) return true;
+    return f->op == Op::Mul && !f->is_scalar() &&
+           std::any_of(f->kids.begin(), f->kids.end(), [](Expr k) { return k->is_scalar(); });
+  };
+  if ((!top.empty() || bottom.size() != 1) &&
+      (std::any_of(top.begin(), top.end(), composite) || std::any_of(bottom.begin(), bottom.end(), composite))) {
+    Expr body = entrywise(top, bottom, s, cx);
+    if (scalars.empty()) return body;
+    scalars.push_back(body);
+    return mul(std::move(scalars));
+  }
+  Expr body;
+  if (bottom.empty())
+    body = product(std::move(top));
+  else if (top.empty() && bottom.size() == 1)
+    body = epow(bottom[0], constant(cx, -1));  // x.^-1
+  else {
+    Expr n = product(std::move(top)), d = product(std::move(bottom));
+    body = make(cx, Op::ElemDiv, s, {n, d}, n->symmetric && d->symmetric);
+  }
+  if (scalars.empty()) return body;
+  scalars.push_back(body);
+  return mul(std::move(scalars));
+}
+}  // namespace
+
+Expr hadamard(std::vector<Expr> factors) {
+  Context& cx = *factors[0]->ctx;
+  // A scalar operand scales entrywise (2 .* x = 2*x).
+  std::vector<Expr> scalar_ops, arrays;
+  for (Expr f : factors) (f->is_scalar() ? scalar_ops : arrays).push_back(f);
+  if (arrays.empty()) return mul(std::move(scalar_ops));
+  for (Expr f : arrays)
+    if (!(f->shape == arrays[0]->shape)) shape_error(".*", arrays[0]->shape, f->shape);
+  Expr body = entrywise(arrays, {}, arrays[0]->shape, cx);
+  if (scalar_ops.empty()) return body;
+  scalar_ops.push_back(body);
+  return mul(std::move(scalar_ops));
+}
+
+Expr hadamard(Expr a, Expr b) { return hadamard(std::vector<Expr>{a, b}); }
+
+Expr ediv(Expr a, Expr b) {
+  Context& cx = *a->ctx;
+  if (b->is_scalar()) return div(a, b);                            // A ./ c = A/c
+  if (a->is_scalar()) return mul(a, epow(b, constant(cx, -1)));    // c ./ B = c*B.^-1
+  if (!(a->shape == b->shape)) shape_error("./", a->shape, b->shape);
+  return entrywise({a}, {b}, a->shape, cx);
+}
+
+Expr epow(Expr a, Expr p) {
+  Context& cx = *a->ctx;
+  if (!p->is_scalar()) arg_error("'.^'", "a scalar exponent", p->shape);
+  if (a->is_scalar()) return pow(a, p);
+  if (p->op == Op::Const) {
+    if (p->value == 1) return a;
+    if (p->value == 0) return ones(cx, a->shape);
+    if (a->op == Op::ElemPow && a->kid(1)->op == Op::Const && p->value == std::round(p->value))
+      return epow(a->kid(0), constant(cx, a->kid(1)->value * p->value));
+  }
+  if (a->op == Op::Ones) return a;
+  return make(cx, Op::ElemPow, a->shape, {a, p}, a->symmetric);
+}
+
+// ---------------------------------------------------------------- functions
+
+namespace {
+
+// f(x) for a number x; NaN or an infinity where f has no finite value there
+// (the caller then keeps the node). Only for elementwise functions.
+double fold_elementwise(Op f, double x) {
+  switch (f) {
+    case Op::Exp: return std::exp(x);
+    case Op::Log: return std::log(x);
+    case Op::Sqrt: return std::sqrt(x);
+    case Op::Sin: return std::sin(x);
+    case Op::Cos: return std::cos(x);
+    case Op::Tan: return std::tan(x);
+    case Op::Tanh: return std::tanh(x);
+    case Op::Abs: return std::fabs(x);
+    case Op::Sign: return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0);
+    case Op::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case Op::Softplus: return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0);
+    case Op::Relu: return std::max(x, 0.0);
+    case Op::Const: case Op::Symbol: case Op::Identity: case Op::Zeros: case Op::Ones:
+    case Op::Add: case Op::Mul: case Op::Pow: case Op::MatPow: case Op::ElemMul: case Op::ElemDiv:
+    case Op::ElemPow: case Op::Transpose: case Op::Trace: case Op::Det: case Op::LogDet: case Op::Inv:
+    case Op::Diag: case Op::DiagPart: case Op::Sum: case Op::Norm2: case Op::Norm1: case Op::Vec:
+    case Op::Reshape: case Op::Kron: case Op::Sym: case Op::LogSumExp: case Op::Softmax:
+      break;
+  }
+  unreachable("fold_elementwise (not an elementwise function)", f);
+}
+
+// f(0) == 0, so that f(zeros) is zeros. Only for elementwise functions.
+bool zero_preserving(Op f) {
+  switch (f) {
+    case Op::Sin: case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign: case Op::Relu: case Op::Sqrt:
+      return true;
+    case Op::Exp: case Op::Log: case Op::Cos: case Op::Sigmoid: case Op::Softplus:
+      return false;
+    case Op::Const: case Op::Symbol: case Op::Identity: case Op::Zeros: case Op::Ones:
+    case Op::Add: case Op::Mul: case Op::Pow: case Op::MatPow: case Op::ElemMul: case Op::ElemDiv:
+    case Op::ElemPow: case Op::Transpose: case Op::Trace: case Op::Det: case Op::LogDet: case Op::Inv:
+    case Op::Diag: case Op::DiagPart: case Op::Sum: case Op::Norm2: case Op::Norm1: case Op::Vec:
+    case Op::Reshape: case Op::Kron: case Op::Sym: case Op::LogSumExp: case Op::Softmax:
+      break;
+  }
+  unreachable("zero_preserving (not an elementwise function)", f);
+}
+
+}  // namespace
+
+Expr elementwise(Op f, Expr a) {
+  Context& cx = *a->ctx;
+  if (!is_elementwise_function(f))
+    throw Error(ErrorKind::Name, std::string(op_spelling(f)) + " is not an elementwise function");
+  if (a->op == Op::Const) {
+    double v = fold_elementwise(f, a->value);
+    if (std::isfinite(v)) return constant(cx, v);
+  }
+  if (a->op == Op::Zeros && zero_preserving(f)) return a;
+  return make1(f, a, a->shape, a->symmetric);
+}
+
+}  // namespace matcalc

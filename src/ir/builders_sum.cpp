@@ -1,0 +1,201 @@
+// Sums: the normal form of `+` (see builders.hpp and docs/ARCHITECTURE.md,
+// "Normal form"): flat, zeros dropped, like terms merged, matrix terms with
+// the same matrix part collected, common chain factors pulled out, terms in
+// canonical order.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "ir/builders.hpp"
+#include "ir/builders_internal.hpp"
+#include "ir/error.hpp"
+
+namespace matcalc {
+
+using namespace builders_detail;
+
+namespace {
+// A matrix-valued term's scalar factors and its matrix part: 2*a*X*Y -> (2*a, X*Y).
+std::pair<Expr, Expr> split_scalar_part(double c, Expr rest) {
+  Context& cx = *rest->ctx;
+  if (rest->op == Op::Mul && !rest->is_scalar()) {
+    std::vector<Expr> scalars{constant(cx, c)}, chain;
+    for (Expr k : rest->kids) (k->is_scalar() ? scalars : chain).push_back(k);
+    return {mul(std::move(scalars)), mul(std::move(chain))};
+  }
+  return {constant(cx, c), rest};
+}
+
+// A*x + B*x = (A + B)*x: terms that end in the same matrix factor share it.
+// X*A + X*B = X*(A + B) likewise on the left.
+std::vector<Expr> factor_common(std::vector<Expr> terms, bool right) {
+  auto last = [right](Expr t) -> Expr {
+    if (t->op != Op::Mul) return nullptr;
+    std::size_t n_chain = 0, first = t->kids.size();
+    for (std::size_t i = 0; i < t->kids.size(); ++i)
+      if (!t->kids[i]->is_scalar()) {
+        ++n_chain;
+        first = std::min(first, i);
+      }
+    if (n_chain < 2) return nullptr;
+    return right ? t->kids.back() : t->kids[first];
+  };
+  std::map<Expr, int> count;
+  for (Expr t : terms)
+    if (Expr r = last(t)) ++count[r];
+  Expr best = nullptr;
+  for (Expr t : terms)  // the first shared factor in term order
+    if (Expr r = last(t); r && count[r] >= 2) {
+      best = r;
+      break;
+    }
+  if (!best) return terms;
+  std::vector<Expr> rest, lefts;
+  for (Expr t : terms) {
+    if (last(t) != best) {
+      rest.push_back(t);
+      continue;
+    }
+    std::vector<Expr> k(t->kids.begin(), t->kids.end());
+    if (right)
+      k.pop_back();
+    else
+      k.erase(std::find(k.begin(), k.end(), best));
+    lefts.push_back(mul(std::move(k)));
+  }
+  Expr common = right ? mul(add(std::move(lefts)), best) : mul(best, add(std::move(lefts)));
+  if (!common->is_zero()) rest.push_back(common);  // the rest may cancel: A*(X - X')*x + A*(X' - X)*x
+  return rest;
+}
+
+// ------------------------------------------------------------ add's passes
+
+// Pass 1. Nested sums are flattened; every term has the shape of the first.
+std::vector<Expr> flatten_terms(const std::vector<Expr>& terms) {
+  std::vector<Expr> flat;
+  for (Expr t : terms) {
+    if (t->op == Op::Add)
+      flat.insert(flat.end(), t->kids.begin(), t->kids.end());
+    else
+      flat.push_back(t);
+  }
+  const Shape& s = flat[0]->shape;
+  for (Expr t : flat)
+    if (!(t->shape == s)) shape_error("+", s, t->shape);
+  return flat;
+}
+
+// Pass 2. Like terms are collected: zeros dropped, equal rests (the term
+// without its numeric coefficient) summed into one coefficient, in
+// first-seen order (x + 2*y + x -> 2*x + 2*y). A coefficient may be 0 now.
+std::vector<std::pair<Expr, double>> collect_like_terms(const std::vector<Expr>& flat) {
+  std::vector<std::pair<Expr, double>> like;
+  std::map<Expr, std::size_t> where;
+  for (Expr t : flat) {
+    if (t->is_zero()) continue;
+    auto [c, rest] = split_coefficient(t);
+    auto [it, fresh] = where.emplace(rest, like.size());
+    if (fresh)
+      like.push_back({rest, c});
+    else
+      like[it->second].second += c;
+  }
+  return like;
+}
+
+// Pass 3, scalar sums. The terms: each rest times its coefficient, those
+// with coefficient 0 gone.
+std::vector<Expr> scalar_terms(Context& cx, const std::vector<std::pair<Expr, double>>& like) {
+  std::vector<Expr> out;
+  for (auto& [rest, c] : like)
+    if (c != 0) out.push_back(rest->is_const(1) ? constant(cx, c) : mul(constant(cx, c), rest));
+  return out;
+}
+
+// Pass 3, matrix sums. a*X + b*X = (a+b)*X: terms are grouped by their
+// matrix part, in first-seen order, the scalar parts summed; zero terms gone.
+std::vector<Expr> matrix_terms(const std::vector<std::pair<Expr, double>>& like) {
+  std::vector<std::pair<Expr, std::vector<Expr>>> groups;
+  std::map<Expr, std::size_t> where;
+  for (auto& [rest, c] : like) {
+    if (c == 0) continue;
+    auto [coef, part] = split_scalar_part(c, rest);
+    auto [it, fresh] = where.emplace(part, groups.size());
+    if (fresh) groups.push_back({part, {}});
+    groups[it->second].second.push_back(coef);
+  }
+  std::vector<Expr> out;
+  for (auto& [part, coefs] : groups) {
+    Expr term = coefs.size() == 1 ? mul(coefs[0], part) : mul(add(coefs), part);
+    if (!term->is_zero()) out.push_back(term);
+  }
+  return out;
+}
+
+// Pass 4, matrix sums. Common factors, one shared factor at a time, right
+// then left, until no two terms share a right or a left chain factor.
+std::vector<Expr> pull_out_common_factors(std::vector<Expr> out) {
+  for (std::size_t n = 0; n != out.size();) {
+    n = out.size();
+    out = factor_common(factor_common(std::move(out), true), false);
+  }
+  return out;
+}
+
+// Pass 5. Two terms or more: the sum node, terms in canonical order
+// (positive coefficients first, then by compare() of the rest, then by
+// coefficient), symmetric when every term is. Scaling a term in pass 3 moves
+// its coefficient into a sum factor where that reads better
+// (2*x'*(A + B)*x = x'*(2*A + 2*B)*x, or 1*(a + b) = a + b), which can make
+// it like another term, or a sum: then the terms are collected once more
+// (there are fewer terms, or fewer nested sums, each time).
+Expr ordered_sum(Context& cx, const Shape& s, std::vector<Expr> out) {
+  // Sort keys computed once per term, not once per comparison.
+  struct Keyed {
+    double coef;
+    Expr rest, term;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(out.size());
+  std::set<Expr> rests;
+  bool again = false;
+  for (Expr t : out) {
+    auto [c, r] = split_coefficient(t);
+    keyed.push_back({c, r, t});
+    again = again || t->op == Op::Add || !rests.insert(r).second;
+  }
+  if (again) return add(std::move(out));
+  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    if ((a.coef < 0) != (b.coef < 0)) return b.coef < 0;  // a - b rather than -b + a
+    if (int c = compare(a.rest, b.rest)) return c < 0;
+    return a.coef < b.coef;
+  });
+  for (std::size_t i = 0; i < keyed.size(); ++i) out[i] = keyed[i].term;
+  bool symmetric = std::all_of(out.begin(), out.end(), [](Expr t) { return t->symmetric; });
+  return make(cx, Op::Add, s, std::move(out), symmetric);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- sums
+
+Expr add(std::vector<Expr> terms) {
+  if (terms.empty()) throw Error(ErrorKind::Shape, "empty sum");
+  Context& cx = *terms[0]->ctx;
+  const std::vector<Expr> flat = flatten_terms(terms);
+  const Shape s = flat[0]->shape;
+  const auto like = collect_like_terms(flat);
+  std::vector<Expr> out = s.is_scalar() ? scalar_terms(cx, like) : pull_out_common_factors(matrix_terms(like));
+  if (out.empty()) return zeros(cx, s);
+  if (out.size() == 1) return out[0];
+  return ordered_sum(cx, s, std::move(out));
+}
+
+Expr add(Expr a, Expr b) { return add(std::vector<Expr>{a, b}); }
+Expr neg(Expr a) { return scale(-1.0, a); }
+Expr sub(Expr a, Expr b) {
+  if (!(a->shape == b->shape)) shape_error("-", a->shape, b->shape);
+  return add(a, neg(b));
+}
+
+}  // namespace matcalc
