@@ -25,7 +25,19 @@ Expr Simplifier::operator()(Expr root) {
       kids.push_back(s);
     }
     Expr r = changed ? rebuild(n, std::move(kids)) : n;
-    memo_[n] = at_root(r);
+    if (r == n || depth_ >= kRuleBudget) {
+      memo_[n] = at_root(r);
+    } else if (auto it = memo_.find(r); it != memo_.end()) {
+      memo_[n] = it->second;
+    } else {
+      // The builders may have made new nodes inside r (2*x .* y becomes
+      // 2*(x .* y)) that no rule has seen: simplify r as a whole, so that
+      // simplifying is idempotent.
+      ++depth_;
+      Expr out = (*this)(r);
+      --depth_;
+      memo_[n] = out;
+    }
   }
   return memo_.at(root);
 }

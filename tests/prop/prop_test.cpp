@@ -68,26 +68,19 @@ TEST(PropertyShrink, NeverGrowsACase) {
   EXPECT_LE(node_count(*s.f), node_count(*c.f));
 }
 
-// ------------------------------------------------------------ known failures
+// ------------------------------------------------------------ fixed bugs
 
-// The idempotent property's known failure (properties.hpp): the simplifier
-// rebuilds a node from its simplified arguments and offers the rebuilt node
-// to the rules, but not the new nodes the builders made inside it. Here
+// simplify() was not idempotent: it offered a node rebuilt from simplified
+// arguments to the rules, but not the new nodes the builders made inside it.
 // log(exp(2*x)) = 2*x, the rebuilt sum((2*x) .* y) is 2*sum(x .* y), and the
-// new sum(x .* y) meets the rule sum-of-hadamard-vectors only in a second
-// pass. (Shrunk from case 1650 of the fixed-seed run, seed 20240917.) When
-// this test fails, the simplifier is fixed: remove the tolerance
-// (is_unvisited_rebuild_gap) and this test.
-TEST(PropertyKnownFailure, SimplifyLeavesRulesForNodesTheBuildersMakeWhileRebuilding) {
+// new sum(x .* y) met the rule sum-of-hadamard-vectors only in a second pass.
+// (Shrunk from case 1650 of the fixed-seed run, seed 20240917.)
+TEST(PropertyRegression, SimplifyOffersNodesTheBuildersMakeWhileRebuildingToTheRules) {
   matcalc::Context cx;
   matcalc::TypedProgram p = matcalc::compile(cx, "sum(log(exp(2*x)) .* y)", "x: vector(n); y: vector(n)");
-  matcalc::Expr once = matcalc::simplify(p.expr), twice = matcalc::simplify(once);
-  EXPECT_NE(once, twice) << "simplify() is idempotent here now (" << matcalc::to_text(once)
-                         << "): the known failure is fixed; remove its tolerance and this test";
-  if (once == twice) return;
-  EXPECT_EQ(matcalc::to_text(once), "2*sum(x .* y)");
-  EXPECT_EQ(matcalc::to_text(twice), "2*x'*y");
-  EXPECT_TRUE(is_unvisited_rebuild_gap(p.expr, once));
+  matcalc::Expr once = matcalc::simplify(p.expr);
+  EXPECT_EQ(matcalc::to_text(once), "2*x'*y");
+  EXPECT_EQ(matcalc::simplify(once), once);
 }
 
 // ------------------------------------------------------------ regressions

@@ -73,11 +73,6 @@ struct Outcome {
   std::string known;   // a passing case: the known failure it hit and tolerated, if any
 };
 
-// The known failure of `idempotent` (see above): `e` simplifies to `once`,
-// which simplifies to something else only because a node the builders made
-// in the first pass was never offered to the rules.
-bool is_unvisited_rebuild_gap(Expr e, Expr once);
-
 // The declarations of the pool symbols that occur in `text`.
 std::string declarations_for(const std::string& text);
 
