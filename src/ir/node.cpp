@@ -53,6 +53,29 @@ OpClass op_class(Op op) { return info(op).cls; }
 ShapeRule op_shape_rule(Op op) { return info(op).shape; }
 OpDomain op_domain(Op op) { return info(op).domain; }
 
+std::optional<ElementwiseFn> elementwise_fn(Op op) {
+#define MATCALC_IS_Elementwise(E) return ElementwiseFn::E;
+#define MATCALC_IS_Leaf(E) return std::nullopt;
+#define MATCALC_IS_Arithmetic(E) return std::nullopt;
+#define MATCALC_IS_Structural(E) return std::nullopt;
+#define MATCALC_IS_Reduction(E) return std::nullopt;
+#define MATCALC_IS_MatrixFunction(E) return std::nullopt;
+  switch (op) {
+#define MATCALC_OP(E, S, F, A, C, R, D) \
+  case Op::E:                           \
+    MATCALC_IS_##C(E)
+#include "ir/ops.def"
+#undef MATCALC_OP
+  }
+#undef MATCALC_IS_Elementwise
+#undef MATCALC_IS_Leaf
+#undef MATCALC_IS_Arithmetic
+#undef MATCALC_IS_Structural
+#undef MATCALC_IS_Reduction
+#undef MATCALC_IS_MatrixFunction
+  return std::nullopt;
+}
+
 std::optional<Op> call_op(std::string_view name) {
   for (int i = 0; i < kOpCount; ++i)
     if (kOps[i].form == OpForm::Call && kOps[i].spelling == name) return op_at(i);

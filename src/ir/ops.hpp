@@ -70,6 +70,32 @@ OpDomain op_domain(Op op);
 // Elementwise functions of one argument (exp, log, ..., relu).
 inline bool is_elementwise_function(Op op) { return op_class(op) == OpClass::Elementwise; }
 
+// The elementwise functions alone, generated from ops.def: code that knows
+// something of each of them only (its value at a number, whether f(0) = 0)
+// switches over this enum, so that an operator of another class needs no
+// case there, and a new elementwise function does not compile until it has
+// one.
+#define MATCALC_ELEMENTWISE_Elementwise(E) E,
+#define MATCALC_ELEMENTWISE_Leaf(E)
+#define MATCALC_ELEMENTWISE_Arithmetic(E)
+#define MATCALC_ELEMENTWISE_Structural(E)
+#define MATCALC_ELEMENTWISE_Reduction(E)
+#define MATCALC_ELEMENTWISE_MatrixFunction(E)
+enum class ElementwiseFn : std::uint8_t {
+#define MATCALC_OP(E, S, F, A, C, R, D) MATCALC_ELEMENTWISE_##C(E)
+#include "ir/ops.def"
+#undef MATCALC_OP
+};
+#undef MATCALC_ELEMENTWISE_Elementwise
+#undef MATCALC_ELEMENTWISE_Leaf
+#undef MATCALC_ELEMENTWISE_Arithmetic
+#undef MATCALC_ELEMENTWISE_Structural
+#undef MATCALC_ELEMENTWISE_Reduction
+#undef MATCALC_ELEMENTWISE_MatrixFunction
+
+// `op` as an elementwise function; nullopt for an operator of another class.
+std::optional<ElementwiseFn> elementwise_fn(Op op);
+
 // The operator a call `name(...)` in the text language denotes: the first
 // Call-form operator spelled `name` (`diag` gives Diag; the builder turns it
 // into DiagPart for a matrix argument). nullopt for anything else.
