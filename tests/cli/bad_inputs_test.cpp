@@ -75,7 +75,7 @@ TEST_P(BadInput, FailsCleanly) {
     for (std::size_t p; (p = a.find("{dir}")) != std::string::npos;) a.replace(p, 5, dir.path().string());
     args.push_back(a);
   }
-  auto r = matcalc::testing::run_process(MATCALC_BINARY, args, row.stdin_text, 10);
+  auto r = matcalc::testing::run_process(MATCALC_BINARY, args, row.stdin_text);
   SCOPED_TRACE("stderr: " + r.err.substr(0, 2000));
   ASSERT_FALSE(r.timed_out);
   ASSERT_FALSE(r.signaled) << "signal " << r.signal;

@@ -37,11 +37,12 @@ std::string show(const Result& r) {
 }
 
 // Runs `program args...` with an empty stdin; kills it after `timeout_s`.
-Result run_program(const std::string& program, const std::vector<std::string>& args, double timeout_s = 10) {
+Result run_program(const std::string& program, const std::vector<std::string>& args,
+                   double timeout_s = matcalc::testing::kHangGuardSeconds) {
   return matcalc::testing::run_process(program, args, "", timeout_s);
 }
 
-Result mc(const std::vector<std::string>& args, double timeout_s = 10) {
+Result mc(const std::vector<std::string>& args, double timeout_s = matcalc::testing::kHangGuardSeconds) {
   return run_program(MATCALC_BINARY, args, timeout_s);
 }
 
@@ -195,7 +196,7 @@ std::string python_with_numpy() {
     for (const char* p : {"/usr/bin/python3", "/usr/local/bin/python3"}) {
       struct stat st;
       if (stat(p, &st) != 0) continue;
-      Result r = run_program(p, {"-c", "import numpy"}, 20);
+      Result r = run_program(p, {"-c", "import numpy"});
       if (r.status == 0) return std::string(p);
     }
     return std::string();
@@ -354,7 +355,7 @@ TEST(CliGrad, FormatNumpyAgreesWithEval) {
   expect_success(r);
   std::string module = write_file("seed_module.py", r.out);
   std::string driver = write_file("driver.py", kPythonDriver);
-  Result p = run_program(py, {driver, module, seed_values()}, 30);
+  Result p = run_program(py, {driver, module, seed_values()});
   ASSERT_EQ(p.status, 0) << show(p) << "\n--- module ---\n" << r.out;
   json got = parse_json(p.out);
   Result e = mc({"eval", kSeed, "--wrt", "W", "--values", seed_values(), "--json"});
@@ -372,7 +373,7 @@ TEST(CliGrad, FormatNumpySeveralWrtGivesADict) {
   expect_success(r);
   std::string module = write_file("seed_module2.py", r.out);
   std::string driver = write_file("driver.py", kPythonDriver);
-  Result p = run_program(py, {driver, module, seed_values()}, 30);
+  Result p = run_program(py, {driver, module, seed_values()});
   ASSERT_EQ(p.status, 0) << show(p) << "\n--- module ---\n" << r.out;
   json got = parse_json(p.out);
   Result e = mc({"eval", kSeed, "--wrt", "W", "--wrt", "s", "--values", seed_values(), "--json"});
@@ -393,7 +394,7 @@ TEST(CliGrad, FormatNumpyPythonKeywordSymbol) {
   std::string module = write_file("lambda_module.py", r.out);
   std::string driver = write_file("driver.py", kPythonDriver);
   std::string vals = write_file("lambda.json", R"({"lambda": 3, "x": [1, 2]})");
-  Result p = run_program(py, {driver, module, vals}, 30);
+  Result p = run_program(py, {driver, module, vals});
   ASSERT_EQ(p.status, 0) << show(p) << "\n--- module ---\n" << r.out;
   json got = parse_json(p.out);
   expect_close(got["value"], 15.0);
@@ -776,14 +777,11 @@ TEST(CliLimits, LargeExpressionDoesNotCrash) {
     e += " + " + std::to_string(terms % 97 + 1) + "*x'*A*x";
     ++terms;
   }
-  auto t0 = std::chrono::steady_clock::now();
-  Result r = mc({"grad", e, "--wrt", "x"}, 15);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Result r = mc({"grad", e, "--wrt", "x"});
   EXPECT_FALSE(r.signaled) << show(r);
   EXPECT_FALSE(r.timed_out) << show(r);
   EXPECT_TRUE(r.status == 0 || r.status == 2) << show(r);
   EXPECT_FALSE(mentions_crash(r.err)) << show(r);
-  EXPECT_LT(secs, 5.0);
   if (r.status == 0) {
     EXPECT_EQ(lines_of(r.out).size(), 1u) << show(r);
   }
