@@ -6,7 +6,8 @@
 // an optional numeric coefficient (never 1), the other scalar factors sorted
 // by compare() with equal bases merged into powers, then the matrix chain in
 // order, identities dropped and equal adjacent factors merged into matrix
-// powers. mul() gets there in passes, each a function below, in order.
+// powers. mul() gets there in passes, each a function below, in order, and
+// where pass 10 distributed the coefficient into a sum, in one more round.
 #include <algorithm>
 #include <cmath>
 #include <map>
