@@ -179,6 +179,7 @@ const NormalCase kNormal[] = {
     {"bug-distributed-sum-becomes-a-product", "-(x'*((inv(A) - inv(B))*(x + y) + (inv(B) - inv(A))*y))",
      "x'*(inv(B) - inv(A))*x"},
     {"bug-distributed-sum-factors-into-a-product", "-(x'*(a*(A - B)*(x + y) + B*(-x - y)))", "x'*(B + a*(B - A))*(x + y)"},
+    {"bug-distributed-sum-meets-its-power", "2*((A/2 + B/2)*(A + B)^2)", "(A + B)^3"},
 };
 
 class NormalFormTest : public ::testing::TestWithParam<NormalCase> {};
