@@ -6,7 +6,8 @@
 // an optional numeric coefficient (never 1), the other scalar factors sorted
 // by compare() with equal bases merged into powers, then the matrix chain in
 // order, identities dropped and equal adjacent factors merged into matrix
-// powers. mul() gets there in passes, each a function below, in order.
+// powers. mul() gets there in passes, each a function below, in order, and
+// where pass 10 distributed the coefficient into a sum, in one more round.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -221,13 +222,15 @@ bool worth_distributing(double c, Expr sum) {
 // better, 2*(N/2*A - B/2)*W = (N*A - B)*W. (With two sums or more it stays
 // in front; the text printer then writes -(Y*A*B) so that the text parses
 // back to this node and not to (-Y*A)*B, where the coefficient meets one.)
-// Afterwards the scalar factors are sorted again.
-void distribute_coefficient(double& coef, std::vector<Expr>& sc, std::vector<Expr>& chain) {
-  if (coef == 1) return;
+// Afterwards the scalar factors are sorted again. Returns whether it
+// distributed: the new sum is built by add(), and may be what the earlier
+// passes would have treated otherwise (see mul()).
+bool distribute_coefficient(double& coef, std::vector<Expr>& sc, std::vector<Expr>& chain) {
+  if (coef == 1) return false;
   std::vector<Expr*> sums;
   for (Expr& f : sc) if (f->op == Op::Add) sums.push_back(&f);
   for (Expr& f : chain) if (f->op == Op::Add) sums.push_back(&f);
-  if (sums.size() != 1 || !worth_distributing(coef, *sums[0])) return;
+  if (sums.size() != 1 || !worth_distributing(coef, *sums[0])) return false;
   Expr& target = *sums[0];
   std::vector<Expr> terms;
   for (Expr t : target->kids) terms.push_back(scale(coef, t));
@@ -238,6 +241,7 @@ void distribute_coefficient(double& coef, std::vector<Expr>& sc, std::vector<Exp
     sc.erase(std::remove(sc.begin(), sc.end(), target), sc.end());
   }
   std::sort(sc.begin(), sc.end(), expr_less);  // the new sum takes its place in order
+  return true;
 }
 
 // Pass 11. The node: a single factor stands alone, no factors is the
@@ -263,7 +267,10 @@ Expr assemble(Context& cx, const Shape& s, double coef, std::vector<Expr> sc, st
 
 // ---------------------------------------------------------------- products
 
-Expr mul(std::vector<Expr> factors) {
+namespace {
+
+// mul(), with at most `rounds_left` more rounds after a distribution.
+Expr mul_round(std::vector<Expr> factors, int rounds_left) {
   if (factors.empty()) throw Error(ErrorKind::Shape, "empty product");
   Context& cx = *factors[0]->ctx;
 
@@ -287,9 +294,22 @@ Expr mul(std::vector<Expr> factors) {
 
   // The chain, and the coefficient's place.
   tidy_chain(p.chain);
-  distribute_coefficient(coef, sc, p.chain);
-  return assemble(cx, s, coef, std::move(sc), std::move(p.chain));
+  const bool distributed = distribute_coefficient(coef, sc, p.chain);
+  Expr out = assemble(cx, s, coef, std::move(sc), std::move(p.chain));
+  // The sum that took the coefficient is new to the passes above: it may meet
+  // its own reciprocal ((1 + 2*a^2)/(1 + 2*a^2)), equal a neighbour of the
+  // chain, or be no sum at all but a product to flatten: -1 times
+  // E*(x + y) - E*y is the product (-E)*x. One more round over the factors puts
+  // the node in normal form. That round has coefficient 1 or no sum left, so
+  // it distributes again only where the sum collapsed into a scaled product
+  // (2*E*x): the rounds are bounded all the same.
+  if (distributed && out->op == Op::Mul && rounds_left > 0) out = mul_round(out->kids, rounds_left - 1);
+  return out;
 }
+
+}  // namespace
+
+Expr mul(std::vector<Expr> factors) { return mul_round(std::move(factors), 4); }
 
 Expr mul(Expr a, Expr b) { return mul(std::vector<Expr>{a, b}); }
 Expr scale(double c, Expr a) { return mul(constant(*a->ctx, c), a); }

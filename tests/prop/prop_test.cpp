@@ -103,6 +103,21 @@ const Regression kRegressions[] = {
     {"harness-oscillating-det", "cos(det((exp(b)*(S*S' + eye(n)))))", "", 3, 2, 463},
     {"harness-oscillating-det-of-power", "cos(det(((b^2 + 2)*(W*W' + 1*eye(n)))))", "", 3, 4, 7},
     {"harness-oscillating-kron", "cos(((kron(x, y)'*kron(x, y)) .* det((C*C' + eye(k))))^2)", "", 3, 4, 46679},
+    // Engine: nodes that were not fixed points of mul() (the fixed-point
+    // property, depth 7): a coefficient distributed into the one sum of a
+    // product made a sum that met its own reciprocal (seed 1, case 1624), or
+    // that add() had turned into a product, left unflattened in the chain
+    // (seed 2, case 2555; seed 3, case 2280).
+    {"bug-distributed-sum-meets-its-reciprocal",
+     "(z'*(inv(((b^2 + 0.5)*(2*(V*V' + 1*eye(k)))))*((b^2 + 0.5)*(2*(V*V' + 1*eye(k))))*T)*z)", "", 2, 4, 1},
+    {"bug-distributed-sum-becomes-a-product",
+     "logdet((S + reshape(kron((softmax((a*y + b*y)) + x), softmax((a*y + b*y))), n, n) - "
+     "reshape(kron((softmax((a*y + b*y)) + x), softmax((a*y + b*y))), n, n)'))",
+     "", 2, 2, 1},
+    {"bug-distributed-sum-factors-into-a-product",
+     "((abs(z') + ones(1,k))*((V - W')*softmax(((x' .* y') .* y'.^2))'*a) + "
+     "(abs(z') + ones(1,k))*(V*(-softmax(((x' .* y') .* y'.^2))')))",
+     "", 4, 3, 1},
 };
 
 class PropertyRegression : public ::testing::TestWithParam<Regression> {};

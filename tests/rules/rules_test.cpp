@@ -171,6 +171,15 @@ const NormalCase kNormal[] = {
     {"bug-entrywise-base-back-to-a-product", "((W .* Y).^3 .* W) ./ (W .* Y).^2", "Y .* W.^2"},
     {"bug-entrywise-base-back-to-a-quotient", "((W ./ Y).^3 .* W) ./ (W ./ Y).^2", "W.^2 ./ Y"},
     {"bug-entrywise-base-back-to-a-scaled-factor", "((a*W).^3 .* Y) ./ (a*W).^2", "a*(W .* Y)"},
+    // The sum a coefficient is distributed into is new to the product's
+    // earlier passes: it can meet its own reciprocal, or collapse into a
+    // product that must be flattened into the chain.
+    {"bug-distributed-sum-meets-its-reciprocal", "(2*((a^2 + 1/2)*x'*(A + B)*y))*((x'*y)/(2*a^2 + 1))",
+     "(x'*y)*(x'*(A + B)*y)"},
+    {"bug-distributed-sum-becomes-a-product", "-(x'*((inv(A) - inv(B))*(x + y) + (inv(B) - inv(A))*y))",
+     "x'*(inv(B) - inv(A))*x"},
+    {"bug-distributed-sum-factors-into-a-product", "-(x'*(a*(A - B)*(x + y) + B*(-x - y)))", "x'*(B + a*(B - A))*(x + y)"},
+    {"bug-distributed-sum-meets-its-power", "2*((A/2 + B/2)*(A + B)^2)", "(A + B)^3"},
 };
 
 class NormalFormTest : public ::testing::TestWithParam<NormalCase> {};
