@@ -197,6 +197,7 @@ std::vector<Expression> Session::gradients(const Function& f, const std::vector<
   if (it == impl_->gradients.end()) it = impl_->gradients.emplace(key, matcalc::gradients(value, xs)).first;
   const std::vector<Expr>& gs = it->second;
   std::vector<Expression> out;
+  out.reserve(gs.size());
   for (Expr g : gs) out.emplace_back(g);
   return out;
 }

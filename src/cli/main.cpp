@@ -95,8 +95,7 @@ int run_eval(const Common& c, const std::string& values_path, bool json) {
     std::cout << out.dump() << "\n";
   } else {
     std::cout << "value: " << out["value"].dump() << "\n";
-    for (std::size_t i = 0; i < c.wrt.size(); ++i)
-      std::cout << "gradient " << c.wrt[i] << ": " << out["gradient"][c.wrt[i]].dump() << "\n";
+    for (const std::string& x : c.wrt) std::cout << "gradient " << x << ": " << out["gradient"][x].dump() << "\n";
   }
   return 0;
 }

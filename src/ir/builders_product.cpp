@@ -146,7 +146,7 @@ ScalarPart collect_scalars(const std::vector<Expr>& scalars) {
 // sorted by compare() and none is a number.
 std::vector<Expr> raise_scalars(const ScalarPart& part, double& coef) {
   std::vector<Expr> sc;
-  for (auto& [b, e] : part.bases) {
+  for (const auto& [b, e] : part.bases) {
     Expr p = pow(b, e);
     if (p->op == Op::Const) {
       coef *= p->value;
@@ -191,7 +191,8 @@ std::vector<Expr> merge_powers(std::vector<Expr> chain) {
   }
   if (runs.size() == chain.size()) return chain;
   std::vector<Expr> out;
-  for (auto& [b, k] : runs) out.push_back(k == 1 ? b : matpow(b, k));
+  out.reserve(runs.size());
+  for (const auto& [b, k] : runs) out.push_back(k == 1 ? b : matpow(b, k));
   return out;
 }
 

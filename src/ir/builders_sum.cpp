@@ -107,7 +107,7 @@ std::vector<std::pair<Expr, double>> collect_like_terms(const std::vector<Expr>&
 // with coefficient 0 gone.
 std::vector<Expr> scalar_terms(Context& cx, const std::vector<std::pair<Expr, double>>& like) {
   std::vector<Expr> out;
-  for (auto& [rest, c] : like)
+  for (const auto& [rest, c] : like)
     if (c != 0) out.push_back(rest->is_const(1) ? constant(cx, c) : mul(constant(cx, c), rest));
   return out;
 }
@@ -117,7 +117,7 @@ std::vector<Expr> scalar_terms(Context& cx, const std::vector<std::pair<Expr, do
 std::vector<Expr> matrix_terms(const std::vector<std::pair<Expr, double>>& like) {
   std::vector<std::pair<Expr, std::vector<Expr>>> groups;
   std::map<Expr, std::size_t> where;
-  for (auto& [rest, c] : like) {
+  for (const auto& [rest, c] : like) {
     if (c == 0) continue;
     auto [coef, part] = split_scalar_part(c, rest);
     auto [it, fresh] = where.emplace(part, groups.size());
