@@ -1,7 +1,7 @@
 // Speed of the symbolic pipeline (parse + infer + simplify + differentiate +
 // simplify + print), one benchmark per expression, each from a fresh
-// Session (the library API, as every front end calls it); long sums and products (expression swell); and evaluation of the
-// seed gradient at growing sizes.
+// Session (the library API, as every front end calls it); long sums and products (expression swell); and evaluation of
+// the seed gradient at growing sizes.
 //   build/bench/matcalc_bench --benchmark_filter=Derive
 #include <benchmark/benchmark.h>
 

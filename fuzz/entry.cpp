@@ -73,7 +73,8 @@ void explained(Session& s, const Function& f, const std::string& x, Expression g
     if (e.kind() == ErrorKind::Limit) return;
     throw;
   }
-  if (!(d->gradient() == gradient)) bug("explain ends with " + d->gradient().text() + ", grad gives " + gradient.text());
+  if (!(d->gradient() == gradient))
+    bug("explain ends with " + d->gradient().text() + ", grad gives " + gradient.text());
   const std::string decls = d->declarations();
   for (const std::string& text : d->steps()) {
     try {

@@ -43,7 +43,7 @@ class Expression {
   Expression() = default;
   explicit Expression(const Node* node) : node_(node) {}
 
-  std::string text() const;   // the text language; parses back to the same expression
+  std::string text() const;  // the text language; parses back to the same expression
   std::string latex() const;
   std::string json() const;   // the expression tree as JSON
   std::string shape() const;  // "n x k", "1 x 1", ...
@@ -81,7 +81,7 @@ struct Function {
 };
 
 struct LoadOptions {
-  bool scalar = false;            // the expression must be a scalar (grad, check, explain)
+  bool scalar = false;                // the expression must be a scalar (grad, check, explain)
   std::vector<std::string> wrt = {};  // names that must be symbols of the program
 };
 
@@ -157,8 +157,7 @@ class Session {
 
   // Parses `source` (declarations, then one expression) and `declarations`,
   // and infers every shape. Errors are located in the text they point into.
-  Function load(const std::string& source, const std::string& declarations = "",
-                const LoadOptions& options = {});
+  Function load(const std::string& source, const std::string& declarations = "", const LoadOptions& options = {});
 
   // The simplified expression, as grad and eval use it.
   Expression simplify(Expression e);

@@ -57,8 +57,7 @@ std::vector<Expr> wrt_symbols(const Function& f, const std::vector<std::string>&
   std::vector<Expr> out;
   for (const auto& n : names) {
     Expr x = f.symbol(n).node();
-    if (std::find(out.begin(), out.end(), x) != out.end())
-      throw Error(ErrorKind::Usage, "--wrt " + n + " given twice");
+    if (std::find(out.begin(), out.end(), x) != out.end()) throw Error(ErrorKind::Usage, "--wrt " + n + " given twice");
     out.push_back(x);
   }
   return out;
@@ -119,10 +118,10 @@ std::string CheckOutcome::text(std::uint64_t seed) const {
   for (const CheckedGradient& r : results)
     out += fmt::format("{}: {}  relative error {:.3g} (gradient {})\n", r.variable, r.ok ? "ok" : "MISMATCH",
                        r.relative_error, r.gradient.text());
-  out += fmt::format("{} with seed {}{}{}\n",
-                     ok ? "gradient agrees with central finite differences"
-                        : "gradient DISAGREES with central finite differences",
-                     seed, sizes.empty() ? "" : ", ", sizes);
+  out += fmt::format(
+      "{} with seed {}{}{}\n",
+      ok ? "gradient agrees with central finite differences" : "gradient DISAGREES with central finite differences",
+      seed, sizes.empty() ? "" : ", ", sizes);
   return out;
 }
 

@@ -2,9 +2,9 @@
 // parses arguments, runs the engine, prints. Every matcalc::Error becomes
 // one message on stderr and exit status 2; `check` exits 1 when the
 // symbolic and numeric gradients disagree.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -12,9 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "matcalc/matcalc.hpp"
@@ -43,9 +43,10 @@ int run_grad(const Common& c, const std::string& format) {
   Session s;
   Function f = load(s, c, /*want_scalar=*/true);
   if (format == "numpy" || format == "torch" || format == "eigen") {
-    std::cout << s.code(f, c.wrt, format == "numpy"   ? CodeTarget::NumPy
-                                  : format == "torch" ? CodeTarget::Torch
-                                                      : CodeTarget::Eigen);
+    std::cout << s.code(f, c.wrt,
+                        format == "numpy"   ? CodeTarget::NumPy
+                        : format == "torch" ? CodeTarget::Torch
+                                            : CodeTarget::Eigen);
     return 0;
   }
   Expression value = s.simplify(f.expression);
@@ -142,8 +143,10 @@ int run_check(const Common& c, const std::string& dims, std::uint64_t seed, doub
 // ---------------------------------------------------------------- explain, rules
 
 DocFormat doc_format(const std::string& f) {
-  return f == "text" ? DocFormat::Text : f == "latex" ? DocFormat::Latex : f == "markdown" ? DocFormat::Markdown
-                                                                                             : DocFormat::Json;
+  return f == "text"       ? DocFormat::Text
+         : f == "latex"    ? DocFormat::Latex
+         : f == "markdown" ? DocFormat::Markdown
+                           : DocFormat::Json;
 }
 
 int run_explain(const Common& c, const std::string& format) {
@@ -217,7 +220,8 @@ void read_expr_file(Common& c) {
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(in.gcount()));
   if (text.size() > max_source_bytes())
-    throw Error(ErrorKind::Limit, "--expr-file: expression longer than " + std::to_string(max_source_bytes()) + " bytes");
+    throw Error(ErrorKind::Limit,
+                "--expr-file: expression longer than " + std::to_string(max_source_bytes()) + " bytes");
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     throw Error(ErrorKind::Usage, "--expr-file '" + c.expr_file + "' holds no expression");
   c.expr = std::move(text);
@@ -345,7 +349,10 @@ int main(int argc, char** argv) {
     return run_rules(rule_name, rule_search, rules_format);
   } catch (const Error& e) {
     const bool in_decl = e.source() == ErrorSource::Declarations;
-    std::cerr << (in_decl ? "in --decl: " : "") << format_error(e, !active ? "" : in_decl ? active->decl : active->expr);
+    std::cerr << (in_decl ? "in --decl: " : "")
+              << format_error(e, !active   ? ""
+                                 : in_decl ? active->decl
+                                           : active->expr);
     return kExitBadInput;
   } catch (const std::bad_alloc&) {
     std::cerr << "error: out of memory\n";

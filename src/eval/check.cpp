@@ -96,20 +96,15 @@ std::map<std::string, Hint> domain_hints(std::span<const Expr> roots) {
   };
   auto pass_down = [&](Down d, Expr n, bool as_spd) {
     switch (d) {
-      case Down::Nothing:
-        break;
+      case Down::Nothing: break;
       case Down::KidsSpd:
         for (Expr k : n->kids) spd.insert(k);
         break;
       case Down::KidsPositive:
         for (Expr k : n->kids) pos.insert(k);
         break;
-      case Down::FirstSpd:
-        spd.insert(n->kid(0));
-        break;
-      case Down::FirstPositive:
-        pos.insert(n->kid(0));
-        break;
+      case Down::FirstSpd: spd.insert(n->kid(0)); break;
+      case Down::FirstPositive: pos.insert(n->kid(0)); break;
       case Down::CongruenceMiddle: {
         std::vector<Expr> chain;
         for (Expr k : n->kids) {
@@ -122,27 +117,18 @@ std::map<std::string, Hint> domain_hints(std::span<const Expr> roots) {
         if (chain.size() % 2 == 1) spd.insert(chain[chain.size() / 2]);
         break;
       }
-      case Down::SymbolHint:
-        (as_spd ? hints[n->name].spd : hints[n->name].positive) = true;
-        break;
+      case Down::SymbolHint: (as_spd ? hints[n->name].spd : hints[n->name].positive) = true; break;
     }
   };
   for (Expr n : order) {
     switch (op_domain(n->op)) {
-      case OpDomain::Any:
-        break;
-      case OpDomain::PositiveArg:
-        pos.insert(n->kid(0));
-        break;
-      case OpDomain::SpdArg:
-        spd.insert(n->kid(0));
-        break;
+      case OpDomain::Any: break;
+      case OpDomain::PositiveArg: pos.insert(n->kid(0)); break;
+      case OpDomain::SpdArg: spd.insert(n->kid(0)); break;
       case OpDomain::PositiveBase:
         if (needs_positive_base(n->kid(1))) pos.insert(n->kid(0));
         break;
-      case OpDomain::PositiveDivisor:
-        pos.insert(n->kid(1));
-        break;
+      case OpDomain::PositiveDivisor: pos.insert(n->kid(1)); break;
     }
     const Propagation p = propagation(n->op);
     if (spd.count(n)) pass_down(p.spd, n, true);

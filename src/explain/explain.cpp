@@ -281,11 +281,16 @@ class Deriver {
       const char* rule;
     };
     static constexpr Peel kPeels[] = {
-        {Op::Trace, "trace-of-identity-product"}, {Op::Transpose, "frobenius-transpose"},
-        {Op::ElemMul, "frobenius-hadamard"},      {Op::ElemDiv, "frobenius-quotient"},
-        {Op::Sum, "frobenius-sum"},               {Op::DiagPart, "frobenius-diag-of-matrix"},
-        {Op::Diag, "frobenius-diag-of-vector"},   {Op::Vec, "frobenius-vec"},
-        {Op::Reshape, "frobenius-reshape"},       {Op::Sym, "frobenius-sym"},
+        {Op::Trace, "trace-of-identity-product"},
+        {Op::Transpose, "frobenius-transpose"},
+        {Op::ElemMul, "frobenius-hadamard"},
+        {Op::ElemDiv, "frobenius-quotient"},
+        {Op::Sum, "frobenius-sum"},
+        {Op::DiagPart, "frobenius-diag-of-matrix"},
+        {Op::Diag, "frobenius-diag-of-vector"},
+        {Op::Vec, "frobenius-vec"},
+        {Op::Reshape, "frobenius-reshape"},
+        {Op::Sym, "frobenius-sym"},
     };
     for (const Peel& p : kPeels)
       if (p.op == E->op) return p.rule;

@@ -108,8 +108,7 @@ void hoist_chain_scalars(Factors& p) {
 // Pass 6. The chain's factors conform; the product's shape.
 Shape chain_shape(const std::vector<Expr>& chain) {
   for (std::size_t i = 1; i < chain.size(); ++i)
-    if (chain[i - 1]->shape.cols != chain[i]->shape.rows)
-      shape_error("*", chain[i - 1]->shape, chain[i]->shape);
+    if (chain[i - 1]->shape.cols != chain[i]->shape.rows) shape_error("*", chain[i - 1]->shape, chain[i]->shape);
   return chain.empty() ? Shape::scalar() : Shape{chain.front()->shape.rows, chain.back()->shape.cols};
 }
 
@@ -229,8 +228,10 @@ bool worth_distributing(double c, Expr sum) {
 bool distribute_coefficient(double& coef, std::vector<Expr>& sc, std::vector<Expr>& chain) {
   if (coef == 1) return false;
   std::vector<Expr*> sums;
-  for (Expr& f : sc) if (f->op == Op::Add) sums.push_back(&f);
-  for (Expr& f : chain) if (f->op == Op::Add) sums.push_back(&f);
+  for (Expr& f : sc)
+    if (f->op == Op::Add) sums.push_back(&f);
+  for (Expr& f : chain)
+    if (f->op == Op::Add) sums.push_back(&f);
   if (sums.size() != 1 || !worth_distributing(coef, *sums[0])) return false;
   Expr& target = *sums[0];
   std::vector<Expr> terms;
@@ -357,8 +358,8 @@ Expr matpow(Expr x, long long k) {
   if (k == 0) return identity(cx, x->shape.rows);
   if (k == 1) return x;
   if (k > kMaxMatrixPower || k < -kMaxMatrixPower)
-    throw Error(ErrorKind::Limit, "matrix power too large: " + std::to_string(k) + " (limit " +
-                                      std::to_string(kMaxMatrixPower) + ")");
+    throw Error(ErrorKind::Limit,
+                "matrix power too large: " + std::to_string(k) + " (limit " + std::to_string(kMaxMatrixPower) + ")");
   if (k < 0) return matpow(inv(x), -k);
   if (x->op == Op::Identity || x->op == Op::Zeros) return x;
   if (x->op == Op::MatPow) return matpow(x->kid(0), k * x->power);

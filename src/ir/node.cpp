@@ -21,8 +21,7 @@ struct OpInfo {
   OpDomain domain;
 };
 constexpr OpInfo kOps[] = {
-#define MATCALC_OP(E, S, F, A, C, R, D) \
-  {S, #E, OpForm::F, A, OpClass::C, ShapeRule::R, OpDomain::D},
+#define MATCALC_OP(E, S, F, A, C, R, D) {S, #E, OpForm::F, A, OpClass::C, ShapeRule::R, OpDomain::D},
 #include "ir/ops.def"
 #undef MATCALC_OP
 };

@@ -286,7 +286,6 @@ class Pass {
   std::vector<int> deferred;  // placeholders for products of unknown dimensions
 
  private:
-
   void nargs(const Ast& a, std::size_t lo, std::size_t hi) {
     const std::string& f = a.text;
     if (a.kids.size() < lo || a.kids.size() > hi)
@@ -315,26 +314,18 @@ class Pass {
     for (const auto& k : a.kids) args.push_back(run(*k));
     const TShape x = args[0];
     switch (rule) {
-      case ShapeRule::Same:
-        return x;
-      case ShapeRule::SquareSame:
-        need_square(x, f, a);
-        return x;
-      case ShapeRule::SquareScalar:
-        need_square(x, f, a);
-        return scalar();
-      case ShapeRule::AnyScalar:
-        return scalar();
+      case ShapeRule::Same: return x;
+      case ShapeRule::SquareSame: need_square(x, f, a); return x;
+      case ShapeRule::SquareScalar: need_square(x, f, a); return scalar();
+      case ShapeRule::AnyScalar: return scalar();
       case ShapeRule::VectorSame:
       case ShapeRule::VectorScalar:
         if (!is_scalar(x) && !dims.is_one(x.c) && !dims.is_one(x.r))
           fail(ErrorKind::Shape, f + " needs a vector, got " + str(x), a);
         return rule == ShapeRule::VectorSame ? x : scalar();
-      case ShapeRule::Transposed:
-        return {x.c, x.r};
+      case ShapeRule::Transposed: return {x.c, x.r};
       case ShapeRule::Given:
-      case ShapeRule::Special:
-        break;  // above
+      case ShapeRule::Special: break;  // above
     }
     throw std::logic_error("typecheck: no shape rule for " + std::string(op_name(*op)));
   }

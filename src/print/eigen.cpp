@@ -44,8 +44,9 @@
 // with numpy.cpp; this file supplies C++ syntax and its helpers.
 #include "print/eigen.hpp"
 
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 #include <set>
 #include <unordered_map>
 
@@ -499,8 +500,7 @@ class EigenEmitter final : public Emitter {
     // Spelled from print/spellings.def.
     const EigenSpelling& sp = spellings_of(e->op).eigen;
     switch (sp.kind) {
-      case EigenSpelling::Kind::Method:
-        return scalar_or(e, [&](const Code& x) { return method(x, sp.method); });
+      case EigenSpelling::Kind::Method: return scalar_or(e, [&](const Code& x) { return method(x, sp.method); });
       case EigenSpelling::Kind::Entrywise: return entrywise(e, sp.fn, sp.method);
       case EigenSpelling::Kind::Own: break;  // eigen_own() has it
     }

@@ -12,11 +12,11 @@
 namespace matcalc {
 
 struct ModuleSpec {
-  Expr value = nullptr;                                   // the function
-  std::vector<std::pair<std::string, Expr>> gradients;    // by variable name, in --wrt order
-  Expr hessian = nullptr;                                 // when set, hessian(**vars) returns it
-  std::map<std::string, Expr> symbols;                    // every symbol by name
-  std::string source;                                     // the expression as given, for the docstring
+  Expr value = nullptr;                                 // the function
+  std::vector<std::pair<std::string, Expr>> gradients;  // by variable name, in --wrt order
+  Expr hessian = nullptr;                               // when set, hessian(**vars) returns it
+  std::map<std::string, Expr> symbols;                  // every symbol by name
+  std::string source;                                   // the expression as given, for the docstring
 };
 
 }  // namespace matcalc

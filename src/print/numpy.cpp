@@ -364,8 +364,7 @@ class PyEmitter final : public Emitter {
     if (std::optional<PythonOwn> own = python_own(e->op)) return lower_own(*own, e);
     // A call, spelled from print/spellings.def: name(a, b, ...).
     std::string s = std::string(d_.call_name(e->op)) + "(";
-    for (std::size_t i = 0; i < e->kids.size(); ++i)
-      s += (i ? ", " : "") + d_.tensor_arg(ref(e->kid(i)), e->kid(i)).s;
+    for (std::size_t i = 0; i < e->kids.size(); ++i) s += (i ? ", " : "") + d_.tensor_arg(ref(e->kid(i)), e->kid(i)).s;
     return atom(s + ")");
   }
 

@@ -66,9 +66,7 @@ class RuleCompiler {
           vars_.push_back(a.text);
         }
         return p;
-      case Ast::Kind::Transpose:
-        p.op = Op::Transpose;
-        break;
+      case Ast::Kind::Transpose: p.op = Op::Transpose; break;
       case Ast::Kind::Call: {
         p.op = call(a, "pattern");
         if (op_class(p.op) == OpClass::Leaf) fail("a pattern cannot hold " + a.text + "(...): write I");
@@ -80,12 +78,14 @@ class RuleCompiler {
       case Ast::Kind::Chain:
         for (std::size_t i = 2; i < a.ops.size(); ++i)
           if (a.ops[i] != a.ops[1]) fail("a pattern chain mixes " + a.ops[1] + " and " + a.ops[i]);
-        if (a.ops[1] == "*") p.op = Op::Mul;
-        else if (a.ops[1] == ".*") p.op = Op::ElemMul;
-        else fail("a pattern cannot hold " + a.ops[1] + " (only products match)");
+        if (a.ops[1] == "*")
+          p.op = Op::Mul;
+        else if (a.ops[1] == ".*")
+          p.op = Op::ElemMul;
+        else
+          fail("a pattern cannot hold " + a.ops[1] + " (only products match)");
         break;
-      case Ast::Kind::Neg:
-        fail("a pattern cannot hold a negation (patterns are in normal form)");
+      case Ast::Kind::Neg: fail("a pattern cannot hold a negation (patterns are in normal form)");
     }
     for (const auto& k : a.kids) p.kids.push_back(pattern(*k));
     return p;
@@ -148,12 +148,18 @@ class RuleCompiler {
     std::string_view pred(g.data(), open);
     std::string var = g.substr(open + 1, g.size() - open - 2);
     Guard out;
-    if (pred == "symmetric") out.kind = GuardKind::Symmetric;
-    else if (pred == "square") out.kind = GuardKind::Square;
-    else if (pred == "scalar") out.kind = GuardKind::Scalar;
-    else if (pred == "vector") out.kind = GuardKind::Vector;
-    else if (pred == "matrix") out.kind = GuardKind::Matrix;
-    else fail("unknown guard \"" + g + "\"");
+    if (pred == "symmetric")
+      out.kind = GuardKind::Symmetric;
+    else if (pred == "square")
+      out.kind = GuardKind::Square;
+    else if (pred == "scalar")
+      out.kind = GuardKind::Scalar;
+    else if (pred == "vector")
+      out.kind = GuardKind::Vector;
+    else if (pred == "matrix")
+      out.kind = GuardKind::Matrix;
+    else
+      fail("unknown guard \"" + g + "\"");
     out.var = slot(var);
     if (out.var < 0) fail("guard \"" + g + "\" names " + var + ", which the pattern does not bind");
     return out;
@@ -198,8 +204,8 @@ class RuleCompiler {
 };
 
 RewriteRule compile_rule(const RuleText& row) {
-  RewriteRule r{row.name, row.pattern, row.replacement, row.guards, row.declarations, row.reference, {}, {}, {}, {},
-                false, false};
+  RewriteRule r{row.name, row.pattern, row.replacement, row.guards, row.declarations, row.reference, {}, {},
+                {},       {},          false,           false};
   RuleCompiler c(r.name);
   auto parse = [&](const std::string& text, const char* side) {
     try {
@@ -289,13 +295,34 @@ Expr instantiate(const TemplateNode& t, const Slots& s, Expr like) {
       Expr base = kid(0);
       return epow(base, kid(1));
     }
-    case K::Add: { Expr a = kid(0); return add(a, kid(1)); }
-    case K::Sub: { Expr a = kid(0); return sub(a, kid(1)); }
-    case K::Mul: { Expr a = kid(0); return mul(a, kid(1)); }
-    case K::Div: { Expr a = kid(0); return div(a, kid(1)); }
-    case K::Hadamard: { Expr a = kid(0); return hadamard(a, kid(1)); }
-    case K::EDiv: { Expr a = kid(0); return ediv(a, kid(1)); }
-    case K::Frobenius: { Expr a = kid(0); return frobenius(a, kid(1)); }
+    case K::Add: {
+      Expr a = kid(0);
+      return add(a, kid(1));
+    }
+    case K::Sub: {
+      Expr a = kid(0);
+      return sub(a, kid(1));
+    }
+    case K::Mul: {
+      Expr a = kid(0);
+      return mul(a, kid(1));
+    }
+    case K::Div: {
+      Expr a = kid(0);
+      return div(a, kid(1));
+    }
+    case K::Hadamard: {
+      Expr a = kid(0);
+      return hadamard(a, kid(1));
+    }
+    case K::EDiv: {
+      Expr a = kid(0);
+      return ediv(a, kid(1));
+    }
+    case K::Frobenius: {
+      Expr a = kid(0);
+      return frobenius(a, kid(1));
+    }
     case K::Apply: {
       std::vector<Expr> kids;
       kids.reserve(t.kids.size());

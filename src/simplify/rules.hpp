@@ -44,9 +44,9 @@ enum class GuardKind : std::uint8_t {
   Never,      // never applied automatically (kept in the rule book)
   Symmetric,  // structurally symmetric
   Square,
-  Scalar,     // 1 x 1
-  Vector,     // a column
-  Matrix,     // neither a scalar nor vector-like
+  Scalar,  // 1 x 1
+  Vector,  // a column
+  Matrix,  // neither a scalar nor vector-like
 };
 
 struct Guard {
@@ -70,12 +70,21 @@ struct PatternNode {
 // A compiled replacement: each node one builder call.
 struct TemplateNode {
   enum class Kind : std::uint8_t {
-    Var, Const, Identity,  // a bound variable, a number, I / eye(...) sized by the match
-    Neg, Transpose,
-    Power,                 // a^b for a scalar base, X^k (k the constant exponent) otherwise
+    Var,
+    Const,
+    Identity,  // a bound variable, a number, I / eye(...) sized by the match
+    Neg,
+    Transpose,
+    Power,  // a^b for a scalar base, X^k (k the constant exponent) otherwise
     ElemPower,
-    Add, Sub, Mul, Div, Hadamard, EDiv, Frobenius,
-    Apply,                 // apply(op, kids): calls
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Hadamard,
+    EDiv,
+    Frobenius,
+    Apply,  // apply(op, kids): calls
   };
   Kind kind = Kind::Const;
   Op op = Op::Const;  // Apply

@@ -142,8 +142,7 @@ TEST(Api, CheckAgreesAndReportsAsTheCliDoes) {
   ASSERT_EQ(r.results.size(), 1u);
   EXPECT_LT(r.results[0].relative_error, 1e-6);
   EXPECT_EQ(r.dims.at("n"), 5);
-  EXPECT_NE(r.text(1).find("gradient agrees with central finite differences with seed 1, k=3, n=5"),
-            std::string::npos);
+  EXPECT_NE(r.text(1).find("gradient agrees with central finite differences with seed 1, k=3, n=5"), std::string::npos);
   try {
     (void)s.check(f, {"W"}, {.dims = {{"m", 2}}});
     FAIL() << "no error";
@@ -185,10 +184,12 @@ TEST(Api, RuleBook) {
 // each derives the same gradients as a session alone. Run under ASan/UBSan
 // in scripts/test; TSan finds races here when built with -fsanitize=thread.
 TEST(Api, SeparateSessionsOnSeparateThreads) {
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"log(det(W*W' + s^2*I))", "W"}, {"sum(softplus(-y .* (X*w)))", "w"},
-      {"norm2(A*x - b)^2", "x"},       {"-y'*log(softmax(W*x))", "W"},
-      {"tr(X^3)", "X"},                {"logdet(X'*A*X)", "X"}};
+  const std::vector<std::pair<std::string, std::string>> cases = {{"log(det(W*W' + s^2*I))", "W"},
+                                                                  {"sum(softplus(-y .* (X*w)))", "w"},
+                                                                  {"norm2(A*x - b)^2", "x"},
+                                                                  {"-y'*log(softmax(W*x))", "W"},
+                                                                  {"tr(X^3)", "X"},
+                                                                  {"logdet(X'*A*X)", "X"}};
   std::vector<std::string> expected;
   for (const auto& [e, x] : cases) {
     Session s;

@@ -12,8 +12,8 @@
 #include <unordered_set>
 
 #include "diff/gradient.hpp"
-#include "explain/explain.hpp"
 #include "eval/evaluate.hpp"
+#include "explain/explain.hpp"
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
 #include "parse/parser.hpp"
@@ -254,8 +254,8 @@ Outcome run_properties(const std::string& f_text, const std::string& f_oracle, c
       const Expr e = symbolic[i].second;
       Expr once = simplify(e), twice = simplify(once);
       if (want(Property::Idempotent) && twice != once)
-        return fail(Property::Idempotent, fmt::format("simplifying the {} twice: '{}', once: '{}'", what,
-                                                      safe_text(twice), safe_text(once)));
+        return fail(Property::Idempotent,
+                    fmt::format("simplifying the {} twice: '{}', once: '{}'", what, safe_text(twice), safe_text(once)));
       if (once != e) symbolic.push_back({"simplified " + what, once});
     }
   }
@@ -281,8 +281,8 @@ Outcome run_properties(const std::string& f_text, const std::string& f_oracle, c
             break;
           }
         return fail(Property::FixedPoint,
-                    fmt::format("the {} node '{}' (in the {}) rebuilt from its own arguments is '{}'", op_name(node->op),
-                                safe_text(node), where, safe_text(again)));
+                    fmt::format("the {} node '{}' (in the {}) rebuilt from its own arguments is '{}'",
+                                op_name(node->op), safe_text(node), where, safe_text(again)));
       }
     }
   }

@@ -58,7 +58,8 @@ TEST(RuleTable, BuildsTheTableAsWritten) {
 }
 
 TEST(RuleTable, GuardsAreTyped) {
-  RuleText text = row("tr(S*sym(A))", "tr(S*A)", {"symmetric(S)", "square(A)", "scalar(A)", "vector(S)", "matrix(A)", "never"});
+  RuleText text =
+      row("tr(S*sym(A))", "tr(S*A)", {"symmetric(S)", "square(A)", "scalar(A)", "vector(S)", "matrix(A)", "never"});
   RuleTable t(std::span<const RuleText>(&text, 1));
   const RewriteRule& r = t.rules()[0];
   ASSERT_EQ(r.variables, (std::vector<std::string>{"S", "A"}));
@@ -87,7 +88,8 @@ TEST(RuleTable, RejectsABadGuard) {
 }
 
 TEST(RuleTable, RejectsAnUnboundReplacementVariable) {
-  EXPECT_NE(build_error(row("log(det(A))", "logdet(B)")).find("replacement uses unbound variable B"), std::string::npos);
+  EXPECT_NE(build_error(row("log(det(A))", "logdet(B)")).find("replacement uses unbound variable B"),
+            std::string::npos);
   // I and eye(...) are not variables.
   EXPECT_EQ(build_error(row("inv(A)*A", "eye(n)")), "");
   EXPECT_EQ(build_error(row("inv(A)*A", "I")), "");
@@ -161,8 +163,8 @@ TEST(RuleTable, EveryRuleFiresOnItsOwnPatternThroughTheCompiledMatcher) {
       auto out = apply_rule(r, n);
       if (!out || *out == n) continue;
       fired = true;
-      EXPECT_TRUE(contains(t.at(n->op), i)) << r.name << " fired on " << to_text(n) << " but is not listed under "
-                                             << op_name(n->op);
+      EXPECT_TRUE(contains(t.at(n->op), i))
+          << r.name << " fired on " << to_text(n) << " but is not listed under " << op_name(n->op);
     }
     EXPECT_TRUE(fired) << r.name << " did not fire on " << to_text(e);
   }
@@ -172,11 +174,19 @@ TEST(RuleTable, EveryRuleFiresOnItsOwnPatternThroughTheCompiledMatcher) {
 // that applies (trying all of them) is listed under the node's operator.
 TEST(RuleTable, TheIndexHidesNoMatch) {
   const char* decls =
-      "A: matrix(n,n); B: matrix(n,n); S: symmetric(n); W: matrix(n,k); x: vector(n); y: vector(n); a: scalar; s: scalar";
+      "A: matrix(n,n); B: matrix(n,n); S: symmetric(n); W: matrix(n,k); x: vector(n); y: vector(n); a: scalar; s: "
+      "scalar";
   const char* exprs[] = {
-      "log(det(W*W' + s^2*I))", "B*inv(A)*A*B'", "tr(S*sym(A)) + tr(sym(B))", "norm2(A*x - y)^2 + norm2(W)^2",
-      "sum(x .* y) + sqrt(a)^2 + abs(a)^2", "logdet(inv(A)) + det(inv(S))", "exp(log(W)) + log(exp(W))",
-      "sym(A') + sqrt(A).^2 + abs(B).^2", "x'*A*inv(A)*y", "sqrt(a^2)*diag(diag(A))",
+      "log(det(W*W' + s^2*I))",
+      "B*inv(A)*A*B'",
+      "tr(S*sym(A)) + tr(sym(B))",
+      "norm2(A*x - y)^2 + norm2(W)^2",
+      "sum(x .* y) + sqrt(a)^2 + abs(a)^2",
+      "logdet(inv(A)) + det(inv(S))",
+      "exp(log(W)) + log(exp(W))",
+      "sym(A') + sqrt(A).^2 + abs(B).^2",
+      "x'*A*inv(A)*y",
+      "sqrt(a^2)*diag(diag(A))",
   };
   const RuleTable& t = rule_table();
   int matches = 0;

@@ -166,8 +166,7 @@ const NormalCase kNormal[] = {
     {"bug-last-scalar-chain-after-merging-opens", "(x'*y)*(y'*A*x)*(y'*A*x)", "(y'*A*x)^2*x'*y"},
     {"bug-every-common-factor-pulled-out", "A*x + B*x + A*y + B*y", "(A + B)*(x + y)"},
     {"bug-common-factor-of-a-cancelling-rest", "A*(X - X')*x + A*(X' - X)*x + y", "y"},
-    {"bug-scaled-terms-that-meet-merge", "x'*(2*A + 2*B)*x + x'*(2*A + 2*B)*x + x'*(4*A + 4*B)*x",
-     "x'*(8*A + 8*B)*x"},
+    {"bug-scaled-terms-that-meet-merge", "x'*(2*A + 2*B)*x + x'*(2*A + 2*B)*x + x'*(4*A + 4*B)*x", "x'*(8*A + 8*B)*x"},
     {"bug-entrywise-base-back-to-a-product", "((W .* Y).^3 .* W) ./ (W .* Y).^2", "Y .* W.^2"},
     {"bug-entrywise-base-back-to-a-quotient", "((W ./ Y).^3 .* W) ./ (W ./ Y).^2", "W.^2 ./ Y"},
     {"bug-entrywise-base-back-to-a-scaled-factor", "((a*W).^3 .* Y) ./ (a*W).^2", "a*(W .* Y)"},
@@ -178,7 +177,8 @@ const NormalCase kNormal[] = {
      "(x'*y)*(x'*(A + B)*y)"},
     {"bug-distributed-sum-becomes-a-product", "-(x'*((inv(A) - inv(B))*(x + y) + (inv(B) - inv(A))*y))",
      "x'*(inv(B) - inv(A))*x"},
-    {"bug-distributed-sum-factors-into-a-product", "-(x'*(a*(A - B)*(x + y) + B*(-x - y)))", "x'*(B + a*(B - A))*(x + y)"},
+    {"bug-distributed-sum-factors-into-a-product", "-(x'*(a*(A - B)*(x + y) + B*(-x - y)))",
+     "x'*(B + a*(B - A))*(x + y)"},
     {"bug-distributed-sum-meets-its-power", "2*((A/2 + B/2)*(A + B)^2)", "(A + B)^3"},
 };
 

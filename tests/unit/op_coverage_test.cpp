@@ -195,14 +195,15 @@ std::unique_ptr<Compiled> compile_sample(const Sample& s) {
 
 // Each test takes the operator's sample, failing (naming the operator) when
 // it has none or when the sample does not contain the operator.
-#define SAMPLE_OR_FAIL(op)                                                                                    \
-  const Sample* sample = sample_of(op);                                                                      \
-  ASSERT_NE(sample, nullptr) << op_label(op) << " has no sample in kSamples (tests/unit/op_coverage_test.cpp): " \
-                                                "add one, with the substrings each printer must show";       \
-  std::unique_ptr<Compiled> c;                                                                               \
-  ASSERT_NO_THROW(c = compile_sample(*sample)) << op_label(op) << ": the sample " << sample->expr             \
-                                               << " does not compile";                                       \
-  ASSERT_NE(c->node, nullptr) << op_label(op) << ": the sample " << sample->expr << " compiles to "         \
+#define SAMPLE_OR_FAIL(op)                                                                          \
+  const Sample* sample = sample_of(op);                                                             \
+  ASSERT_NE(sample, nullptr) << op_label(op)                                                        \
+                             << " has no sample in kSamples (tests/unit/op_coverage_test.cpp): "    \
+                                "add one, with the substrings each printer must show";              \
+  std::unique_ptr<Compiled> c;                                                                      \
+  ASSERT_NO_THROW(c = compile_sample(*sample))                                                      \
+      << op_label(op) << ": the sample " << sample->expr << " does not compile";                    \
+  ASSERT_NE(c->node, nullptr) << op_label(op) << ": the sample " << sample->expr << " compiles to " \
                               << to_text(c->p.expr) << ", which does not contain the operator"
 
 class OpCoverage : public ::testing::TestWithParam<int> {
@@ -275,7 +276,8 @@ TEST_P(OpCoverage, EveryPrinterSpellsIt) {
   auto mentions = [&](const std::string& printer, const std::string& out, const char* want) {
     if (!*want) return;
     EXPECT_NE(out.find(want), std::string::npos)
-        << op_label(op()) << ": " << printer << " output of " << sample->expr << " lacks '" << want << "':\n" << out;
+        << op_label(op()) << ": " << printer << " output of " << sample->expr << " lacks '" << want << "':\n"
+        << out;
   };
   std::string text, latex, numpy, torch, eigen, json;
   ASSERT_NO_THROW(text = to_text(c->p.expr)) << op_label(op()) << " (text)";
@@ -328,8 +330,7 @@ TEST_P(OpCoverage, EvaluatesToFiniteNumbers) {
 // The domain ops.def states, checked on the arguments' values.
 std::string domain_violation(Op op, Expr y, Evaluator& ev) {
   switch (op_domain(op)) {
-    case OpDomain::Any:
-      return "";
+    case OpDomain::Any: return "";
     case OpDomain::PositiveArg:
       return (ev.eval(y->kid(0)).array() > 0).all() ? "" : "an argument entry is not positive";
     case OpDomain::SpdArg: {
@@ -342,8 +343,7 @@ std::string domain_violation(Op op, Expr y, Evaluator& ev) {
       if (p->op == Op::Const && p->value == std::round(p->value)) return "";
       return (ev.eval(y->kid(0)).array() > 0).all() ? "" : "the base is not positive (non-integer exponent)";
     }
-    case OpDomain::PositiveDivisor:
-      return (ev.eval(y->kid(1)).array() > 0).all() ? "" : "the divisor is not positive";
+    case OpDomain::PositiveDivisor: return (ev.eval(y->kid(1)).array() > 0).all() ? "" : "the divisor is not positive";
   }
   return "unknown domain";
 }

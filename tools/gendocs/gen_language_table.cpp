@@ -83,9 +83,10 @@ std::string table() {
          "conditions | Cookbook |\n"
       << "| --- | --- | --- | --- | --- | --- | --- | --- |\n";
   for (const DerivativeRule& r : derivative_rules()) {
-    out << "| " << code(std::string(op_name(r.op))) << " | [" << r.name << "](cookbook.md#" << r.name << ") | " << code(r.expression) << " | "
-        << code(std::string("d(") + r.expression + ") = " + r.differential) << " | " << reverse_rule(r) << " | "
-        << code(r.declarations) << " | " << plain(r.conditions) << " | " << r.reference << " |\n";
+    out << "| " << code(std::string(op_name(r.op))) << " | [" << r.name << "](cookbook.md#" << r.name << ") | "
+        << code(r.expression) << " | " << code(std::string("d(") + r.expression + ") = " + r.differential) << " | "
+        << reverse_rule(r) << " | " << code(r.declarations) << " | " << plain(r.conditions) << " | " << r.reference
+        << " |\n";
   }
   return out.str();
 }
