@@ -115,6 +115,7 @@ Expr transpose(Expr a) {
   if (a->is_scalar() || a->symmetric) return a;
   // f(A)' = f(A') for every elementwise function: decided by class.
   if (is_elementwise_function(a->op)) return elementwise(a->op, transpose(a->kid(0)));
+  // clang-format off: grouped case labels
   switch (a->op) {
     case Op::Transpose: return a->kid(0);
     case Op::Zeros: return zeros(cx, a->shape.transposed());
@@ -150,6 +151,7 @@ Expr transpose(Expr a) {
     case Op::Abs: case Op::Sign: case Op::Sigmoid: case Op::Softplus: case Op::Relu:
       break;
   }
+  // clang-format on
   unreachable("transpose", a->op);
 }
 
@@ -165,6 +167,7 @@ Expr trace(Expr a) {
   Context& cx = *a->ctx;
   need_square("tr", a);
   if (a->is_scalar()) return a;
+  // clang-format off: grouped case labels
   switch (a->op) {
     case Op::Zeros: return constant(cx, 0);
     case Op::Transpose: return trace(a->kid(0));
@@ -202,6 +205,7 @@ Expr trace(Expr a) {
     case Op::Norm1: case Op::LogSumExp: case Op::DiagPart: case Op::Vec: case Op::Softmax:
       break;
   }
+  // clang-format on
   unreachable("trace", a->op);
 }
 
@@ -364,6 +368,7 @@ Expr substitute(Expr e, const std::unordered_map<Expr, Expr>& with) {
 }
 
 Expr apply(Op op, std::vector<Expr> k, int power) {
+  // clang-format off: grouped case labels
   switch (op) {
     case Op::Add: return add(std::move(k));
     case Op::Mul: return mul(std::move(k));
@@ -394,6 +399,7 @@ Expr apply(Op op, std::vector<Expr> k, int power) {
     case Op::Reshape:
       break;
   }
+  // clang-format on
   throw Error(ErrorKind::Unsupported, "apply() cannot build a " + std::string(op_name(op)));
 }
 

@@ -174,12 +174,14 @@ double fold_elementwise(ElementwiseFn f, double x) {
 // f(0) == 0, so that f(zeros) is zeros. Only for elementwise functions.
 bool zero_preserving(ElementwiseFn f) {
   using F = ElementwiseFn;
+  // clang-format off: grouped case labels
   switch (f) {
     case F::Sin: case F::Tan: case F::Tanh: case F::Abs: case F::Sign: case F::Relu: case F::Sqrt:
       return true;
     case F::Exp: case F::Log: case F::Cos: case F::Sigmoid: case F::Softplus:
       return false;
   }
+  // clang-format on
   return false;  // unreachable: the switch lists every elementwise function
 }
 

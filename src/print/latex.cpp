@@ -114,6 +114,7 @@ bool is_exponent_form(double v) { return format_number(v).find('e') != std::stri
 // kron is the infix \otimes, a number like 10^{-6} is a power or a product.
 int latex_precedence(Expr e) {
   if (std::optional<LatexOwn> op = latex_own(e->op)) {
+    // clang-format off: grouped case labels
     switch (*op) {
       case LatexOwn::Inv: return kPrecPower;
       case LatexOwn::Kron: return kPrecProduct;
@@ -128,6 +129,7 @@ int latex_precedence(Expr e) {
       case LatexOwn::Norm1: case LatexOwn::Reshape: case LatexOwn::Sqrt: case LatexOwn::Abs:
         break;
     }
+    // clang-format on
   }
   return precedence(e);
 }

@@ -17,6 +17,7 @@ namespace matcalc {
 int precedence(Expr e) {
   std::optional<SyntaxOp> op = syntax_op(e->op);
   if (!op) return kPrecAtom;
+  // clang-format off: grouped case labels
   switch (*op) {
     case SyntaxOp::Add: return kPrecSum;
     case SyntaxOp::Mul: {
@@ -29,6 +30,7 @@ int precedence(Expr e) {
     case SyntaxOp::Const: return e->value < 0 ? kPrecUnary : kPrecAtom;
     case SyntaxOp::Symbol: return kPrecAtom;
   }
+  // clang-format on
   return kPrecAtom;  // unreachable: the switch names every SyntaxOp
 }
 
