@@ -218,7 +218,7 @@ bool is_log_det(Expr n) { return n->op == Op::Log && n->kid(0)->op == Op::Det; }
 // is not evaluated itself: the chain solves with its argument's factorization.
 void dependencies(Expr n, std::vector<Expr>& out) {
   out.clear();
-  // clang-format off: grouped case labels
+  // clang-format off
   switch (n->op) {
     case Op::Mul:
       for (Expr k : n->kids) out.push_back(is_chain_inv(k) ? factor_source(k).first : k);

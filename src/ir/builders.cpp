@@ -115,7 +115,7 @@ Expr transpose(Expr a) {
   if (a->is_scalar() || a->symmetric) return a;
   // f(A)' = f(A') for every elementwise function: decided by class.
   if (is_elementwise_function(a->op)) return elementwise(a->op, transpose(a->kid(0)));
-  // clang-format off: grouped case labels
+  // clang-format off
   switch (a->op) {
     case Op::Transpose: return a->kid(0);
     case Op::Zeros: return zeros(cx, a->shape.transposed());
@@ -167,7 +167,7 @@ Expr trace(Expr a) {
   Context& cx = *a->ctx;
   need_square("tr", a);
   if (a->is_scalar()) return a;
-  // clang-format off: grouped case labels
+  // clang-format off
   switch (a->op) {
     case Op::Zeros: return constant(cx, 0);
     case Op::Transpose: return trace(a->kid(0));
@@ -368,7 +368,7 @@ Expr substitute(Expr e, const std::unordered_map<Expr, Expr>& with) {
 }
 
 Expr apply(Op op, std::vector<Expr> k, int power) {
-  // clang-format off: grouped case labels
+  // clang-format off
   switch (op) {
     case Op::Add: return add(std::move(k));
     case Op::Mul: return mul(std::move(k));

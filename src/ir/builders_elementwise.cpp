@@ -174,7 +174,7 @@ double fold_elementwise(ElementwiseFn f, double x) {
 // f(0) == 0, so that f(zeros) is zeros. Only for elementwise functions.
 bool zero_preserving(ElementwiseFn f) {
   using F = ElementwiseFn;
-  // clang-format off: grouped case labels
+  // clang-format off
   switch (f) {
     case F::Sin: case F::Tan: case F::Tanh: case F::Abs: case F::Sign: case F::Relu: case F::Sqrt:
       return true;

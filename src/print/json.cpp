@@ -26,7 +26,7 @@ nlohmann::json tree(Expr e) {
   // SyntaxOp with no default, so a new such operator with a payload of its
   // own is a compile-time reminder to print it here.
   if (std::optional<SyntaxOp> op = syntax_op(e->op)) {
-    // clang-format off: grouped case labels
+    // clang-format off
     switch (*op) {
       case SyntaxOp::Const: j["value"] = e->value; break;  // nlohmann writes NaN/inf as null
       case SyntaxOp::Symbol: j["name"] = e->name; break;

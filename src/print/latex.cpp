@@ -114,7 +114,7 @@ bool is_exponent_form(double v) { return format_number(v).find('e') != std::stri
 // kron is the infix \otimes, a number like 10^{-6} is a power or a product.
 int latex_precedence(Expr e) {
   if (std::optional<LatexOwn> op = latex_own(e->op)) {
-    // clang-format off: grouped case labels
+    // clang-format off
     switch (*op) {
       case LatexOwn::Inv: return kPrecPower;
       case LatexOwn::Kron: return kPrecProduct;

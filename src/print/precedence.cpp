@@ -17,7 +17,7 @@ namespace matcalc {
 int precedence(Expr e) {
   std::optional<SyntaxOp> op = syntax_op(e->op);
   if (!op) return kPrecAtom;
-  // clang-format off: grouped case labels
+  // clang-format off
   switch (*op) {
     case SyntaxOp::Add: return kPrecSum;
     case SyntaxOp::Mul: {
