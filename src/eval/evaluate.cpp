@@ -67,7 +67,7 @@ struct OperatorSymbol {
   std::string_view name;
 };
 constexpr OperatorSymbol kOperatorSymbols[] = {
-    {Op::Add, "'+'"},     {Op::Mul, "'*'"},      {Op::Pow, "'^'"},      {Op::MatPow, "matrix power '^'"},
+    {Op::Add, "'+'"},      {Op::Mul, "'*'"},      {Op::Pow, "'^'"},      {Op::MatPow, "matrix power '^'"},
     {Op::ElemMul, "'.*'"}, {Op::ElemDiv, "'./'"}, {Op::ElemPow, "'.^'"}, {Op::Transpose, "transpose"},
 };
 
@@ -93,8 +93,7 @@ static_assert(every_operator_symbol_known(), "evaluate.cpp: an infix or postfix 
 std::string fn_name(Op op) {
   switch (op_form(op)) {
     case OpForm::Literal:
-    case OpForm::Call:
-      return std::string(op_spelling(op));
+    case OpForm::Call: return std::string(op_spelling(op));
     case OpForm::Infix:
     case OpForm::Postfix:
       for (const OperatorSymbol& s : kOperatorSymbols)

@@ -312,7 +312,6 @@ Expr reshape(Expr a, Shape s) {
   return make(cx, is_vec ? Op::Vec : Op::Reshape, s, {a}, false);
 }
 
-
 Expr sym(Expr a) {
   need_square("sym", a);
   if (a->symmetric) return a;

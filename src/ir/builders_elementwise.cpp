@@ -5,9 +5,9 @@
 // builders.hpp and docs/ARCHITECTURE.md, "Normal form".
 #include <algorithm>
 #include <cmath>
-#include <optional>
 #include <functional>
 #include <map>
+#include <optional>
 
 #include "ir/builders.hpp"
 #include "ir/builders_internal.hpp"
@@ -126,8 +126,8 @@ Expr hadamard(Expr a, Expr b) { return hadamard(std::vector<Expr>{a, b}); }
 
 Expr ediv(Expr a, Expr b) {
   Context& cx = *a->ctx;
-  if (b->is_scalar()) return div(a, b);                            // A ./ c = A/c
-  if (a->is_scalar()) return mul(a, epow(b, constant(cx, -1)));    // c ./ B = c*B.^-1
+  if (b->is_scalar()) return div(a, b);                          // A ./ c = A/c
+  if (a->is_scalar()) return mul(a, epow(b, constant(cx, -1)));  // c ./ B = c*B.^-1
   if (!(a->shape == b->shape)) shape_error("./", a->shape, b->shape);
   return entrywise({a}, {b}, a->shape, cx);
 }

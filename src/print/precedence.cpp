@@ -1,9 +1,9 @@
 #include "print/precedence.hpp"
 
-#include <cmath>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 
 #include "ir/builders.hpp"
