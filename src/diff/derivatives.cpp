@@ -90,23 +90,25 @@ Expr product_of(const std::vector<Expr>& fs, std::size_t from, std::size_t to, C
 }
 
 // Elementwise f'(x) applied to the adjoint: G .* f'(x).
-Expr elementwise_adjoint(Expr y, Expr G) {
+// Only for elementwise functions (ElementwiseFn lists exactly them).
+Expr elementwise_adjoint(ElementwiseFn f, Expr y, Expr G) {
+  using F = ElementwiseFn;
   Expr x = y->kid(0);
-  switch (y->op) {
-    case Op::Exp: return hadamard(G, y);                                      // d e^x = e^x dx
-    case Op::Log: return ediv(G, x);                                          // d log x = dx / x
-    case Op::Sqrt: return scale(0.5, ediv(G, y));                             // d sqrt x = dx / (2 sqrt x)
-    case Op::Sin: return hadamard(G, elementwise(Op::Cos, x));                // d sin x = cos x dx
-    case Op::Cos: return neg(hadamard(G, elementwise(Op::Sin, x)));           // d cos x = -sin x dx
-    case Op::Tan: return ediv(G, epow(elementwise(Op::Cos, x), constant(*x->ctx, 2)));  // sec^2
-    case Op::Tanh: return sub(G, hadamard(G, epow(y, constant(*x->ctx, 2))));  // 1 - tanh^2
-    case Op::Abs: return hadamard(G, elementwise(Op::Sign, x));               // |x|' = sign x
-    case Op::Sign: return zero_like(x);                                       // flat away from 0
-    case Op::Sigmoid: return hadamard({G, y, elementwise(Op::Sigmoid, neg(x))});  // s(x) s(-x)
-    case Op::Softplus: return hadamard(G, elementwise(Op::Sigmoid, x));       // log(1+e^x)' = s(x)
-    case Op::Relu: return hadamard(G, elementwise(Op::Sign, y));              // step = sign(relu x)
-    default: throw std::logic_error("not an elementwise function");
+  switch (f) {
+    case F::Exp: return hadamard(G, y);                                      // d e^x = e^x dx
+    case F::Log: return ediv(G, x);                                          // d log x = dx / x
+    case F::Sqrt: return scale(0.5, ediv(G, y));                             // d sqrt x = dx / (2 sqrt x)
+    case F::Sin: return hadamard(G, elementwise(Op::Cos, x));                // d sin x = cos x dx
+    case F::Cos: return neg(hadamard(G, elementwise(Op::Sin, x)));           // d cos x = -sin x dx
+    case F::Tan: return ediv(G, epow(elementwise(Op::Cos, x), constant(*x->ctx, 2)));  // sec^2
+    case F::Tanh: return sub(G, hadamard(G, epow(y, constant(*x->ctx, 2))));  // 1 - tanh^2
+    case F::Abs: return hadamard(G, elementwise(Op::Sign, x));               // |x|' = sign x
+    case F::Sign: return zero_like(x);                                       // flat away from 0
+    case F::Sigmoid: return hadamard({G, y, elementwise(Op::Sigmoid, neg(x))});  // s(x) s(-x)
+    case F::Softplus: return hadamard(G, elementwise(Op::Sigmoid, x));       // log(1+e^x)' = s(x)
+    case F::Relu: return hadamard(G, elementwise(Op::Sign, y));              // step = sign(relu x)
   }
+  throw std::logic_error("elementwise_adjoint: not an elementwise function");
 }
 
 }  // namespace
@@ -286,7 +288,7 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
     case Op::Sigmoid:
     case Op::Softplus:
     case Op::Relu:
-      if (want(0)) out[0] = elementwise_adjoint(y, G);
+      if (want(0)) out[0] = elementwise_adjoint(*elementwise_fn(y->op), y, G);
       break;
   }
   return out;
@@ -371,7 +373,7 @@ Expr forward_differential(Expr y, const std::vector<Expr>& dx) {
     case Op::Sigmoid:
     case Op::Softplus:
     case Op::Relu:
-      only(elementwise_adjoint(y, d(0)));
+      only(elementwise_adjoint(*elementwise_fn(y->op), y, d(0)));
       break;
   }
   return terms.empty() ? zero_like(y) : add(std::move(terms));

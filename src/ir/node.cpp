@@ -132,19 +132,11 @@ int compare_kids(Expr a, Expr b);
 int compare(Expr a, Expr b) {
   if (a == b) return 0;
   if (a->op != b->op) return a->op < b->op ? -1 : 1;
-  switch (a->op) {
-    case Op::Const:
-      if (a->value != b->value) return a->value < b->value ? -1 : 1;
-      break;
-    case Op::Symbol:
-      if (a->name != b->name) return a->name < b->name ? -1 : 1;
-      break;
-    case Op::MatPow:
-      if (a->power != b->power) return a->power < b->power ? -1 : 1;
-      break;
-    default:
-      break;
-  }
+  // The payloads (Const, Symbol, MatPow) first; every other operator is
+  // ordered by its arguments below.
+  if (a->op == Op::Const && a->value != b->value) return a->value < b->value ? -1 : 1;
+  if (a->op == Op::Symbol && a->name != b->name) return a->name < b->name ? -1 : 1;
+  if (a->op == Op::MatPow && a->power != b->power) return a->power < b->power ? -1 : 1;
   // Deep nodes: memoized per context (pairs of interned nodes never change
   // order), so that comparing nested towers is not quadratic.
   constexpr std::uint32_t kMemoDepth = 16;
