@@ -95,18 +95,18 @@ Expr elementwise_adjoint(ElementwiseFn f, Expr y, Expr G) {
   using F = ElementwiseFn;
   Expr x = y->kid(0);
   switch (f) {
-    case F::Exp: return hadamard(G, y);                                      // d e^x = e^x dx
-    case F::Log: return ediv(G, x);                                          // d log x = dx / x
-    case F::Sqrt: return scale(0.5, ediv(G, y));                             // d sqrt x = dx / (2 sqrt x)
-    case F::Sin: return hadamard(G, elementwise(Op::Cos, x));                // d sin x = cos x dx
-    case F::Cos: return neg(hadamard(G, elementwise(Op::Sin, x)));           // d cos x = -sin x dx
+    case F::Exp: return hadamard(G, y);                                                // d e^x = e^x dx
+    case F::Log: return ediv(G, x);                                                    // d log x = dx / x
+    case F::Sqrt: return scale(0.5, ediv(G, y));                                       // d sqrt x = dx / (2 sqrt x)
+    case F::Sin: return hadamard(G, elementwise(Op::Cos, x));                          // d sin x = cos x dx
+    case F::Cos: return neg(hadamard(G, elementwise(Op::Sin, x)));                     // d cos x = -sin x dx
     case F::Tan: return ediv(G, epow(elementwise(Op::Cos, x), constant(*x->ctx, 2)));  // sec^2
-    case F::Tanh: return sub(G, hadamard(G, epow(y, constant(*x->ctx, 2))));  // 1 - tanh^2
-    case F::Abs: return hadamard(G, elementwise(Op::Sign, x));               // |x|' = sign x
-    case F::Sign: return zero_like(x);                                       // flat away from 0
-    case F::Sigmoid: return hadamard({G, y, elementwise(Op::Sigmoid, neg(x))});  // s(x) s(-x)
-    case F::Softplus: return hadamard(G, elementwise(Op::Sigmoid, x));       // log(1+e^x)' = s(x)
-    case F::Relu: return hadamard(G, elementwise(Op::Sign, y));              // step = sign(relu x)
+    case F::Tanh: return sub(G, hadamard(G, epow(y, constant(*x->ctx, 2))));           // 1 - tanh^2
+    case F::Abs: return hadamard(G, elementwise(Op::Sign, x));                         // |x|' = sign x
+    case F::Sign: return zero_like(x);                                                 // flat away from 0
+    case F::Sigmoid: return hadamard({G, y, elementwise(Op::Sigmoid, neg(x))});        // s(x) s(-x)
+    case F::Softplus: return hadamard(G, elementwise(Op::Sigmoid, x));                 // log(1+e^x)' = s(x)
+    case F::Relu: return hadamard(G, elementwise(Op::Sign, y));                        // step = sign(relu x)
   }
   throw std::logic_error("elementwise_adjoint: not an elementwise function");
 }
@@ -372,9 +372,7 @@ Expr forward_differential(Expr y, const std::vector<Expr>& dx) {
     case Op::Sign:
     case Op::Sigmoid:
     case Op::Softplus:
-    case Op::Relu:
-      only(elementwise_adjoint(*elementwise_fn(y->op), y, d(0)));
-      break;
+    case Op::Relu: only(elementwise_adjoint(*elementwise_fn(y->op), y, d(0))); break;
   }
   return terms.empty() ? zero_like(y) : add(std::move(terms));
 }
