@@ -1,13 +1,11 @@
 // The matcalc command line (CLI.md): grad, eval, check, explain, rules. A thin layer: it
-// parses arguments, runs the engine, prints. Every matcalc::Error becomes
+// parses arguments with CLI11, calls the library API (include/matcalc), and
+// prints. Every matcalc::Error becomes
 // one message on stderr and exit status 2; `check` exits 1 when the
 // symbolic and numeric gradients disagree.
-#include <fmt/format.h>
-
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
