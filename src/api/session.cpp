@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <unordered_set>
 
 #include "diff/gradient.hpp"
 #include "eval/check.hpp"
@@ -173,9 +174,12 @@ Function Session::load(const std::string& source, const std::string& declaration
   f.declarations = declarations;
   f.expression = Expression(p.expr);
   f.dimensions = p.dims;
+  std::unordered_set<Expr> used;  // the symbols the expression mentions, in one walk
+  for (Expr n : topo_order(p.expr))
+    if (n->op == Op::Symbol) used.insert(n);
   auto add = [&](const std::string& name) {
     Expr sym = p.symbols.at(name);
-    f.symbols.push_back({name, to_declaration(sym), Expression(sym), depends_on(p.expr, sym)});
+    f.symbols.push_back({name, to_declaration(sym), Expression(sym), used.count(sym) > 0});
   };
   for (const auto& name : p.order) add(name);
   for (const auto& [name, sym] : p.symbols)
