@@ -450,8 +450,11 @@ struct Evaluator::Impl {
       case Op::Sum:
         return Matrix::Constant(1, 1, kid(0).sum());
       case Op::Norm2: {
+        // The plain sum of squares is exact enough only while the squares
+        // neither overflow nor underflow (entries between about 1e-146 and
+        // 1e146); outside that, Eigen's scaled norm.
         double v = kid(0).norm();
-        if (!std::isfinite(v)) v = kid(0).stableNorm();  // squares overflowed
+        if (!(v > 1e-140 && v < 1e140)) v = kid(0).stableNorm();
         return Matrix::Constant(1, 1, v);
       }
       case Op::Norm1:

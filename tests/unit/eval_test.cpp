@@ -203,6 +203,18 @@ TEST_F(Eval, StableFormsDoNotOverflow) {
   EXPECT_NEAR(ev("norm2(A)")(0, 0), 3e200, 1e186);  // squares overflow; stableNorm does not
 }
 
+// norm2 of tiny vectors: the squares underflow (to 0 below about 1e-162,
+// to subnormals that lose digits above it), so the plain sum of squares gave
+// norm2([1e-200, 1e-200]) = 0 and norm2([3e-160, 4e-160]) off by 6e-6.
+TEST_F(Eval, Norm2DoesNotUnderflow) {
+  b.values["x"] = col({1e-200, 1e-200, 0});
+  EXPECT_NEAR(ev("norm2(x)")(0, 0) / 1e-200, std::sqrt(2.0), 1e-15);
+  b.values["x"] = col({3e-160, 4e-160, 0});
+  EXPECT_NEAR(ev("norm2(x)")(0, 0) / 1e-160, 5.0, 1e-14);
+  // The gradient x/norm2(x) is the unit vector.
+  EXPECT_MAT_NEAR(ev("x/norm2(x)"), col({0.6, 0.8, 0}), 1e-15);
+}
+
 // Every operator of ops.def evaluates (each test runs in its own process
 // under ctest, so this one builds its own expressions).
 TEST_F(Eval, CoversEveryOperator) {
