@@ -176,7 +176,7 @@ class Session {
 
   // Values of the expressions (e.g. simplify(f.expression), then gradients),
   // in one pass: shared subexpressions and factorizations are computed once.
-  std::vector<Eigen::MatrixXd> evaluate(const std::vector<Expression>& roots, const Values& values);
+  std::vector<Eigen::MatrixXd> evaluate(const std::vector<Expression>& roots, Values values);
 
   // Symbolic gradients against central finite differences at random inputs
   // drawn inside the domain.

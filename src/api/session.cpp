@@ -64,8 +64,6 @@ std::vector<Expr> wrt_symbols(const Function& f, const std::vector<std::string>&
   return out;
 }
 
-Bindings to_bindings(const Values& v) { return Bindings{v.symbols, v.dims}; }
-
 }  // namespace
 
 // ------------------------------------------------------------ Expression
@@ -224,8 +222,8 @@ Explanation Session::explain(const Function& f, const std::string& wrt) {
   return Explanation(std::make_shared<const Derivation>(matcalc::explain(f.expression.node(), f.symbol(wrt).node())));
 }
 
-std::vector<Eigen::MatrixXd> Session::evaluate(const std::vector<Expression>& roots, const Values& values) {
-  return matcalc::evaluate(nodes(roots), to_bindings(values));
+std::vector<Eigen::MatrixXd> Session::evaluate(const std::vector<Expression>& roots, Values values) {
+  return matcalc::evaluate(nodes(roots), Bindings{std::move(values.symbols), std::move(values.dims)});
 }
 
 CheckOutcome Session::check(const Function& f, const std::vector<std::string>& wrt, const CheckSettings& options) {

@@ -83,7 +83,7 @@ int run_eval(const Common& c, const std::string& values_path, bool json) {
     roots.insert(roots.end(), gs.begin(), gs.end());
   }
   Values values = read_values_file(f, values_path);
-  std::vector<Eigen::MatrixXd> vals = s.evaluate(roots, values);
+  std::vector<Eigen::MatrixXd> vals = s.evaluate(roots, std::move(values));
 
   // Keys in the order of CLI.md: value, then gradient by --wrt order.
   nlohmann::ordered_json out;
