@@ -30,8 +30,6 @@ namespace matcalc {
 struct Node;  // the IR node (src/ir/node.hpp), opaque here
 class Session;
 
-// Output formats of a single expression.
-enum class Format { Text, Latex, Json };
 // Code targets: a whole module with value() and gradient() (CLI.md).
 enum class CodeTarget { NumPy, Torch, Eigen };
 // Formats of documents: derivations and the rule book.

@@ -280,55 +280,26 @@ bool guards_hold(const RewriteRule& r, const Slots& s) {
 // Builds the replacement with the builders; `like` gives the size of `I`.
 Expr instantiate(const TemplateNode& t, const Slots& s, Expr like) {
   using K = TemplateNode::Kind;
-  auto kid = [&](std::size_t i) { return instantiate(t.kids[i], s, like); };
+  // The arguments first, left to right (the builders intern in call order).
+  std::vector<Expr> k;
+  k.reserve(t.kids.size());
+  for (const TemplateNode& kid : t.kids) k.push_back(instantiate(kid, s, like));
   switch (t.kind) {
     case K::Var: return s[static_cast<std::size_t>(t.var)];
     case K::Const: return constant(*like->ctx, t.value);
     case K::Identity: return identity(*like->ctx, like->shape.rows);
-    case K::Neg: return neg(kid(0));
-    case K::Transpose: return transpose(kid(0));
-    case K::Power: {
-      Expr base = kid(0), ex = kid(1);
-      return base->is_scalar() ? pow(base, ex) : matpow(base, static_cast<long long>(ex->value));
-    }
-    case K::ElemPower: {
-      Expr base = kid(0);
-      return epow(base, kid(1));
-    }
-    case K::Add: {
-      Expr a = kid(0);
-      return add(a, kid(1));
-    }
-    case K::Sub: {
-      Expr a = kid(0);
-      return sub(a, kid(1));
-    }
-    case K::Mul: {
-      Expr a = kid(0);
-      return mul(a, kid(1));
-    }
-    case K::Div: {
-      Expr a = kid(0);
-      return div(a, kid(1));
-    }
-    case K::Hadamard: {
-      Expr a = kid(0);
-      return hadamard(a, kid(1));
-    }
-    case K::EDiv: {
-      Expr a = kid(0);
-      return ediv(a, kid(1));
-    }
-    case K::Frobenius: {
-      Expr a = kid(0);
-      return frobenius(a, kid(1));
-    }
-    case K::Apply: {
-      std::vector<Expr> kids;
-      kids.reserve(t.kids.size());
-      for (std::size_t i = 0; i < t.kids.size(); ++i) kids.push_back(kid(i));
-      return apply(t.op, std::move(kids));
-    }
+    case K::Neg: return neg(k[0]);
+    case K::Transpose: return transpose(k[0]);
+    case K::Power: return k[0]->is_scalar() ? pow(k[0], k[1]) : matpow(k[0], static_cast<long long>(k[1]->value));
+    case K::ElemPower: return epow(k[0], k[1]);
+    case K::Add: return add(k[0], k[1]);
+    case K::Sub: return sub(k[0], k[1]);
+    case K::Mul: return mul(k[0], k[1]);
+    case K::Div: return div(k[0], k[1]);
+    case K::Hadamard: return hadamard(k[0], k[1]);
+    case K::EDiv: return ediv(k[0], k[1]);
+    case K::Frobenius: return frobenius(k[0], k[1]);
+    case K::Apply: return apply(t.op, std::move(k));
   }
   return like;
 }

@@ -25,19 +25,10 @@ Expr Simplifier::operator()(Expr root) {
       kids.push_back(s);
     }
     Expr r = changed ? rebuild(n, std::move(kids)) : n;
-    if (r == n || depth_ >= kRuleBudget) {
-      memo_[n] = at_root(r);
-    } else if (auto it = memo_.find(r); it != memo_.end()) {
-      memo_[n] = it->second;
-    } else {
-      // The builders may have made new nodes inside r (2*x .* y becomes
-      // 2*(x .* y)) that no rule has seen: simplify r as a whole, so that
-      // simplifying is idempotent.
-      ++depth_;
-      Expr out = (*this)(r);
-      --depth_;
-      memo_[n] = out;
-    }
+    // The builders may have made new nodes inside a rebuilt r (2*x .* y
+    // becomes 2*(x .* y)) that no rule has seen: simplify r as a whole, so
+    // that simplifying is idempotent.
+    memo_[n] = (r == n || depth_ >= kRuleBudget) ? at_root(r) : nested(r);
   }
   return memo_.at(root);
 }
@@ -53,12 +44,16 @@ Expr Simplifier::at_root(Expr e) {
     if (depth_ >= kRuleBudget) return *out;
     // The replacement is built from simplified parts but may enable rules
     // inside the new nodes: simplify it as a whole.
-    ++depth_;
-    Expr s = (*this)(*out);
-    --depth_;
-    return s;
+    return nested(*out);
   }
   return e;
+}
+
+Expr Simplifier::nested(Expr e) {
+  ++depth_;
+  Expr s = (*this)(e);
+  --depth_;
+  return s;
 }
 
 Expr simplify(Expr e, const RuleObserver& observe) { return Simplifier(observe)(e); }

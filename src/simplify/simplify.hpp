@@ -23,6 +23,7 @@ class Simplifier {
 
  private:
   Expr at_root(Expr e);
+  Expr nested(Expr e);  // (*this)(e) one rewrite deeper, within kRuleBudget
   RuleObserver observe_;
   std::unordered_map<Expr, Expr> memo_;
   int depth_ = 0;
