@@ -4,7 +4,6 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <set>
 
 #include "ir/error.hpp"
 

@@ -25,8 +25,9 @@ class TextPrinter {
     if (spellings_)
       if (auto it = spellings_->find(e); it != spellings_->end()) return it->second;
     if (std::optional<TextOwn> own = text_own(e->op)) return own_syntax(*own, e, known);
-    // A call, spelled from print/spellings.def: name(a, b, ...).
-    std::string s = std::string(spellings_of(e->op).text.name) + "(";
+    // A call: name(a, b, ...), the ops.def spelling (spellings.def's text
+    // column is checked equal to it, so that text reads back).
+    std::string s = std::string(op_spelling(e->op)) + "(";
     for (std::size_t i = 0; i < e->kids.size(); ++i) s += (i ? ", " : "") + print(e->kid(i));
     return s + ")";
   }

@@ -30,7 +30,6 @@
 #include "eval/check.hpp"
 #include "eval/evaluate.hpp"
 #include "ir/builders.hpp"
-#include "ir/error.hpp"
 #include "parse/typecheck.hpp"
 #include "print/eigen.hpp"
 #include "print/json.hpp"

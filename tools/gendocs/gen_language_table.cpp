@@ -12,6 +12,7 @@
 //                                      <!-- derivative-table:end -->
 //   gen_language_table --check FILE    exit status 1, saying how to
 //                                      regenerate, when FILE's table is stale
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
