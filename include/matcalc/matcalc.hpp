@@ -63,6 +63,14 @@ struct SymbolInfo {
   bool in_expression = true;  // false for a symbol only declared, not used
 };
 
+// An inference warning (LANGUAGE.md): a reading chosen against a name's
+// habit, or a likely typo. `column`/`length` point into Function::source.
+struct Warning {
+  std::string message;
+  int column = 0;
+  int length = 1;
+};
+
 // A parsed and typed program: the expression as written (in normal form, not
 // yet simplified) and every symbol with its type.
 struct Function {
@@ -71,6 +79,7 @@ struct Function {
   Expression expression;
   std::vector<SymbolInfo> symbols;      // in order of first appearance, then declared-only ones
   std::vector<std::string> dimensions;  // dimension symbols in use
+  std::vector<Warning> warnings;        // what inference assumed (printed as `warning: ...`)
 
   // The symbol called `name`; a Name error when the program has none.
   Expression symbol(const std::string& name) const;
@@ -81,6 +90,7 @@ struct Function {
 struct LoadOptions {
   bool scalar = false;                // the expression must be a scalar (grad, check, explain)
   std::vector<std::string> wrt = {};  // names that must be symbols of the program
+  bool strict = false;                // an inference warning is an Inference error instead
 };
 
 // Numeric values of symbols (a scalar is 1 x 1, a vector n x 1) and sizes of

@@ -165,6 +165,7 @@ Function Session::load(const std::string& source, const std::string& declaration
   TypecheckOptions opt;
   opt.want_scalar = options.scalar;
   opt.extra_names = options.wrt;
+  opt.source = source;
   TypedProgram p = located(ErrorSource::Expression, [&] { return typecheck(impl_->cx, *prog.expr, prog.decls, opt); });
 
   Function f;
@@ -172,6 +173,12 @@ Function Session::load(const std::string& source, const std::string& declaration
   f.declarations = declarations;
   f.expression = Expression(p.expr);
   f.dimensions = p.dims;
+  for (const InferenceWarning& w : p.warnings) {
+    if (options.strict)
+      throw Error(ErrorKind::Inference, w.message + " (an error under --strict)", w.column, w.length)
+          .in(ErrorSource::Expression);
+    f.warnings.push_back({w.message, w.column, w.length});
+  }
   std::unordered_set<Expr> used;  // the symbols the expression mentions, in one walk
   for (Expr n : topo_order(p.expr))
     if (n->op == Op::Symbol) used.insert(n);

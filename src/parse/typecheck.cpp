@@ -11,6 +11,7 @@
 
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
+#include "parse/suggest.hpp"
 
 namespace matcalc {
 
@@ -302,7 +303,7 @@ class Pass {
     if (!op) {
       if (decls_.count(f) || kinds_.count(f))
         fail(ErrorKind::Syntax, "'" + f + "' is a symbol, not a function (write '*' for a product)", a);
-      fail(ErrorKind::Name, "unknown function '" + f + "'", a);
+      fail(ErrorKind::Name, unknown_function_message(f), a);
     }
     const ShapeRule rule = op_shape_rule(*op);
     if (rule == ShapeRule::Given) return leaf_call(*op, a);

@@ -7,6 +7,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ir/node.hpp"
@@ -14,8 +15,18 @@
 
 namespace matcalc {
 
+// A reading that inference chose against a name's habit, or a likely typo:
+// `message` names the symbol and the reading; `column` (1-based) and
+// `length` point at the symbol's first use in the source (0: nowhere).
+struct InferenceWarning {
+  std::string message;
+  int column = 0;
+  int length = 1;
+};
+
 struct TypedProgram {
   Expr expr = nullptr;
+  std::vector<InferenceWarning> warnings;  // in order of the source
   std::map<std::string, Expr> symbols;   // every symbol of the expression (and every declared one)
   std::vector<std::string> order;        // symbol names in order of first appearance
   std::vector<std::string> dims;         // dimension symbols in use
@@ -24,6 +35,7 @@ struct TypedProgram {
 struct TypecheckOptions {
   bool want_scalar = false;              // the root must be a scalar (grad, check)
   std::vector<std::string> extra_names = {};  // names (e.g. --wrt) that must exist
+  std::string_view source = {};               // the text the AST's positions point into, for messages
 };
 
 TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decls,
