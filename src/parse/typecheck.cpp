@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <array>
 #include <functional>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
@@ -19,7 +21,8 @@ namespace {
 
 enum class Kind { Scalar, Vector, Matrix };
 
-// Union-find over dimensions; a class is either known (a Dim) or free.
+// Union-find over dimensions; a class is either known (a Dim) or free, and a
+// free class may be known not to be 1 (the rows of a vector).
 class Dims {
  public:
   int fresh(bool not_one = false) {
@@ -41,6 +44,12 @@ class Dims {
   bool is_one(int a) {
     auto v = value(a);
     return v && v->is_one();
+  }
+  // Known to be more than 1: a known size other than 1 (a dimension symbol
+  // counts as more than 1), or a free class marked so.
+  bool is_many(int a) {
+    auto v = value(a);
+    return v ? !v->is_one() : static_cast<bool>(not_one_[find(a)]);
   }
   // False when the two classes hold different known dimensions.
   bool unify(int a, int b) {
@@ -83,41 +92,123 @@ struct Undeclared {
 
 bool is_upper(const std::string& name) { return std::isupper(static_cast<unsigned char>(name[0])); }
 
+// How well a kind fits a name (LANGUAGE.md): an upper-case name is a matrix,
+// else a vector, else a scalar; a lower-case name a vector or a scalar.
+constexpr int kBestFit = 2;
 int preference(const std::string& name, Kind k) {
   if (is_upper(name)) return k == Kind::Matrix ? 2 : (k == Kind::Vector ? 1 : 0);
   return k == Kind::Vector ? 2 : (k == Kind::Scalar ? 1 : 0);
 }
 
+// The kinds of a name, most preferred first.
+std::array<Kind, 3> preferred_kinds(const std::string& name) {
+  if (is_upper(name)) return {Kind::Matrix, Kind::Vector, Kind::Scalar};
+  return {Kind::Vector, Kind::Scalar, Kind::Matrix};
+}
+
+// What makes a reading unlikely, besides names, in points of preference:
+// a scalar of the user's symbols added to a vector (`w'*x + b` reads b as a
+// scalar, not as a vector that w'*x is added to entry by entry; constants
+// broadcast freely, `1 + v`), and the transpose of a scalar symbol (in
+// `w'*x`, w is a vector).
+constexpr int kBroadcastCost = 2;
+constexpr int kScalarTransposeCost = 1;
+
 const char* kind_word(Kind k) {
   return k == Kind::Scalar ? "a scalar" : (k == Kind::Vector ? "a vector" : "a matrix");
 }
 
-// One inference pass under a fixed kind for every undeclared symbol.
+// The undeclared symbols, in order of first use, and which AST nodes mention one.
+struct Unknowns {
+  std::vector<Undeclared> list;
+  std::map<std::string, std::size_t> index;
+  std::unordered_set<const Ast*> mentioning;  // nodes whose subtree names an undeclared symbol
+};
+
+// A reading gives each undeclared symbol a kind; the search fixes them one at
+// a time, so a partial reading leaves some open.
+using Reading = std::vector<std::optional<Kind>>;
+
+// Thrown by a pass that meets an undeclared symbol whose kind is still open.
+struct NeedKind {
+  std::size_t symbol;
+};
+
+// The text of the source an AST node spans, with its closing parentheses;
+// `fallback` when there is no source.
+std::string snippet(std::string_view source, const Ast& first, const Ast& last, const char* fallback) {
+  if (source.empty()) return fallback;
+  int lo = first.pos, hi = first.pos + first.len;
+  std::vector<const Ast*> stack{&first, &last};
+  while (!stack.empty()) {
+    const Ast* a = stack.back();
+    stack.pop_back();
+    lo = std::min(lo, a->pos);
+    hi = std::max(hi, a->pos + a->len);
+    for (const auto& k : a->kids) stack.push_back(k.get());
+  }
+  const auto size = static_cast<int>(source.size());
+  hi = std::min(hi, size);
+  int open = 0;
+  for (int i = lo; i < hi; ++i) open += source[i] == '(' ? 1 : source[i] == ')' ? -1 : 0;
+  while (open > 0 && hi < size) {
+    if (source[hi] == ')') --open;
+    else if (source[hi] == '(') ++open;
+    ++hi;
+  }
+  return std::string(source.substr(lo, hi - lo));
+}
+
+// One inference pass under a (partial) reading.
 class Pass {
  public:
-  Pass(const std::map<std::string, const Declaration*>& decls,
-       const std::map<std::string, Kind>& kinds, const std::set<std::string>& dim_names)
-      : decls_(decls), kinds_(kinds), dim_names_(dim_names) {}
+  Pass(const std::map<std::string, const Declaration*>& decls, const Unknowns& unknowns, const Reading& reading,
+       const std::set<std::string>& dim_names, std::string_view source)
+      : decls_(decls), unknowns_(unknowns), reading_(reading), dim_names_(dim_names), source_(source) {}
 
   Dims dims;
   TShape root{0, 0};
   std::unordered_map<const Ast*, TShape> shapes;
   std::map<std::string, TShape> symbols;
+  int cost = 0;               // kBroadcastCost and kScalarTransposeCost points
+  std::size_t visited = 0;    // AST nodes visited (the search's work)
 
-  TShape run(const Ast& a) {
-    TShape s = visit(a);
+  TShape run(const Ast& a, bool must_be_scalar = false) {
+    ++visited;
+    TShape s = visit(a, must_be_scalar);
+    if (must_be_scalar) {
+      const std::string what = kind_of(s);
+      if (!dims.unify(s.r, one()) || !dims.unify(s.c, one()))
+        fail(ErrorKind::Shape,
+             "'" + snippet(source_, a, a, "this") + "' is " + what +
+                 ", not a scalar, in an expression that must be a scalar (a gradient needs a scalar function)",
+             a);
+    }
     shapes[&a] = s;
     return s;
   }
+  // The root of an expression that must be a scalar.
+  TShape run_scalar_root(const Ast& a) {
+    ++visited;
+    TShape s = visit(a, true);
+    shapes[&a] = s;
+    if (!dims.unify(s.r, one()) || !dims.unify(s.c, one()))
+      throw Error(ErrorKind::Shape,
+                  "the expression is " + kind_of(s) + ", not a scalar: a gradient needs a scalar function");
+    return s;
+  }
 
+  // "scalar", "vector(n)", "n x k", or the kind alone while a size is free.
   std::string str(TShape s) {
     if (is_scalar(s)) return "scalar";
+    if (!dims.value(s.r) || !dims.value(s.c)) return kind_of(s).substr(2);  // "vector", "matrix"
     if (dims.is_one(s.c)) return "vector(" + dims.str(s.r) + ")";
     return dims.str(s.r) + " x " + dims.str(s.c);
   }
   bool is_scalar(TShape s) { return dims.is_one(s.r) && dims.is_one(s.c); }
   // "vector(n)" when the dimensions are known, else "a vector".
   std::string kind_of(TShape s) {
+    if (is_scalar(s)) return "a scalar";
     if (dims.value(s.r) && dims.value(s.c)) return str(s);
     if (dims.is_one(s.c)) return "a vector";
     if (dims.is_one(s.r)) return "a row vector";
@@ -134,11 +225,14 @@ class Pass {
 
  private:
   const std::map<std::string, const Declaration*>& decls_;
-  const std::map<std::string, Kind>& kinds_;
+  const Unknowns& unknowns_;
+  const Reading& reading_;
   const std::set<std::string>& dim_names_;
+  std::string_view source_;
   std::map<Dim, int> dim_ids_;
 
-  TShape scalar() { return {dim_of(Dim::literal(1)), dim_of(Dim::literal(1))}; }
+  int one() { return dim_of(Dim::literal(1)); }
+  TShape scalar() { return {one(), one()}; }
 
   void unify_shapes(TShape a, TShape b, const std::string& op, const Ast& at) {
     std::string sa = str(a), sb = str(b);
@@ -155,24 +249,26 @@ class Pass {
     if (!is_scalar(s)) fail(ErrorKind::Shape, what + " must be a scalar, got " + str(s), at);
   }
 
-  TShape visit(const Ast& a) {
+  TShape visit(const Ast& a, bool must) {
     switch (a.kind) {
       case Ast::Kind::Number:
         return scalar();
       case Ast::Kind::Name:
         return name(a);
       case Ast::Kind::Neg:
-        return run(*a.kids[0]);
+        return run(*a.kids[0], must);
       case Ast::Kind::Transpose: {
-        TShape s = run(*a.kids[0]);
+        TShape s = run(*a.kids[0], must);
+        if (a.kids[0]->kind == Ast::Kind::Name && is_scalar(s) && unknowns_.mentioning.count(a.kids[0].get()))
+          cost += kScalarTransposeCost;
         return {s.c, s.r};
       }
       case Ast::Kind::Power:
-        return power(a);
+        return power(a, must);
       case Ast::Kind::Chain:
-        return chain(a);
+        return chain(a, must);
       case Ast::Kind::Call:
-        return call(a);
+        return call(a, must);
     }
     return scalar();
   }
@@ -192,9 +288,11 @@ class Pass {
     if (dim_names_.count(n))
       fail(ErrorKind::Name, "'" + n + "' is a dimension, not a value", a);
     if (is_function_name(n)) fail(ErrorKind::Syntax, "function '" + n + "' needs arguments: " + n + "(...)", a);
-    Kind k = kinds_.at(n);
+    const std::size_t i = unknowns_.index.at(n);
+    if (!reading_[i]) throw NeedKind{i};
+    const Kind k = *reading_[i];
     TShape s = k == Kind::Scalar ? scalar()
-               : k == Kind::Vector ? TShape{dims.fresh(true), dim_of(Dim::literal(1))}
+               : k == Kind::Vector ? TShape{dims.fresh(true), one()}
                                    : TShape{dims.fresh(true), dims.fresh(true)};
     symbols[n] = s;
     return s;
@@ -206,27 +304,79 @@ class Pass {
     return p->kind == Ast::Kind::Number && p->integer_literal;
   }
 
-  TShape power(const Ast& a) {
-    TShape b = run(*a.kids[0]);
+  // A power has its base's shape: a scalar power is a scalar.
+  TShape power(const Ast& a, bool must) {
+    TShape b = run(*a.kids[0], must);
     TShape e = run(*a.kids[1]);
     need_scalar(e, "the exponent of '" + a.text + "'", *a.kids[1]);
     if (a.text == ".^" || is_scalar(b)) return b;
     if (!integer_exponent(*a.kids[1]))
       fail(ErrorKind::Shape,
-           "'^' of a " + str(b) + " matrix needs an integer literal exponent (use '.^' for elementwise powers)",
+           "'^' of " + kind_of(b) + " needs an integer literal exponent (use '.^' for elementwise powers)",
            a);
     need_square(b, "'^'", a);
     return b;
   }
 
-  TShape chain(const Ast& a) {
-    TShape acc = run(*a.kids[0]);
+  // a + b where a or b may be a scalar: entrywise onto a vector (LANGUAGE.md),
+  // never onto a matrix. `scalar_side` spans the scalar operand, for messages.
+  TShape add_shapes(TShape a, TShape b, const std::string& op, const Ast& at, const Ast& scalar_first,
+                    const Ast& scalar_last, bool scalar_mentions_unknowns) {
+    const bool a_scalar = is_scalar(a), b_scalar = is_scalar(b);
+    if (a_scalar == b_scalar) {
+      unify_shapes(a, b, op, at);
+      return a;
+    }
+    const TShape other = a_scalar ? b : a;
+    const bool rows_many = dims.is_many(other.r), cols_many = dims.is_many(other.c);
+    const bool vector = (rows_many && dims.is_one(other.c)) || (cols_many && dims.is_one(other.r));
+    if (vector) {
+      if (scalar_mentions_unknowns) cost += kBroadcastCost;
+      return other;
+    }
+    if (rows_many && cols_many) {
+      const std::string s = snippet(source_, scalar_first, scalar_last, "s");
+      const bool simple = s.find_first_of(" +-*/:") == std::string::npos;
+      const std::string factor = s == "1" ? "" : (simple ? s : "(" + s + ")") + "*";
+      auto name = [&](int d, const char* free) { return dims.value(d) ? dims.str(d) : std::string(free); };
+      const std::string r = name(other.r, "n"),
+                        c = dims.find(other.r) == dims.find(other.c) ? r : name(other.c, "m");
+      fail(ErrorKind::Shape,
+           "cannot add a scalar to " + kind_of(other) + " in '" + op + "': write " + factor +
+               "I for a multiple of the identity, or " + factor + "ones(" + r + "," + c +
+               ") to add it to every entry",
+           at);
+    }
+    unify_shapes(a, b, op, at);  // a scalar and a shape that may still be 1 x 1 (I)
+    return a;
+  }
+
+  // Which kids of a chain must be scalars when the chain must: every term of
+  // a sum, every factor of an entrywise product; a matrix product may make a
+  // scalar of vectors (x'*y), so its factors are free.
+  static bool passes_scalar_down(const Ast& a) {
+    bool sum = true, entrywise = true;
+    for (std::size_t i = 1; i < a.ops.size(); ++i) {
+      sum = sum && (a.ops[i] == "+" || a.ops[i] == "-");
+      entrywise = entrywise && (a.ops[i] == ".*" || a.ops[i] == "./");
+    }
+    return sum || entrywise;
+  }
+
+  TShape chain(const Ast& a, bool must) {
+    const bool down = must && passes_scalar_down(a);
+    TShape acc = run(*a.kids[0], down);
+    bool acc_mentions = unknowns_.mentioning.count(a.kids[0].get()) > 0;
     for (std::size_t i = 1; i < a.kids.size(); ++i) {
-      TShape r = run(*a.kids[i]);
+      TShape r = run(*a.kids[i], down);
       const std::string& op = a.ops[i];
       const Ast& at = *a.kids[i];
+      const bool r_mentions = unknowns_.mentioning.count(&at) > 0;
       if (op == "+" || op == "-") {
-        unify_shapes(acc, r, op, at);
+        const bool acc_is_scalar_side = is_scalar(acc);
+        acc = acc_is_scalar_side
+                  ? add_shapes(acc, r, op, at, *a.kids[0], *a.kids[i - 1], acc_mentions)
+                  : add_shapes(acc, r, op, at, at, at, r_mentions);
       } else if (op == ":") {
         unify_shapes(acc, r, ":", at);
         acc = scalar();
@@ -245,10 +395,10 @@ class Pass {
         if (is_scalar(acc)) acc = r;
         else if (!is_scalar(r)) unify_shapes(acc, r, op, at);
       }
+      acc_mentions = acc_mentions || r_mentions;
     }
     return acc;
   }
-
   // Dimension arguments of eye/ones/zeros/reshape: integers, names, products.
   int dim_arg(const Ast& a) {
     if (a.kind == Ast::Kind::Number) {
@@ -257,7 +407,7 @@ class Pass {
       return dim_of(Dim::literal(static_cast<std::int64_t>(a.number)));
     }
     if (a.kind == Ast::Kind::Name) {
-      if (decls_.count(a.text) || kinds_.count(a.text))
+      if (decls_.count(a.text) || unknowns_.index.count(a.text))
         fail(ErrorKind::Name, "'" + a.text + "' is a value, not a dimension", a);
       return dim_of(Dim::symbol(a.text));
     }
@@ -278,7 +428,7 @@ class Pass {
   int product(int a, int b) {
     auto va = dims.value(a), vb = dims.value(b);
     if (va && vb) return dim_of(*va * *vb);
-    int id = dims.fresh();
+    int id = dims.fresh(dims.is_many(a) || dims.is_many(b));  // n*k > 1 when n > 1
     deferred.push_back(id);
     return id;
   }
@@ -297,22 +447,25 @@ class Pass {
   }
 
   // A call: the operator from ops.def (call_op), its shape by its ShapeRule.
-  TShape call(const Ast& a) {
+  TShape call(const Ast& a, bool must) {
     const std::string& f = a.text;
     const std::optional<Op> op = call_op(f);
     if (!op) {
-      if (decls_.count(f) || kinds_.count(f))
+      if (decls_.count(f) || unknowns_.index.count(f))
         fail(ErrorKind::Syntax, "'" + f + "' is a symbol, not a function (write '*' for a product)", a);
       fail(ErrorKind::Name, unknown_function_message(f), a);
     }
     const ShapeRule rule = op_shape_rule(*op);
     if (rule == ShapeRule::Given) return leaf_call(*op, a);
-    if (rule == ShapeRule::Special) return special_call(*op, a);
+    if (rule == ShapeRule::Special) return special_call(*op, a, must);
     const int arity = op_arity(*op);
     if (arity < 1) throw std::logic_error("typecheck: no call syntax for " + std::string(op_name(*op)));
     nargs(a, static_cast<std::size_t>(arity), static_cast<std::size_t>(arity));
+    // A function of the shape of its argument is a scalar only of a scalar.
+    const bool down = must && (rule == ShapeRule::Same || rule == ShapeRule::SquareSame ||
+                               rule == ShapeRule::VectorSame || rule == ShapeRule::Transposed);
     std::vector<TShape> args;
-    for (const auto& k : a.kids) args.push_back(run(*k));
+    for (const auto& k : a.kids) args.push_back(run(*k, down));
     const TShape x = args[0];
     switch (rule) {
       case ShapeRule::Same: return x;
@@ -349,7 +502,7 @@ class Pass {
   }
 
   // The operators whose ShapeRule is Special: a rule of their own each.
-  TShape special_call(Op op, const Ast& a) {
+  TShape special_call(Op op, const Ast& a, bool must) {
     if (op == Op::Reshape) {
       nargs(a, 3, 3);
       run(*a.kids[0]);
@@ -362,7 +515,7 @@ class Pass {
     }
     if (op == Op::Diag) {  // diag(vector) is Diag, diag(matrix) DiagPart
       nargs(a, 1, 1);
-      TShape x = run(*a.kids[0]);
+      TShape x = run(*a.kids[0], must);
       if (is_scalar(x)) return x;
       if (dims.is_one(x.c)) return {x.r, x.r};
       if (dims.is_one(x.r)) return {x.c, x.c};
@@ -378,19 +531,69 @@ class Pass {
   }
 };
 
-// Builds IR from the AST once every shape is known.
-class Builder {
- public:
-  Builder(Context& cx, Pass& pass, std::map<int, Dim>& names, std::map<std::string, Expr>& syms)
-      : cx_(cx), pass_(pass), names_(names), syms_(syms) {}
+std::string fresh_dim_name(std::set<std::string>& taken) {
+  static const char* pool[] = {"n", "k", "m", "p", "q", "r", "d", "l", "t", "u", "v"};
+  for (const char* p : pool)
+    if (taken.insert(p).second) return p;
+  for (int i = 1;; ++i) {
+    std::string s = "n" + std::to_string(i);
+    if (taken.insert(s).second) return s;
+  }
+}
 
+// Names the free dimensions of a pass n, k, m, ... in the order the symbols
+// that carry them are named.
+class DimNamer {
+ public:
+  DimNamer(Pass& pass, std::set<std::string> taken) : pass_(&pass), taken_(std::move(taken)) {}
+
+  void name_symbol(const std::string& symbol) {
+    auto it = pass_->symbols.find(symbol);
+    if (it == pass_->symbols.end()) return;
+    name(it->second.r);
+    name(it->second.c);
+  }
+  bool named(int id) {
+    const int r = pass_->dims.find(id);
+    return pass_->dims.value(r) || names_.count(r);
+  }
   Dim dim(int id) {
-    int r = pass_.dims.find(id);
-    if (auto v = pass_.dims.value(r)) return *v;
+    const int r = pass_->dims.find(id);
+    if (auto v = pass_->dims.value(r)) return *v;
     auto it = names_.find(r);
     if (it == names_.end()) throw Error(ErrorKind::Inference, "internal: unnamed dimension");
     return it->second;
   }
+  // `x: vector(n)`, in the declaration syntax, for a named symbol.
+  std::string declaration(const std::string& symbol, Kind kind) {
+    const TShape s = pass_->symbols.at(symbol);
+    switch (kind) {
+      case Kind::Scalar: return symbol + ": scalar";
+      case Kind::Vector: return symbol + ": vector(" + dim(s.r).str() + ")";
+      case Kind::Matrix: return symbol + ": matrix(" + dim(s.r).str() + "," + dim(s.c).str() + ")";
+    }
+    return symbol;
+  }
+
+ private:
+  void name(int id) {
+    const int r = pass_->dims.find(id);
+    if (pass_->dims.value(r) || names_.count(r)) return;
+    names_[r] = Dim::symbol(fresh_dim_name(taken_));
+  }
+
+  Pass* pass_;
+  std::set<std::string> taken_;
+  std::map<int, Dim> names_;
+};
+
+// Builds IR from the AST once every shape is known.
+class Builder {
+ public:
+  Builder(Context& cx, Pass& pass, DimNamer& namer, std::map<std::string, Expr>& syms)
+      : cx_(cx), pass_(pass), namer_(namer), syms_(syms) {}
+
+  Dim dim(int id) { return namer_.dim(id); }
   Shape shape(TShape s) { return {dim(s.r), dim(s.c)}; }
 
   Expr build(const Ast& a) {
@@ -405,7 +608,7 @@ class Builder {
  private:
   Context& cx_;
   Pass& pass_;
-  std::map<int, Dim>& names_;
+  DimNamer& namer_;
   std::map<std::string, Expr>& syms_;
 
   Expr visit(const Ast& a) {
@@ -453,12 +656,23 @@ class Builder {
             throw Error(e.kind(), e.what(), a.kids[i]->pos + 1, a.kids[i]->len);
           }
         }
-        return terms.empty() ? acc : add(std::move(terms));
+        return terms.empty() ? acc : add(broadcast(std::move(terms)));
       }
       case Ast::Kind::Call:
         return call(a);
     }
     return nullptr;
+  }
+
+  // The terms of a sum with scalars added to a vector (LANGUAGE.md): each
+  // scalar s becomes s*ones(n), so the IR's sums stay of one shape.
+  std::vector<Expr> broadcast(std::vector<Expr> terms) {
+    auto vector = std::find_if(terms.begin(), terms.end(), [](Expr t) { return !t->is_scalar(); });
+    if (vector == terms.end()) return terms;
+    const Shape shape = (*vector)->shape;
+    for (Expr& t : terms)
+      if (t->is_scalar()) t = mul(t, ones(cx_, shape));
+    return terms;
   }
 
   // A call: the leaves and reshape take their sizes from the inferred
@@ -506,27 +720,324 @@ void collect_names(const Ast& a, std::vector<Undeclared>& out, std::set<std::str
   for (auto& k : a.kids) collect_names(*k, out, seen, dim_args);
 }
 
-std::size_t count_nodes(const Ast& root) {
-  std::size_t n = 0;
-  std::vector<const Ast*> stack{&root};
+
+
+// Marks the AST nodes whose subtree names one of `names`.
+void mark_mentions(const Ast& a, const std::map<std::string, std::size_t>& names,
+                   std::unordered_set<const Ast*>& out) {
+  // Post-order without recursion: the tree may be 2000 deep.
+  std::vector<std::pair<const Ast*, std::size_t>> stack{{&a, 0}};
   while (!stack.empty()) {
-    const Ast* a = stack.back();
+    auto& [node, next] = stack.back();
+    if (next < node->kids.size()) {
+      const Ast* kid = node->kids[next++].get();
+      stack.push_back({kid, 0});
+      continue;
+    }
+    bool mentions = node->kind == Ast::Kind::Name && names.count(node->text);
+    for (const auto& k : node->kids) mentions = mentions || out.count(k.get());
+    if (mentions) out.insert(node);
     stack.pop_back();
-    ++n;
-    for (const auto& k : a->kids) stack.push_back(k.get());
   }
-  return n;
 }
 
-std::string fresh_dim_name(std::set<std::string>& taken) {
-  static const char* pool[] = {"n", "k", "m", "p", "q", "r", "d", "l", "t", "u", "v"};
-  for (const char* p : pool)
-    if (taken.insert(p).second) return p;
-  for (int i = 1;; ++i) {
-    std::string s = "n" + std::to_string(i);
-    if (taken.insert(s).second) return s;
+// A full reading that type-checks, with its pass and its fit.
+struct Found {
+  std::unique_ptr<Pass> pass;
+  std::vector<Kind> kinds;
+  int score = 0;
+};
+
+struct SearchOutcome {
+  std::optional<Found> best;
+  std::optional<Found> tie;             // another reading that fits as well as `best`
+  std::optional<Error> first_error;     // the conflict of the most preferred reading, when none type-checks
+};
+
+// The total work of one search, in AST nodes visited: a long expression whose
+// readings all fail is an error, not a hang.
+constexpr std::size_t kMaxInferenceWork = 20'000'000;
+
+// Finds the reading that fits best: the highest total name preference, less
+// its costs (kBroadcastCost, kScalarTransposeCost), among the
+// readings that type-check (and, when `want_scalar`, make a scalar). A depth-
+// first branch and bound: a pass fixes a symbol's kind where it first meets
+// it (most preferred kind first), a shape conflict drops the branch at once,
+// and so does a branch that cannot beat the best reading found. Complete for
+// any number of symbols; the work bound makes it an error, never a guess.
+class Search {
+ public:
+  Search(const std::map<std::string, const Declaration*>& decls, const Unknowns& unknowns,
+         const std::set<std::string>& dim_names, std::string_view source, const Ast& ast, bool want_scalar)
+      : decls_(decls), unknowns_(unknowns), dim_names_(dim_names), source_(source), ast_(ast),
+        want_scalar_(want_scalar) {}
+
+  SearchOutcome run(const Reading& start, std::size_t budget = kMaxInferenceWork) {
+    struct Frame {
+      Reading reading;
+      int cost;  // what the pass met before the open symbol: a lower bound
+    };
+    SearchOutcome out;
+    std::size_t work = 0;
+    auto spend = [&](const Pass& p) {
+      if ((work += p.visited) > budget)
+        throw Error(ErrorKind::Limit, "cannot infer the kinds of " + std::to_string(unknowns_.list.size()) +
+                                          " undeclared symbols of an expression this long within the search "
+                                          "limit; declare them with --decl");
+    };
+    // The most preferred full reading first: when it type-checks without a
+    // broadcast, no other reading can fit as well.
+    Reading greedy = start;
+    for (std::size_t i = 0; i < greedy.size(); ++i)
+      if (!greedy[i]) greedy[i] = preferred_kinds(unknowns_.list[i].name)[0];
+    std::vector<Frame> stack{{start, 0}};
+    {
+      auto p = std::make_unique<Pass>(decls_, unknowns_, greedy, dim_names_, source_);
+      try {
+        p->root = want_scalar_ ? p->run_scalar_root(ast_) : p->run(ast_);
+        spend(*p);
+        consider(out, std::move(p), greedy);
+        if (out.best->pass->cost == 0) return out;
+      } catch (const Error& e) {
+        spend(*p);
+        if (e.kind() != ErrorKind::Shape) throw;
+        out.first_error = e;
+      }
+    }
+    while (!stack.empty()) {
+      Frame f = std::move(stack.back());
+      stack.pop_back();
+      int open = 0, fit = 0;
+      for (std::size_t i = 0; i < f.reading.size(); ++i)
+        f.reading[i] ? fit += preference(unknowns_.list[i].name, *f.reading[i]) : ++open;
+      if (out.best && fit - f.cost + kBestFit * open < out.best->score) continue;
+      auto p = std::make_unique<Pass>(decls_, unknowns_, f.reading, dim_names_, source_);
+      try {
+        p->root = want_scalar_ ? p->run_scalar_root(ast_) : p->run(ast_);
+      } catch (const NeedKind& need) {
+        spend(*p);
+        const auto kinds = preferred_kinds(unknowns_.list[need.symbol].name);
+        for (auto k = kinds.rbegin(); k != kinds.rend(); ++k) {  // the most preferred on top
+          Reading next = f.reading;
+          next[need.symbol] = *k;
+          stack.push_back({std::move(next), p->cost});
+        }
+        continue;
+      } catch (const Error& e) {
+        spend(*p);
+        if (e.kind() != ErrorKind::Shape) throw;  // syntax-level errors do not depend on kinds
+        if (!out.first_error) out.first_error = e;
+        continue;
+      }
+      spend(*p);
+      consider(out, std::move(p), f.reading);
+    }
+    return out;
   }
+
+  // The shape conflict of a full reading, if it has one.
+  std::optional<Error> conflict(const Reading& full) {
+    Pass p(decls_, unknowns_, full, dim_names_, source_);
+    try {
+      want_scalar_ ? p.run_scalar_root(ast_) : p.run(ast_);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Shape) throw;
+      return e;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  const std::map<std::string, const Declaration*>& decls_;
+  const Unknowns& unknowns_;
+  const std::set<std::string>& dim_names_;
+  std::string_view source_;
+  const Ast& ast_;
+  bool want_scalar_;
+
+  void consider(SearchOutcome& out, std::unique_ptr<Pass> p, const Reading& reading) {
+    Found f;
+    for (std::size_t i = 0; i < reading.size(); ++i) {
+      const Kind k = reading[i].value_or(preferred_kinds(unknowns_.list[i].name)[0]);  // a symbol never met
+      f.kinds.push_back(k);
+      f.score += preference(unknowns_.list[i].name, k);
+    }
+    f.score -= p->cost;
+    f.pass = std::move(p);
+    if (!out.best || f.score > out.best->score) {
+      out.best = std::move(f);
+      out.tie.reset();
+    } else if (f.score == out.best->score && f.kinds != out.best->kinds && !out.tie) {
+      out.tie = std::move(f);
+    }
+  }
+};
+
+// Every name a fresh dimension name may not take.
+std::set<std::string> taken_names(const std::set<std::string>& dim_names, const std::vector<Undeclared>& names,
+                                  const Declarations& decls) {
+  std::set<std::string> taken = dim_names;
+  for (const auto& n : names) taken.insert(n.name);
+  for (const auto& d : decls) taken.insert(d.name);
+  return taken;
 }
+
+// No reading type-checks: the conflict of the most preferred one, and for a
+// non-scalar result, that no kinds of the symbols make it a scalar.
+Error no_reading(const SearchOutcome& found, const Unknowns& unknowns) {
+  if (!found.first_error) return Error(ErrorKind::Inference, "cannot infer the kinds of the symbols; declare them with --decl");
+  const Error& e = *found.first_error;
+  const std::string m = e.what();
+  if (unknowns.list.empty() || m.rfind("the expression is ", 0) != 0) return e;
+  std::string which;
+  for (const auto& u : unknowns.list) which += (which.empty() ? "" : ", ") + u.name;
+  return Error(e.kind(), m + " (whatever the kinds of " + which + ")", e.column(), e.length());
+}
+
+// Two readings fit equally well: name the symbols they differ in and give the
+// --decl that picks each.
+Error ambiguity(Found& a, Found& b, const Unknowns& unknowns, const std::set<std::string>& dim_names,
+                const std::vector<Undeclared>& names, const Declarations& decl_list) {
+  const std::set<std::string> taken = taken_names(dim_names, names, decl_list);
+  DimNamer na(*a.pass, taken), nb(*b.pass, taken);
+  for (const auto& n : names) {
+    na.name_symbol(n.name);
+    nb.name_symbol(n.name);
+  }
+  std::string which, da, db;
+  for (std::size_t i = 0; i < unknowns.list.size(); ++i) {
+    if (a.kinds[i] == b.kinds[i]) continue;
+    const std::string& n = unknowns.list[i].name;
+    which += (which.empty() ? "" : ", ") + n + " (" + kind_word(a.kinds[i]) + " or " + kind_word(b.kinds[i]) + ")";
+    da += (da.empty() ? "" : "; ") + na.declaration(n, a.kinds[i]);
+    db += (db.empty() ? "" : "; ") + nb.declaration(n, b.kinds[i]);
+  }
+  return Error(ErrorKind::Inference, "cannot tell the kind of " + which +
+                                         " from its use: two readings fit equally well; declare one, --decl '" + da +
+                                         "' or --decl '" + db + "'");
+}
+
+// What inference assumed that a user may not have meant (LANGUAGE.md): a
+// reading against a name's habit, a lone letter read as an exponent (X^T), two
+// symbols that differ only in case, sum/norm/tr of a scalar.
+class Warnings {
+ public:
+  Warnings(Pass& pass, DimNamer& namer, Search& search, const Unknowns& unknowns, const std::vector<Kind>& kinds,
+           std::string_view source)
+      : pass_(pass), namer_(namer), search_(search), unknowns_(unknowns), kinds_(kinds), source_(source) {}
+
+  std::vector<InferenceWarning> collect(const Ast& ast, const std::vector<Undeclared>& names) {
+    walk(ast);
+    against_habit();
+    case_twins(names);
+    std::stable_sort(out_.begin(), out_.end(), [](const auto& x, const auto& y) { return x.column < y.column; });
+    return std::move(out_);
+  }
+
+ private:
+  Pass& pass_;
+  DimNamer& namer_;
+  Search& search_;
+  const Unknowns& unknowns_;
+  const std::vector<Kind>& kinds_;
+  std::string_view source_;
+  std::vector<InferenceWarning> out_;
+  std::set<std::string> exponents_;  // lone letters read as exponents: warned about once, there
+
+  void warn(std::string message, int pos, int len) { out_.push_back({std::move(message), pos + 1, len}); }
+
+  bool inferred_scalar(const std::string& n) {
+    auto it = unknowns_.index.find(n);
+    return it != unknowns_.index.end() && kinds_[it->second] == Kind::Scalar;
+  }
+
+  void walk(const Ast& root) {
+    std::vector<const Ast*> stack{&root};
+    while (!stack.empty()) {
+      const Ast* a = stack.back();
+      stack.pop_back();
+      for (const auto& k : a->kids) stack.push_back(k.get());
+      if (a->kind == Ast::Kind::Power && a->text == "^") exponent_letter(*a);
+      if (a->kind == Ast::Kind::Call) scalar_argument(*a);
+    }
+  }
+
+  // X^T: a lone letter after '^' that only this use makes a scalar.
+  void exponent_letter(const Ast& a) {
+    const Ast& e = *a.kids[1];
+    if (e.kind != Ast::Kind::Name || e.text.size() != 1 || !unknowns_.index.count(e.text)) return;
+    if (!exponents_.insert(e.text).second) return;
+    const std::string base = snippet(source_, *a.kids[0], *a.kids[0], "X");
+    warn("'" + base + "^" + e.text + "' reads " + e.text + " as a scalar exponent; did you mean " + base +
+             "' (the transpose)?",
+         e.pos, e.len);
+  }
+
+  // sum, norm1, norm2 or tr of a scalar made of scalars only (tr(x'*A*x) is
+  // the trace trick, not a slip).
+  void scalar_argument(const Ast& a) {
+    const std::optional<Op> op = call_op(a.text);
+    if (!op || !(*op == Op::Sum || *op == Op::Norm1 || *op == Op::Norm2 || *op == Op::Trace)) return;
+    if (a.kids.size() != 1 || !pass_.is_scalar(pass_.shapes.at(a.kids[0].get()))) return;
+    std::set<std::string> scalars;
+    std::vector<const Ast*> stack{a.kids[0].get()};
+    while (!stack.empty()) {
+      const Ast* k = stack.back();
+      stack.pop_back();
+      for (const auto& c : k->kids) stack.push_back(c.get());
+      if (k->kind != Ast::Kind::Name) continue;
+      auto it = pass_.symbols.find(k->text);
+      if (it == pass_.symbols.end()) continue;
+      if (!pass_.is_scalar(it->second)) return;  // a scalar by structure
+      if (inferred_scalar(k->text)) scalars.insert(k->text);
+    }
+    std::string which;
+    for (const auto& n : scalars) which += (which.empty() ? "" : ", ") + n;
+    warn("'" + snippet(source_, a, a, a.text.c_str()) + "' has a scalar argument, so it is that scalar" +
+             (which.empty() ? std::string() : " (" + which + (scalars.size() == 1 ? " is" : " are") +
+                                                  " read as a scalar)"),
+         a.pos, a.len);
+  }
+
+  // An upper-case name read as a scalar or a vector, a lower-case one as a
+  // matrix: say so, and why the habitual reading fails.
+  void against_habit() {
+    for (std::size_t i = 0; i < unknowns_.list.size(); ++i) {
+      const auto& [name, pos] = unknowns_.list[i];
+      const Kind k = kinds_[i];
+      const bool upper = is_upper(name);
+      if (exponents_.count(name) || (upper ? k == Kind::Matrix : k != Kind::Matrix)) continue;
+      const Kind habit = upper ? Kind::Matrix : Kind::Scalar;
+      std::string message = name + " is read as " + kind_word(k) + " (" + namer_.declaration(name, k) + "), though " +
+                            (upper ? "an upper-case name usually means a matrix"
+                                   : "a lower-case name usually means a vector or a scalar");
+      message += why_not(i, habit);
+      warn(std::move(message), pos, static_cast<int>(name.size()));
+    }
+  }
+
+  // The chosen reading with symbol i of kind `habit` instead: its conflict.
+  std::string why_not(std::size_t i, Kind habit) {
+    Reading other(kinds_.begin(), kinds_.end());
+    other[i] = habit;
+    if (std::optional<Error> e = search_.conflict(other)) return std::string("; as ") + kind_word(habit) + ": " + e->what();
+    return std::string("; declare it to read it as ") + kind_word(habit);
+  }
+
+  // sigma and Sigma: two symbols, which a user may have meant as one.
+  void case_twins(const std::vector<Undeclared>& names) {
+    std::map<std::string, std::string> first;  // lower-cased -> first spelling
+    for (const auto& [name, pos] : names) {
+      if (!pass_.symbols.count(name)) continue;  // I, dimensions
+      std::string key = name;
+      for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      auto [it, fresh] = first.emplace(key, name);
+      if (fresh) continue;
+      warn(it->second + " and " + name + " are two different symbols (they differ only in case)", pos,
+           static_cast<int>(name.size()));
+    }
+  }
+};
 
 }  // namespace
 
@@ -558,107 +1069,22 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
     if (!seen.count(w) && !decls.count(w))
       throw Error(ErrorKind::Name, "'" + w + "' does not occur in the expression");
 
-  // Enumerate kind assignments best-first by name preference.
+  Unknowns unknowns;
+  unknowns.list = undeclared;
+  for (std::size_t i = 0; i < undeclared.size(); ++i) unknowns.index[undeclared[i].name] = i;
+  mark_mentions(ast, unknowns.index, unknowns.mentioning);
+  Search search(decls, unknowns, dim_names, opt.source, ast, opt.want_scalar);
+  SearchOutcome found = search.run(Reading(undeclared.size()));
+  if (!found.best) throw no_reading(found, unknowns);
+  if (found.tie) throw ambiguity(*found.best, *found.tie, unknowns, dim_names, names, decl_list);
+  std::unique_ptr<Pass> best = std::move(found.best->pass);
+  const std::vector<Kind> best_kinds = found.best->kinds;
   const std::size_t u = undeclared.size();
-  constexpr std::size_t kMaxSearch = 8;
-  std::vector<std::vector<Kind>> candidates;
-  const Kind all[] = {Kind::Scalar, Kind::Vector, Kind::Matrix};
-  auto preferred = [&](const std::string& n) {
-    return is_upper(n) ? std::vector<Kind>{Kind::Matrix, Kind::Vector, Kind::Scalar}
-                       : std::vector<Kind>{Kind::Vector, Kind::Scalar, Kind::Matrix};
-  };
-  if (u <= kMaxSearch) {
-    std::size_t total = 1;
-    for (std::size_t i = 0; i < u; ++i) total *= 3;
-    for (std::size_t code = 0; code < total; ++code) {
-      std::vector<Kind> ks(u);
-      std::size_t c = code;
-      for (std::size_t i = 0; i < u; ++i, c /= 3) ks[i] = all[c % 3];
-      candidates.push_back(ks);
-    }
-    auto score = [&](const std::vector<Kind>& ks) {
-      int s = 0;
-      for (std::size_t i = 0; i < u; ++i) s += preference(undeclared[i].name, ks[i]);
-      return s;
-    };
-    std::stable_sort(candidates.begin(), candidates.end(),
-                     [&](const auto& a, const auto& b) { return score(a) > score(b); });
-  } else {
-    std::vector<Kind> ks;
-    for (const auto& x : undeclared) ks.push_back(preferred(x.name)[0]);
-    candidates.push_back(ks);
-  }
-
-  // Each candidate is a pass over the whole tree: bound the total work, so
-  // that a long expression whose candidates all fail is not a hang.
-  constexpr std::size_t kMaxInferenceWork = 20'000'000;
-  const std::size_t pass_cost = count_nodes(ast);
-  std::size_t work = 0;
-  std::optional<Error> first_error;
-  std::unique_ptr<Pass> best;
-  std::vector<Kind> best_kinds;
-  int best_score = -1;
-  for (const auto& ks : candidates) {
-    int sc = 0;
-    for (std::size_t i = 0; i < u; ++i) sc += preference(undeclared[i].name, ks[i]);
-    if (best && sc < best_score) break;
-    if ((work += pass_cost) > kMaxInferenceWork && work > pass_cost)
-      throw Error(ErrorKind::Limit, "cannot infer the kinds of " + std::to_string(u) +
-                                        " undeclared symbols of an expression this long within the search limit; "
-                                        "declare them with --decl");
-    std::map<std::string, Kind> kinds;
-    for (std::size_t i = 0; i < u; ++i) kinds[undeclared[i].name] = ks[i];
-    auto pass = std::make_unique<Pass>(decls, kinds, dim_names);
-    try {
-      pass->root = pass->run(ast);
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::Shape) throw;  // syntax-level errors do not depend on kinds
-      if (!first_error) first_error = e;
-      continue;
-    }
-    if (best) {
-      std::string which;
-      for (std::size_t i = 0; i < u; ++i)
-        if (ks[i] != best_kinds[i])
-          which += (which.empty() ? "" : ", ") + undeclared[i].name + " (" + kind_word(best_kinds[i]) +
-                   " or " + kind_word(ks[i]) + ")";
-      throw Error(ErrorKind::Inference,
-                  "cannot tell the kind of " + which + " from its use; declare it with --decl, e.g. '" +
-                      undeclared[0].name + ": scalar'");
-    }
-    best = std::move(pass);
-    best_kinds = ks;
-    best_score = sc;
-  }
-  if (!best) {
-    if (first_error) throw *first_error;
-    throw Error(ErrorKind::Inference, "cannot infer the kinds of the symbols; declare them with --decl");
-  }
-  // The kinds are chosen by use and names alone; a non-scalar result is then
-  // an error, never a reason to make the symbols scalars.
-  if (opt.want_scalar && !best->is_scalar(best->root))
-    throw Error(ErrorKind::Shape, "the expression is " + best->kind_of(best->root) +
-                                      ", not a scalar: a gradient needs a scalar function");
 
   // Name the free dimensions, in order of first appearance.
-  std::set<std::string> taken = dim_names;
-  for (const auto& n : names) taken.insert(n.name);
-  for (const auto& d : decl_list) taken.insert(d.name);
-  std::map<int, Dim> dim_names_of;
-  auto name_dims = [&](Pass& pass) {
-    dim_names_of.clear();
-    auto name_dim = [&](int id) {
-      int r = pass.dims.find(id);
-      if (pass.dims.value(r) || dim_names_of.count(r)) return;
-      dim_names_of[r] = Dim::symbol(fresh_dim_name(taken));
-    };
-    for (const auto& n : names)
-      if (auto it = pass.symbols.find(n.name); it != pass.symbols.end()) {
-        name_dim(it->second.r);
-        name_dim(it->second.c);
-      }
-  };
-  name_dims(*best);
+  std::set<std::string> taken = taken_names(dim_names, names, decl_list);
+  DimNamer namer(*best, taken);
+  for (const auto& n : names) namer.name_symbol(n.name);
 
   // vec and kron of symbols whose sizes were unknown when they were met left
   // placeholders (kron(a,b)'*c: c has |a|*|b| entries). Pass again with the
@@ -667,21 +1093,19 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
   std::vector<Declaration> fixed;  // these outlive the second pass, which refers to them
   std::map<std::string, const Declaration*> decls2 = decls;
   std::set<std::string> dim_names2 = dim_names;
-  std::map<std::string, Kind> still_free;
+  Unknowns still_free;
+  Reading still_free_kinds;
   if (!best->deferred.empty()) {
     std::set<int> placeholders;
     for (int d : best->deferred) placeholders.insert(best->dims.find(d));
-    auto dim_of_class = [&](int id) {
-      int r = best->dims.find(id);
-      if (auto v = best->dims.value(r)) return *v;
-      return dim_names_of.at(r);
-    };
     fixed.reserve(u);
     for (std::size_t i = 0; i < u; ++i) {
       const std::string& n = undeclared[i].name;
       TShape sh = best->symbols.at(n);
       if (placeholders.count(best->dims.find(sh.r)) || placeholders.count(best->dims.find(sh.c))) {
-        still_free[n] = best_kinds[i];
+        still_free.index[n] = still_free.list.size();
+        still_free.list.push_back(undeclared[i]);
+        still_free_kinds.push_back(best_kinds[i]);
         continue;
       }
       Declaration d;
@@ -689,8 +1113,8 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
       d.kind = best_kinds[i] == Kind::Scalar   ? Declaration::Kind::Scalar
                : best_kinds[i] == Kind::Vector ? Declaration::Kind::Vector
                                                : Declaration::Kind::Matrix;
-      d.rows = dim_of_class(sh.r);
-      d.cols = dim_of_class(sh.c);
+      d.rows = namer.dim(sh.r);
+      d.cols = namer.dim(sh.c);
       fixed.push_back(d);
     }
     for (const auto& d : fixed) {
@@ -698,10 +1122,12 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
       for (const Dim* dm : {&d.rows, &d.cols})
         for (const auto& f : dm->factors()) dim_names2.insert(f);
     }
-    auto second = std::make_unique<Pass>(decls2, still_free, dim_names2);
-    second->root = second->run(ast);
+    mark_mentions(ast, still_free.index, still_free.mentioning);
+    auto second = std::make_unique<Pass>(decls2, still_free, still_free_kinds, dim_names2, opt.source);
+    second->root = opt.want_scalar ? second->run_scalar_root(ast) : second->run(ast);
     best = std::move(second);
-    name_dims(*best);
+    namer = DimNamer(*best, taken);
+    for (const auto& n : names) namer.name_symbol(n.name);
   }
   TypedProgram out;
   // An identity whose size nothing fixes.
@@ -710,12 +1136,11 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
     if (node->kind == Ast::Kind::Name && node->text == "I") identities.push_back({node, s});
   std::sort(identities.begin(), identities.end(), [](const auto& x, const auto& y) { return x.first->pos < y.first->pos; });
   for (auto& [node, s] : identities) {
-    int r = best->dims.find(s.r);
-    if (!best->dims.value(r) && !dim_names_of.count(r))
+    if (!namer.named(s.r))
       throw Error(ErrorKind::Inference, "cannot infer the size of I here; write eye(n)", node->pos + 1);
   }
 
-  Builder b(cx, *best, dim_names_of, out.symbols);
+  Builder b(cx, *best, namer, out.symbols);
   // Symbols first, in order of appearance, then every declared symbol.
   auto make_symbol = [&](const std::string& n) {
     TShape s = best->symbols.at(n);
@@ -738,6 +1163,7 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
       for (const auto& f : dm->factors()) used.insert(f);
   for (const auto& f : dim_args) used.insert(f);
   out.dims.assign(used.begin(), used.end());
+  out.warnings = Warnings(*best, namer, search, unknowns, best_kinds, opt.source).collect(ast, names);
   return out;
 }
 
@@ -748,7 +1174,9 @@ TypedProgram compile(Context& cx, const std::string& expr_text, const std::strin
     Declarations extra = parse_declarations(decl_text);
     p.decls.insert(p.decls.end(), extra.begin(), extra.end());
   }
-  return typecheck(cx, *p.expr, p.decls, opt);
+  TypecheckOptions with_source = opt;
+  if (with_source.source.empty()) with_source.source = expr_text;
+  return typecheck(cx, *p.expr, p.decls, with_source);
 }
 
 }  // namespace matcalc

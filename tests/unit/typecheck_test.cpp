@@ -201,12 +201,15 @@ TEST(TypecheckErrors, QuadraticFormWithWrongMatrix) {
   EXPECT_TRUE(contains(e.what(), "m x n")) << e.what();
 }
 
-TEST(TypecheckErrors, ScalarBroadcastIsRejected) {
-  Error e = compile_error("sum(x + 1)", "x: vector(n)");
-  EXPECT_EQ(e.kind(), ErrorKind::Shape) << e.what();
-  EXPECT_TRUE(contains(e.what(), "vector(n)")) << e.what();
-  Error m = compile_error("tr(X - s)", "X: matrix(n,n); s: scalar");
+TEST(TypecheckErrors, ScalarPlusMatrixIsRejectedWithBothMeanings) {
+  // A scalar broadcasts onto a vector (TypecheckBroadcast), never onto a matrix.
+  Error m = compile_error("tr(X - s)", "X: matrix(n,k); s: scalar");
   EXPECT_EQ(m.kind(), ErrorKind::Shape) << m.what();
+  EXPECT_TRUE(contains(m.what(), "s*I") && contains(m.what(), "s*ones(n,k)")) << m.what();
+  Error p = compile_error("logdet(W*W' + s^2)", "W: matrix(n,k); s: scalar");
+  EXPECT_TRUE(contains(p.what(), "s^2*I") && contains(p.what(), "s^2*ones(n,n)")) << p.what();
+  Error c = compile_error("tr(1 + X)", "X: matrix(3,3)");
+  EXPECT_TRUE(contains(c.what(), "write I") && contains(c.what(), "ones(3,3)")) << c.what();
   Error f = compile_error("A : s", "A: matrix(n,n); s: scalar");
   EXPECT_EQ(f.kind(), ErrorKind::Shape) << f.what();
 }
@@ -507,4 +510,112 @@ TEST(TypecheckProducts, KronAndVecOfInferredSymbolsSizeTheirPartners) {
   TypedProgram q = compile(cx, "vec(W)'*v", "", {.want_scalar = true});
   const Shape& w = q.symbols.at("W")->shape;
   EXPECT_EQ(q.symbols.at("v")->shape.rows, w.rows * w.cols);
+}
+
+// ---------------------------------------------------------------- the search
+
+TEST(TypecheckSearch, ScalarRequirementIsAConstraintOfInference) {
+  TypecheckOptions scalar;
+  scalar.want_scalar = true;
+  Context cx;
+  TypedProgram p = compile(cx, "alpha*tr(A)", "", scalar);
+  EXPECT_EQ(shape_of(p, "alpha"), "scalar");
+  EXPECT_EQ(shape_of(p, "A"), "n x n");
+  EXPECT_TRUE(p.warnings.empty());
+  Context cx2;
+  TypedProgram q = compile(cx2, "alpha*tr(A)", "");  // a value: alpha keeps its name's habit
+  EXPECT_EQ(shape_of(q, "alpha"), "vector(n)");
+}
+
+TEST(TypecheckSearch, ManySymbolsAreInferredCompletely) {
+  // 30 undeclared symbols, each of which must be a scalar for the sum of
+  // products to be one: the search has no cap on the number of symbols.
+  std::string e;
+  for (int i = 0; i < 15; ++i) e += (i ? " + " : "") + std::string("a") + std::to_string(i) + "*b" + std::to_string(i);
+  TypecheckOptions scalar;
+  scalar.want_scalar = true;
+  Context cx;
+  TypedProgram p = compile(cx, e, "", scalar);
+  for (int i = 0; i < 15; ++i) EXPECT_EQ(shape_of(p, "b" + std::to_string(i)), "scalar");
+  // Twelve quadratic forms x_i'*A_i*x_i: vectors and matrices, as written.
+  std::string q;
+  for (int i = 0; i < 12; ++i) q += std::string(i ? " + " : "") + "x" + std::to_string(i) + "'*A" + std::to_string(i) + "*x" + std::to_string(i);
+  Context cx2;
+  TypedProgram r = compile(cx2, q, "", scalar);
+  EXPECT_EQ(shape_of(r, "x11"), r.symbols.at("x11")->shape.str());
+  EXPECT_TRUE(r.symbols.at("x11")->shape.is_col());
+  EXPECT_FALSE(r.symbols.at("A11")->shape.is_col());
+}
+
+TEST(TypecheckSearch, TiesNameBothReadingsWithADeclarationForEach) {
+  Error e = compile_error("a*b");
+  EXPECT_EQ(e.kind(), ErrorKind::Inference) << e.what();
+  EXPECT_TRUE(contains(e.what(), "--decl 'a: vector(n); b: scalar'")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "--decl 'a: scalar; b: vector(n)'")) << e.what();
+}
+
+TEST(TypecheckSearch, NoReadingMakesAScalarNamesTheSymbols) {
+  TypecheckOptions scalar;
+  scalar.want_scalar = true;
+  Error e = compile_error("X*y", "X: matrix(n,k)", scalar);
+  EXPECT_TRUE(contains(e.what(), "not a scalar") && contains(e.what(), "whatever the kinds of y")) << e.what();
+}
+
+// ---------------------------------------------------------------- broadcasting
+
+TEST(TypecheckBroadcast, ScalarPlusVectorIsEntrywise) {
+  Context cx;
+  TypedProgram p = compile(cx, "x - 1", "x: vector(n)");
+  EXPECT_EQ(p.expr->shape.str(), "vector(n)");
+  EXPECT_EQ(to_text(p.expr), to_text(add(p.symbols.at("x"), neg(ones(cx, p.symbols.at("x")->shape)))));
+  Context cx2;
+  TypecheckOptions scalar;
+  scalar.want_scalar = true;
+  TypedProgram q = compile(cx2, "sum(log(1 + exp(-y .* (X*w))))", "", scalar);
+  EXPECT_EQ(shape_of(q, "X"), "n x k");
+  EXPECT_EQ(shape_of(q, "y"), "vector(n)");
+  EXPECT_EQ(shape_of(q, "w"), "vector(k)");
+  EXPECT_TRUE(q.warnings.empty());
+}
+
+TEST(TypecheckBroadcast, AUserScalarIsNotBroadcastWhenAScalarReadingFits) {
+  // w'*x + b: b is the scalar bias, not a vector that w'*x is added to.
+  Context cx;
+  TypedProgram p = compile(cx, "w'*x + b", "");
+  EXPECT_EQ(shape_of(p, "b"), "scalar");
+  EXPECT_EQ(shape_of(p, "w"), "vector(n)");
+}
+
+// ---------------------------------------------------------------- warnings
+
+std::string warnings_of(const std::string& expr, const std::string& decls = "", bool want_scalar = true) {
+  Context cx;
+  TypecheckOptions opt;
+  opt.want_scalar = want_scalar;
+  opt.source = expr;
+  TypedProgram p = compile(cx, expr, decls, opt);
+  std::string out;
+  for (const auto& w : p.warnings) out += w.message + " @" + std::to_string(w.column) + "\n";
+  return out;
+}
+
+TEST(TypecheckWarnings, ReadingsAgainstANamesHabitSayWhy) {
+  std::string w = warnings_of("logdet(W*W' + s^2)");
+  EXPECT_TRUE(contains(w, "s is read as a matrix (s: matrix(n,n))")) << w;
+  EXPECT_TRUE(contains(w, "as a scalar: cannot add a scalar to an n x n matrix") || contains(w, "write s^2*I")) << w;
+  std::string d = warnings_of("logdet(W*W' + s^2)", "s: scalar");
+  EXPECT_TRUE(contains(d, "W is read as a scalar (W: scalar)") && contains(d, "write s^2*I")) << d;
+  std::string v = warnings_of("sum(sqrt(1 + W.^2))");
+  EXPECT_TRUE(contains(v, "W is read as a vector (W: vector(n))")) << v;
+}
+
+TEST(TypecheckWarnings, LoneLetterExponentCaseTwinsAndScalarArguments) {
+  std::string t = warnings_of("tr(X^T*A*X)");
+  EXPECT_TRUE(contains(t, "'X^T' reads T as a scalar exponent; did you mean X' (the transpose)? @6")) << t;
+  std::string c = warnings_of("logdet(Sigma) + x'*inv(sigma)*x");
+  EXPECT_TRUE(contains(c, "Sigma and sigma are two different symbols")) << c;
+  std::string s = warnings_of("sum(a) + tr(b)", "b: scalar");
+  EXPECT_TRUE(contains(s, "'tr(b)' has a scalar argument")) << s;
+  EXPECT_TRUE(warnings_of("tr(x'*A*x)").empty());  // the trace trick
+  EXPECT_TRUE(warnings_of("lambda*norm2(w)^2 + norm2(X*w - y)^2").empty());
 }
