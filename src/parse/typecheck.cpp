@@ -1,9 +1,9 @@
 #include "parse/typecheck.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
-#include <array>
 #include <functional>
 #include <optional>
 #include <set>
@@ -152,8 +152,10 @@ std::string snippet(std::string_view source, const Ast& first, const Ast& last, 
   int open = 0;
   for (int i = lo; i < hi; ++i) open += source[i] == '(' ? 1 : source[i] == ')' ? -1 : 0;
   while (open > 0 && hi < size) {
-    if (source[hi] == ')') --open;
-    else if (source[hi] == '(') ++open;
+    if (source[hi] == ')')
+      --open;
+    else if (source[hi] == '(')
+      ++open;
     ++hi;
   }
   return std::string(source.substr(lo, hi - lo));
@@ -170,8 +172,8 @@ class Pass {
   TShape root{0, 0};
   std::unordered_map<const Ast*, TShape> shapes;
   std::map<std::string, TShape> symbols;
-  int cost = 0;               // kBroadcastCost and kScalarTransposeCost points
-  std::size_t visited = 0;    // AST nodes visited (the search's work)
+  int cost = 0;             // kBroadcastCost and kScalarTransposeCost points
+  std::size_t visited = 0;  // AST nodes visited (the search's work)
 
   TShape run(const Ast& a, bool must_be_scalar = false) {
     ++visited;
@@ -255,20 +257,16 @@ class Pass {
         return scalar();
       case Ast::Kind::Name:
         return name(a);
-      case Ast::Kind::Neg:
-        return run(*a.kids[0], must);
+      case Ast::Kind::Neg: return run(*a.kids[0], must);
       case Ast::Kind::Transpose: {
         TShape s = run(*a.kids[0], must);
         if (a.kids[0]->kind == Ast::Kind::Name && is_scalar(s) && unknowns_.mentioning.count(a.kids[0].get()))
           cost += kScalarTransposeCost;
         return {s.c, s.r};
       }
-      case Ast::Kind::Power:
-        return power(a, must);
-      case Ast::Kind::Chain:
-        return chain(a, must);
-      case Ast::Kind::Call:
-        return call(a, must);
+      case Ast::Kind::Power: return power(a, must);
+      case Ast::Kind::Chain: return chain(a, must);
+      case Ast::Kind::Call: return call(a, must);
     }
     return scalar();
   }
@@ -291,7 +289,7 @@ class Pass {
     const std::size_t i = unknowns_.index.at(n);
     if (!reading_[i]) throw NeedKind{i};
     const Kind k = *reading_[i];
-    TShape s = k == Kind::Scalar ? scalar()
+    TShape s = k == Kind::Scalar   ? scalar()
                : k == Kind::Vector ? TShape{dims.fresh(true), one()}
                                    : TShape{dims.fresh(true), dims.fresh(true)};
     symbols[n] = s;
@@ -312,8 +310,7 @@ class Pass {
     if (a.text == ".^" || is_scalar(b)) return b;
     if (!integer_exponent(*a.kids[1]))
       fail(ErrorKind::Shape,
-           "'^' of " + kind_of(b) + " needs an integer literal exponent (use '.^' for elementwise powers)",
-           a);
+           "'^' of " + kind_of(b) + " needs an integer literal exponent (use '.^' for elementwise powers)", a);
     need_square(b, "'^'", a);
     return b;
   }
@@ -339,12 +336,10 @@ class Pass {
       const bool simple = s.find_first_of(" +-*/:") == std::string::npos;
       const std::string factor = s == "1" ? "" : (simple ? s : "(" + s + ")") + "*";
       auto name = [&](int d, const char* free) { return dims.value(d) ? dims.str(d) : std::string(free); };
-      const std::string r = name(other.r, "n"),
-                        c = dims.find(other.r) == dims.find(other.c) ? r : name(other.c, "m");
+      const std::string r = name(other.r, "n"), c = dims.find(other.r) == dims.find(other.c) ? r : name(other.c, "m");
       fail(ErrorKind::Shape,
            "cannot add a scalar to " + kind_of(other) + " in '" + op + "': write " + factor +
-               "I for a multiple of the identity, or " + factor + "ones(" + r + "," + c +
-               ") to add it to every entry",
+               "I for a multiple of the identity, or " + factor + "ones(" + r + "," + c + ") to add it to every entry",
            at);
     }
     unify_shapes(a, b, op, at);  // a scalar and a shape that may still be 1 x 1 (I)
@@ -374,9 +369,8 @@ class Pass {
       const bool r_mentions = unknowns_.mentioning.count(&at) > 0;
       if (op == "+" || op == "-") {
         const bool acc_is_scalar_side = is_scalar(acc);
-        acc = acc_is_scalar_side
-                  ? add_shapes(acc, r, op, at, *a.kids[0], *a.kids[i - 1], acc_mentions)
-                  : add_shapes(acc, r, op, at, at, at, r_mentions);
+        acc = acc_is_scalar_side ? add_shapes(acc, r, op, at, *a.kids[0], *a.kids[i - 1], acc_mentions)
+                                 : add_shapes(acc, r, op, at, at, at, r_mentions);
       } else if (op == ":") {
         unify_shapes(acc, r, ":", at);
         acc = scalar();
@@ -720,11 +714,8 @@ void collect_names(const Ast& a, std::vector<Undeclared>& out, std::set<std::str
   for (auto& k : a.kids) collect_names(*k, out, seen, dim_args);
 }
 
-
-
 // Marks the AST nodes whose subtree names one of `names`.
-void mark_mentions(const Ast& a, const std::map<std::string, std::size_t>& names,
-                   std::unordered_set<const Ast*>& out) {
+void mark_mentions(const Ast& a, const std::map<std::string, std::size_t>& names, std::unordered_set<const Ast*>& out) {
   // Post-order without recursion: the tree may be 2000 deep.
   std::vector<std::pair<const Ast*, std::size_t>> stack{{&a, 0}};
   while (!stack.empty()) {
@@ -750,8 +741,8 @@ struct Found {
 
 struct SearchOutcome {
   std::optional<Found> best;
-  std::optional<Found> tie;             // another reading that fits as well as `best`
-  std::optional<Error> first_error;     // the conflict of the most preferred reading, when none type-checks
+  std::optional<Found> tie;          // another reading that fits as well as `best`
+  std::optional<Error> first_error;  // the conflict of the most preferred reading, when none type-checks
 };
 
 // The total work of one search, in AST nodes visited: a long expression whose
@@ -769,7 +760,11 @@ class Search {
  public:
   Search(const std::map<std::string, const Declaration*>& decls, const Unknowns& unknowns,
          const std::set<std::string>& dim_names, std::string_view source, const Ast& ast, bool want_scalar)
-      : decls_(decls), unknowns_(unknowns), dim_names_(dim_names), source_(source), ast_(ast),
+      : decls_(decls),
+        unknowns_(unknowns),
+        dim_names_(dim_names),
+        source_(source),
+        ast_(ast),
         want_scalar_(want_scalar) {}
 
   SearchOutcome run(const Reading& start, std::size_t budget = kMaxInferenceWork) {
@@ -885,7 +880,8 @@ std::set<std::string> taken_names(const std::set<std::string>& dim_names, const 
 // No reading type-checks: the conflict of the most preferred one, and for a
 // non-scalar result, that no kinds of the symbols make it a scalar.
 Error no_reading(const SearchOutcome& found, const Unknowns& unknowns) {
-  if (!found.first_error) return Error(ErrorKind::Inference, "cannot infer the kinds of the symbols; declare them with --decl");
+  if (!found.first_error)
+    return Error(ErrorKind::Inference, "cannot infer the kinds of the symbols; declare them with --decl");
   const Error& e = *found.first_error;
   const std::string m = e.what();
   if (unknowns.list.empty() || m.rfind("the expression is ", 0) != 0) return e;
@@ -994,8 +990,8 @@ class Warnings {
     std::string which;
     for (const auto& n : scalars) which += (which.empty() ? "" : ", ") + n;
     warn("'" + snippet(source_, a, a, a.text.c_str()) + "' has a scalar argument, so it is that scalar" +
-             (which.empty() ? std::string() : " (" + which + (scalars.size() == 1 ? " is" : " are") +
-                                                  " read as a scalar)"),
+             (which.empty() ? std::string()
+                            : " (" + which + (scalars.size() == 1 ? " is" : " are") + " read as a scalar)"),
          a.pos, a.len);
   }
 
@@ -1020,7 +1016,8 @@ class Warnings {
   std::string why_not(std::size_t i, Kind habit) {
     Reading other(kinds_.begin(), kinds_.end());
     other[i] = habit;
-    if (std::optional<Error> e = search_.conflict(other)) return std::string("; as ") + kind_word(habit) + ": " + e->what();
+    if (std::optional<Error> e = search_.conflict(other))
+      return std::string("; as ") + kind_word(habit) + ": " + e->what();
     return std::string("; declare it to read it as ") + kind_word(habit);
   }
 

@@ -607,7 +607,10 @@ TEST(CliBadInput, SyntaxNameShapeAndDeclarationErrors) {
       {"unknown --wrt", {"grad", "x'*x", "--wrt", "y"}, 0, "'y'"},
       {"--wrt twice", {"grad", "x'*x", "--wrt", "x", "--wrt", "x"}, 0, "x"},
       {"product shape mismatch", {"grad", "tr(W*W)", "--wrt", "W", "--decl", "W: matrix(n,k)"}, -1, "n x k"},
-      {"sum shape mismatch", {"grad", "sum(x + y)", "--wrt", "x", "--decl", "x: vector(n); y: vector(m)"}, -1, "vector(m)"},
+      {"sum shape mismatch",
+       {"grad", "sum(x + y)", "--wrt", "x", "--decl", "x: vector(n); y: vector(m)"},
+       -1,
+       "vector(m)"},
       {"scalar plus matrix", {"grad", "tr(X + 1)", "--wrt", "X", "--decl", "X: matrix(n,n)"}, -1, "ones(n,n)"},
       {"matrix power non-square", {"grad", "tr(W^2)", "--wrt", "W", "--decl", "W: matrix(n,k)"}, -1, "n x k"},
       {"logdet non-square", {"grad", "logdet(W)", "--wrt", "W", "--decl", "W: matrix(n,k)"}, 1, "n x k"},
@@ -620,9 +623,14 @@ TEST(CliBadInput, SyntaxNameShapeAndDeclarationErrors) {
       {"bad --decl: no colon", {"grad", "x'*x", "--wrt", "x", "--decl", "x vector(n)"}, 1, "declaration"},
       {"bad --decl: missing dimension", {"grad", "tr(W'*W)", "--wrt", "W", "--decl", "W: matrix(n)"}, 12, "','"},
       {"bad --decl: zero size", {"grad", "x'*x", "--wrt", "x", "--decl", "x: vector(0)"}, 11, "dimension"},
-      {"bad --decl: declared twice", {"grad", "x'*x", "--wrt", "x", "--decl", "x: vector(n); x: vector(n)"}, 0, "twice"},
+      {"bad --decl: declared twice",
+       {"grad", "x'*x", "--wrt", "x", "--decl", "x: vector(n); x: vector(n)"},
+       0,
+       "twice"},
       {"bad --decl: symbol is a dimension",
-       {"grad", "tr(W'*W)", "--wrt", "W", "--decl", "W: matrix(n,k); n: scalar"}, 0, "'n'"},
+       {"grad", "tr(W'*W)", "--wrt", "W", "--decl", "W: matrix(n,k); n: scalar"},
+       0,
+       "'n'"},
       {"bad --decl: unknown type", {"grad", "x'*x", "--wrt", "x", "--decl", "x: tensor(n)"}, 1, "declaration"},
       {"grad needs a scalar decl", {"grad", "x", "--wrt", "x", "--decl", "x: vector(n)"}, 0, "scalar"},
   };
@@ -841,13 +849,13 @@ TEST(CliExplain, FormatsAndErrors) {
     expect_success(r);
     EXPECT_NE(r.out.find("log-determinant"), std::string::npos) << r.out;
   }
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"explain", kSeed, "--wrt", "W", "--wrt", "s"},
-           {"explain", "W*W'", "--wrt", "W", "--decl", "W: matrix(n,k)"},
-           {"explain", kSeed, "--wrt", "Q"},
-           {"explain", kSeed},
-           {"explain", kSeed, "--wrt", "W", "--format", "pdf"},
-           {"explain", "log(det(W*W' + s^2*I)", "--wrt", "W"}}) {
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"explain", kSeed, "--wrt", "W", "--wrt", "s"},
+                                             {"explain", "W*W'", "--wrt", "W", "--decl", "W: matrix(n,k)"},
+                                             {"explain", kSeed, "--wrt", "Q"},
+                                             {"explain", kSeed},
+                                             {"explain", kSeed, "--wrt", "W", "--format", "pdf"},
+                                             {"explain", "log(det(W*W' + s^2*I)", "--wrt", "W"}}) {
     Result r = mc(args);
     EXPECT_EQ(r.status, 2) << show(r);
     EXPECT_TRUE(r.out.empty()) << show(r);

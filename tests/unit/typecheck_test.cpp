@@ -539,7 +539,8 @@ TEST(TypecheckSearch, ManySymbolsAreInferredCompletely) {
   for (int i = 0; i < 15; ++i) EXPECT_EQ(shape_of(p, "b" + std::to_string(i)), "scalar");
   // Twelve quadratic forms x_i'*A_i*x_i: vectors and matrices, as written.
   std::string q;
-  for (int i = 0; i < 12; ++i) q += std::string(i ? " + " : "") + "x" + std::to_string(i) + "'*A" + std::to_string(i) + "*x" + std::to_string(i);
+  for (int i = 0; i < 12; ++i)
+    q += std::string(i ? " + " : "") + "x" + std::to_string(i) + "'*A" + std::to_string(i) + "*x" + std::to_string(i);
   Context cx2;
   TypedProgram r = compile(cx2, q, "", scalar);
   EXPECT_EQ(shape_of(r, "x11"), r.symbols.at("x11")->shape.str());
