@@ -123,7 +123,7 @@ struct Unknowns {
   std::vector<Undeclared> list;
   std::map<std::string, std::size_t> index;
   std::unordered_set<const Ast*> mentioning;  // nodes whose subtree names an undeclared symbol
-  std::unordered_map<const Ast*, std::size_t> at_node;  // each use of an undeclared symbol: its index
+  std::unordered_map<const Ast*, std::size_t> at_node;      // each use of an undeclared symbol: its index
   std::unordered_map<const Ast*, std::optional<Op>> calls;  // each call: its operator, if any
 };
 
@@ -168,16 +168,15 @@ class Pass {
  public:
   Pass(const std::map<std::string, const Declaration*>& decls, const Unknowns& unknowns, const Reading& reading,
        const std::set<std::string>& dim_names, std::string_view source, bool record = false)
-      : decls_(decls), unknowns_(unknowns), reading_(reading), dim_names_(dim_names), source_(source),
-        record_(record) {
+      : decls_(decls), unknowns_(unknowns), reading_(reading), dim_names_(dim_names), source_(source), record_(record) {
     one_ = dim_of(Dim::literal(1));
     unknown_shapes_.resize(unknowns.list.size());
   }
 
   Dims dims;
   TShape root{0, 0};
-  std::unordered_map<const Ast*, TShape> shapes;        // a recorded pass's: every node's shape
-  std::unordered_map<std::string, TShape> symbols;      // declared symbols met; undeclared ones when recorded
+  std::unordered_map<const Ast*, TShape> shapes;    // a recorded pass's: every node's shape
+  std::unordered_map<std::string, TShape> symbols;  // declared symbols met; undeclared ones when recorded
   int cost = 0;             // kBroadcastCost and kScalarTransposeCost points
   std::size_t visited = 0;  // AST nodes visited (the search's work)
 
@@ -243,7 +242,7 @@ class Pass {
   bool record_;  // keep `shapes` and every symbol's shape (the search's passes need neither)
   std::map<Dim, int> dim_ids_;
 
-  int one_ = -1;  // the class of 1, made first
+  int one_ = -1;                                       // the class of 1, made first
   std::vector<std::optional<TShape>> unknown_shapes_;  // by undeclared symbol, as met
   int one() const { return one_; }
   TShape scalar() { return {one(), one()}; }
