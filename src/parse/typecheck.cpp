@@ -912,11 +912,17 @@ Error no_reading(const SearchOutcome& found, const Unknowns& unknowns) {
   if (!found.first_error)
     return Error(ErrorKind::Inference, "cannot infer the kinds of the symbols; declare them with --decl");
   const Error& e = *found.first_error;
+  if (unknowns.list.empty()) return e;
   const std::string m = e.what();
-  if (unknowns.list.empty() || m.rfind("the expression is ", 0) != 0) return e;
   std::string which;
-  for (const auto& u : unknowns.list) which += (which.empty() ? "" : ", ") + u.name;
-  return Error(e.kind(), m + " (whatever the kinds of " + which + ")", e.column(), e.length());
+  constexpr std::size_t kNamed = 6;
+  for (std::size_t i = 0; i < unknowns.list.size() && i < kNamed; ++i)
+    which += (i ? ", " : "") + unknowns.list[i].name;
+  if (unknowns.list.size() > kNamed) which += ", ...";
+  if (m.rfind("the expression is ", 0) == 0)
+    return Error(e.kind(), m + " (whatever the kinds of " + which + ")", e.column(), e.length());
+  return Error(e.kind(), m + " (reading every undeclared symbol by its name; no kinds of " + which + " type-check)",
+               e.column(), e.length());
 }
 
 // Two readings fit equally well: name the symbols they differ in and give the
