@@ -1006,27 +1006,25 @@ class Warnings {
          e.pos, e.len);
   }
 
-  // sum, norm1, norm2 or tr of a scalar made of scalars only (tr(x'*A*x) is
-  // the trace trick, not a slip).
+  // sum, norm1, norm2 or tr of a scalar: a slip (sum(x'*y) for sum(x.*y)), a
+  // symbol read as a scalar, or the trace trick written out (tr(x'*A*x)).
   void scalar_argument(const Ast& a) {
     const std::optional<Op> op = call_op(a.text);
     if (!op || !(*op == Op::Sum || *op == Op::Norm1 || *op == Op::Norm2 || *op == Op::Trace)) return;
     if (a.kids.size() != 1 || !pass_.is_scalar(pass_.shapes.at(a.kids[0].get()))) return;
-    std::set<std::string> scalars;
+    std::set<std::string> scalars;  // the symbols in it read as scalars
     std::vector<const Ast*> stack{a.kids[0].get()};
     while (!stack.empty()) {
       const Ast* k = stack.back();
       stack.pop_back();
       for (const auto& c : k->kids) stack.push_back(c.get());
-      if (k->kind != Ast::Kind::Name) continue;
-      auto it = pass_.symbols.find(k->text);
-      if (it == pass_.symbols.end()) continue;
-      if (!pass_.is_scalar(it->second)) return;  // a scalar by structure
-      if (inferred_scalar(k->text)) scalars.insert(k->text);
+      if (k->kind == Ast::Kind::Name && inferred_scalar(k->text)) scalars.insert(k->text);
     }
     std::string which;
     for (const auto& n : scalars) which += (which.empty() ? "" : ", ") + n;
-    warn("'" + snippet(source_, a, a, a.text.c_str()) + "' has a scalar argument, so it is that scalar" +
+    const bool norm = *op == Op::Norm1 || *op == Op::Norm2;
+    warn("'" + snippet(source_, a, a, a.text.c_str()) + "' has a scalar argument, so it is " +
+             (norm ? "its absolute value" : "that scalar") +
              (which.empty() ? std::string()
                             : " (" + which + (scalars.size() == 1 ? " is" : " are") + " read as a scalar)"),
          a.pos, a.len);
