@@ -437,6 +437,8 @@ class Pass {
   int product(int a, int b) {
     auto va = dims.value(a), vb = dims.value(b);
     if (va && vb) return dim_of(*va * *vb);
+    if (dims.is_one(a)) return b;  // vec(x) of a vector x: its rows
+    if (dims.is_one(b)) return a;
     int id = dims.fresh(dims.is_many(a) || dims.is_many(b));  // n*k > 1 when n > 1
     deferred.push_back(id);
     return id;
