@@ -123,6 +123,8 @@ struct Unknowns {
   std::vector<Undeclared> list;
   std::map<std::string, std::size_t> index;
   std::unordered_set<const Ast*> mentioning;  // nodes whose subtree names an undeclared symbol
+  std::unordered_map<const Ast*, std::size_t> at_node;      // each use of an undeclared symbol: its index
+  std::unordered_map<const Ast*, std::optional<Op>> calls;  // each call: its operator, if any
 };
 
 // A reading gives each undeclared symbol a kind; the search fixes them one at
@@ -165,13 +167,16 @@ std::string snippet(std::string_view source, const Ast& first, const Ast& last, 
 class Pass {
  public:
   Pass(const std::map<std::string, const Declaration*>& decls, const Unknowns& unknowns, const Reading& reading,
-       const std::set<std::string>& dim_names, std::string_view source)
-      : decls_(decls), unknowns_(unknowns), reading_(reading), dim_names_(dim_names), source_(source) {}
+       const std::set<std::string>& dim_names, std::string_view source, bool record = false)
+      : decls_(decls), unknowns_(unknowns), reading_(reading), dim_names_(dim_names), source_(source), record_(record) {
+    one_ = dim_of(Dim::literal(1));
+    unknown_shapes_.resize(unknowns.list.size());
+  }
 
   Dims dims;
   TShape root{0, 0};
-  std::unordered_map<const Ast*, TShape> shapes;
-  std::map<std::string, TShape> symbols;
+  std::unordered_map<const Ast*, TShape> shapes;    // a recorded pass's: every node's shape
+  std::unordered_map<std::string, TShape> symbols;  // declared symbols met; undeclared ones when recorded
   int cost = 0;             // kBroadcastCost and kScalarTransposeCost points
   std::size_t visited = 0;  // AST nodes visited (the search's work)
 
@@ -179,24 +184,27 @@ class Pass {
     ++visited;
     TShape s = visit(a, must_be_scalar);
     if (must_be_scalar) {
-      const std::string what = kind_of(s);
-      if (!dims.unify(s.r, one()) || !dims.unify(s.c, one()))
+      if (dims.is_many(s.r) || dims.is_many(s.c))  // else both unify with 1
         fail(ErrorKind::Shape,
-             "'" + snippet(source_, a, a, "this") + "' is " + what +
+             "'" + snippet(source_, a, a, "this") + "' is " + kind_of(s) +
                  ", not a scalar, in an expression that must be a scalar (a gradient needs a scalar function)",
              a);
+      dims.unify(s.r, one_);
+      dims.unify(s.c, one_);
     }
-    shapes[&a] = s;
+    if (record_) shapes[&a] = s;
     return s;
   }
   // The root of an expression that must be a scalar.
   TShape run_scalar_root(const Ast& a) {
     ++visited;
     TShape s = visit(a, true);
-    shapes[&a] = s;
-    if (!dims.unify(s.r, one()) || !dims.unify(s.c, one()))
+    if (record_) shapes[&a] = s;
+    if (dims.is_many(s.r) || dims.is_many(s.c))
       throw Error(ErrorKind::Shape,
                   "the expression is " + kind_of(s) + ", not a scalar: a gradient needs a scalar function");
+    dims.unify(s.r, one_);
+    dims.unify(s.c, one_);
     return s;
   }
 
@@ -231,20 +239,21 @@ class Pass {
   const Reading& reading_;
   const std::set<std::string>& dim_names_;
   std::string_view source_;
+  bool record_;  // keep `shapes` and every symbol's shape (the search's passes need neither)
   std::map<Dim, int> dim_ids_;
 
-  int one() { return dim_of(Dim::literal(1)); }
+  int one_ = -1;                                       // the class of 1, made first
+  std::vector<std::optional<TShape>> unknown_shapes_;  // by undeclared symbol, as met
+  int one() const { return one_; }
   TShape scalar() { return {one(), one()}; }
 
   void unify_shapes(TShape a, TShape b, const std::string& op, const Ast& at) {
-    std::string sa = str(a), sb = str(b);
-    if (!dims.unify(a.r, b.r) || !dims.unify(a.c, b.c))
-      fail(ErrorKind::Shape, "shape mismatch in '" + op + "': " + sa + " and " + sb, at);
+    if (!dims.unify(a.r, b.r) || !dims.unify(a.c, b.c))  // a failed unify changes nothing
+      fail(ErrorKind::Shape, "shape mismatch in '" + op + "': " + str(a) + " and " + str(b), at);
   }
 
   void need_square(TShape s, const std::string& fn, const Ast& at) {
-    std::string ss = str(s);
-    if (!dims.unify(s.r, s.c)) fail(ErrorKind::Shape, fn + " needs a square matrix, got " + ss, at);
+    if (!dims.unify(s.r, s.c)) fail(ErrorKind::Shape, fn + " needs a square matrix, got " + str(s), at);
   }
 
   void need_scalar(TShape s, const std::string& what, const Ast& at) {
@@ -273,6 +282,7 @@ class Pass {
 
   TShape name(const Ast& a) {
     const std::string& n = a.text;
+    if (auto u = unknowns_.at_node.find(&a); u != unknowns_.at_node.end()) return unknown(u->second, n);
     if (auto it = symbols.find(n); it != symbols.end()) return it->second;
     if (auto d = decls_.find(n); d != decls_.end()) {
       TShape s{dim_of(d->second->rows), dim_of(d->second->cols)};
@@ -286,13 +296,19 @@ class Pass {
     if (dim_names_.count(n))
       fail(ErrorKind::Name, "'" + n + "' is a dimension, not a value", a);
     if (is_function_name(n)) fail(ErrorKind::Syntax, "function '" + n + "' needs arguments: " + n + "(...)", a);
-    const std::size_t i = unknowns_.index.at(n);
+    return unknown(unknowns_.index.at(n), n);
+  }
+
+  // Undeclared symbol i: its shape under the reading, or NeedKind.
+  TShape unknown(std::size_t i, const std::string& n) {
+    if (unknown_shapes_[i]) return *unknown_shapes_[i];
     if (!reading_[i]) throw NeedKind{i};
     const Kind k = *reading_[i];
     TShape s = k == Kind::Scalar   ? scalar()
                : k == Kind::Vector ? TShape{dims.fresh(true), one()}
                                    : TShape{dims.fresh(true), dims.fresh(true)};
-    symbols[n] = s;
+    unknown_shapes_[i] = s;
+    if (record_) symbols[n] = s;
     return s;
   }
 
@@ -378,9 +394,8 @@ class Pass {
         if (is_scalar(acc)) {
           acc = r;
         } else if (!is_scalar(r)) {
-          std::string sa = str(acc), sb = str(r);
           if (!dims.unify(acc.c, r.r))
-            fail(ErrorKind::Shape, "shape mismatch in '*': " + sa + " times " + sb, at);
+            fail(ErrorKind::Shape, "shape mismatch in '*': " + str(acc) + " times " + str(r), at);
           acc = {acc.r, r.c};
         }
       } else if (op == "/") {
@@ -443,7 +458,8 @@ class Pass {
   // A call: the operator from ops.def (call_op), its shape by its ShapeRule.
   TShape call(const Ast& a, bool must) {
     const std::string& f = a.text;
-    const std::optional<Op> op = call_op(f);
+    const auto known = unknowns_.calls.find(&a);  // call_op(f), looked up once per node
+    const std::optional<Op> op = known != unknowns_.calls.end() ? known->second : call_op(f);
     if (!op) {
       if (decls_.count(f) || unknowns_.index.count(f))
         fail(ErrorKind::Syntax, "'" + f + "' is a symbol, not a function (write '*' for a product)", a);
@@ -714,8 +730,9 @@ void collect_names(const Ast& a, std::vector<Undeclared>& out, std::set<std::str
   for (auto& k : a.kids) collect_names(*k, out, seen, dim_args);
 }
 
-// Marks the AST nodes whose subtree names one of `names`.
-void mark_mentions(const Ast& a, const std::map<std::string, std::size_t>& names, std::unordered_set<const Ast*>& out) {
+// Marks the nodes that mention an undeclared symbol, indexes each use of one
+// and looks up each call's operator, once, for the many passes of a search.
+void prepare(const Ast& a, Unknowns& u) {
   // Post-order without recursion: the tree may be 2000 deep.
   std::vector<std::pair<const Ast*, std::size_t>> stack{{&a, 0}};
   while (!stack.empty()) {
@@ -725,16 +742,21 @@ void mark_mentions(const Ast& a, const std::map<std::string, std::size_t>& names
       stack.push_back({kid, 0});
       continue;
     }
-    bool mentions = node->kind == Ast::Kind::Name && names.count(node->text);
-    for (const auto& k : node->kids) mentions = mentions || out.count(k.get());
-    if (mentions) out.insert(node);
+    bool mentions = false;
+    if (node->kind == Ast::Kind::Name)
+      if (auto it = u.index.find(node->text); it != u.index.end()) {
+        mentions = true;
+        u.at_node[node] = it->second;
+      }
+    if (node->kind == Ast::Kind::Call) u.calls[node] = call_op(node->text);
+    for (const auto& k : node->kids) mentions = mentions || u.mentioning.count(k.get());
+    if (mentions) u.mentioning.insert(node);
     stack.pop_back();
   }
 }
 
-// A full reading that type-checks, with its pass and its fit.
+// A full reading that type-checks, and its fit.
 struct Found {
-  std::unique_ptr<Pass> pass;
   std::vector<Kind> kinds;
   int score = 0;
 };
@@ -747,7 +769,7 @@ struct SearchOutcome {
 
 // The total work of one search, in AST nodes visited: a long expression whose
 // readings all fail is an error, not a hang.
-constexpr std::size_t kMaxInferenceWork = 20'000'000;
+constexpr std::size_t kMaxInferenceWork = 10'000'000;
 
 // Finds the reading that fits best: the highest total name preference, less
 // its costs (kBroadcastCost, kScalarTransposeCost), among the
@@ -791,8 +813,8 @@ class Search {
       try {
         p->root = want_scalar_ ? p->run_scalar_root(ast_) : p->run(ast_);
         spend(*p);
-        consider(out, std::move(p), greedy);
-        if (out.best->pass->cost == 0) return out;
+        consider(out, *p, greedy);
+        if (p->cost == 0) return out;
       } catch (const Error& e) {
         spend(*p);
         if (e.kind() != ErrorKind::Shape) throw;
@@ -825,9 +847,17 @@ class Search {
         continue;
       }
       spend(*p);
-      consider(out, std::move(p), f.reading);
+      consider(out, *p, f.reading);
     }
     return out;
+  }
+
+  // The pass of a full reading that type-checks, with every shape recorded.
+  std::unique_ptr<Pass> replay(const std::vector<Kind>& kinds) {
+    Reading full(kinds.begin(), kinds.end());
+    auto p = std::make_unique<Pass>(decls_, unknowns_, full, dim_names_, source_, /*record=*/true);
+    p->root = want_scalar_ ? p->run_scalar_root(ast_) : p->run(ast_);
+    return p;
   }
 
   // The shape conflict of a full reading, if it has one.
@@ -850,15 +880,14 @@ class Search {
   const Ast& ast_;
   bool want_scalar_;
 
-  void consider(SearchOutcome& out, std::unique_ptr<Pass> p, const Reading& reading) {
+  void consider(SearchOutcome& out, const Pass& p, const Reading& reading) {
     Found f;
     for (std::size_t i = 0; i < reading.size(); ++i) {
       const Kind k = reading[i].value_or(preferred_kinds(unknowns_.list[i].name)[0]);  // a symbol never met
       f.kinds.push_back(k);
       f.score += preference(unknowns_.list[i].name, k);
     }
-    f.score -= p->cost;
-    f.pass = std::move(p);
+    f.score -= p.cost;
     if (!out.best || f.score > out.best->score) {
       out.best = std::move(f);
       out.tie.reset();
@@ -892,10 +921,12 @@ Error no_reading(const SearchOutcome& found, const Unknowns& unknowns) {
 
 // Two readings fit equally well: name the symbols they differ in and give the
 // --decl that picks each.
-Error ambiguity(Found& a, Found& b, const Unknowns& unknowns, const std::set<std::string>& dim_names,
-                const std::vector<Undeclared>& names, const Declarations& decl_list) {
+Error ambiguity(Search& search, const Found& a, const Found& b, const Unknowns& unknowns,
+                const std::set<std::string>& dim_names, const std::vector<Undeclared>& names,
+                const Declarations& decl_list) {
   const std::set<std::string> taken = taken_names(dim_names, names, decl_list);
-  DimNamer na(*a.pass, taken), nb(*b.pass, taken);
+  std::unique_ptr<Pass> pa = search.replay(a.kinds), pb = search.replay(b.kinds);
+  DimNamer na(*pa, taken), nb(*pb, taken);
   for (const auto& n : names) {
     na.name_symbol(n.name);
     nb.name_symbol(n.name);
@@ -1069,12 +1100,12 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
   Unknowns unknowns;
   unknowns.list = undeclared;
   for (std::size_t i = 0; i < undeclared.size(); ++i) unknowns.index[undeclared[i].name] = i;
-  mark_mentions(ast, unknowns.index, unknowns.mentioning);
+  prepare(ast, unknowns);
   Search search(decls, unknowns, dim_names, opt.source, ast, opt.want_scalar);
   SearchOutcome found = search.run(Reading(undeclared.size()));
   if (!found.best) throw no_reading(found, unknowns);
-  if (found.tie) throw ambiguity(*found.best, *found.tie, unknowns, dim_names, names, decl_list);
-  std::unique_ptr<Pass> best = std::move(found.best->pass);
+  if (found.tie) throw ambiguity(search, *found.best, *found.tie, unknowns, dim_names, names, decl_list);
+  std::unique_ptr<Pass> best = search.replay(found.best->kinds);
   const std::vector<Kind> best_kinds = found.best->kinds;
   const std::size_t u = undeclared.size();
 
@@ -1119,8 +1150,9 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
       for (const Dim* dm : {&d.rows, &d.cols})
         for (const auto& f : dm->factors()) dim_names2.insert(f);
     }
-    mark_mentions(ast, still_free.index, still_free.mentioning);
-    auto second = std::make_unique<Pass>(decls2, still_free, still_free_kinds, dim_names2, opt.source);
+    prepare(ast, still_free);
+    auto second = std::make_unique<Pass>(decls2, still_free, still_free_kinds, dim_names2, opt.source,
+                                         /*record=*/true);
     second->root = opt.want_scalar ? second->run_scalar_root(ast) : second->run(ast);
     best = std::move(second);
     namer = DimNamer(*best, taken);
