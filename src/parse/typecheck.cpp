@@ -912,11 +912,17 @@ Error no_reading(const SearchOutcome& found, const Unknowns& unknowns) {
   if (!found.first_error)
     return Error(ErrorKind::Inference, "cannot infer the kinds of the symbols; declare them with --decl");
   const Error& e = *found.first_error;
+  if (unknowns.list.empty()) return e;
   const std::string m = e.what();
-  if (unknowns.list.empty() || m.rfind("the expression is ", 0) != 0) return e;
   std::string which;
-  for (const auto& u : unknowns.list) which += (which.empty() ? "" : ", ") + u.name;
-  return Error(e.kind(), m + " (whatever the kinds of " + which + ")", e.column(), e.length());
+  constexpr std::size_t kNamed = 6;
+  for (std::size_t i = 0; i < unknowns.list.size() && i < kNamed; ++i)
+    which += (i ? ", " : "") + unknowns.list[i].name;
+  if (unknowns.list.size() > kNamed) which += ", ...";
+  if (m.rfind("the expression is ", 0) == 0)
+    return Error(e.kind(), m + " (whatever the kinds of " + which + ")", e.column(), e.length());
+  return Error(e.kind(), m + " (reading every undeclared symbol by its name; no kinds of " + which + " type-check)",
+               e.column(), e.length());
 }
 
 // Two readings fit equally well: name the symbols they differ in and give the
@@ -1000,27 +1006,25 @@ class Warnings {
          e.pos, e.len);
   }
 
-  // sum, norm1, norm2 or tr of a scalar made of scalars only (tr(x'*A*x) is
-  // the trace trick, not a slip).
+  // sum, norm1, norm2 or tr of a scalar: a slip (sum(x'*y) for sum(x.*y)), a
+  // symbol read as a scalar, or the trace trick written out (tr(x'*A*x)).
   void scalar_argument(const Ast& a) {
     const std::optional<Op> op = call_op(a.text);
     if (!op || !(*op == Op::Sum || *op == Op::Norm1 || *op == Op::Norm2 || *op == Op::Trace)) return;
     if (a.kids.size() != 1 || !pass_.is_scalar(pass_.shapes.at(a.kids[0].get()))) return;
-    std::set<std::string> scalars;
+    std::set<std::string> scalars;  // the symbols in it read as scalars
     std::vector<const Ast*> stack{a.kids[0].get()};
     while (!stack.empty()) {
       const Ast* k = stack.back();
       stack.pop_back();
       for (const auto& c : k->kids) stack.push_back(c.get());
-      if (k->kind != Ast::Kind::Name) continue;
-      auto it = pass_.symbols.find(k->text);
-      if (it == pass_.symbols.end()) continue;
-      if (!pass_.is_scalar(it->second)) return;  // a scalar by structure
-      if (inferred_scalar(k->text)) scalars.insert(k->text);
+      if (k->kind == Ast::Kind::Name && inferred_scalar(k->text)) scalars.insert(k->text);
     }
     std::string which;
     for (const auto& n : scalars) which += (which.empty() ? "" : ", ") + n;
-    warn("'" + snippet(source_, a, a, a.text.c_str()) + "' has a scalar argument, so it is that scalar" +
+    const bool norm = *op == Op::Norm1 || *op == Op::Norm2;
+    warn("'" + snippet(source_, a, a, a.text.c_str()) + "' has a scalar argument, so it is " +
+             (norm ? "its absolute value" : "that scalar") +
              (which.empty() ? std::string()
                             : " (" + which + (scalars.size() == 1 ? " is" : " are") + " read as a scalar)"),
          a.pos, a.len);

@@ -617,6 +617,9 @@ TEST(TypecheckWarnings, LoneLetterExponentCaseTwinsAndScalarArguments) {
   EXPECT_TRUE(contains(c, "Sigma and sigma are two different symbols")) << c;
   std::string s = warnings_of("sum(a) + tr(b)", "b: scalar");
   EXPECT_TRUE(contains(s, "'tr(b)' has a scalar argument")) << s;
-  EXPECT_TRUE(warnings_of("tr(x'*A*x)").empty());  // the trace trick
+  std::string trick = warnings_of("tr(x'*A*x)");  // the trace trick, said once
+  EXPECT_TRUE(contains(trick, "'tr(x'*A*x)' has a scalar argument, so it is that scalar @1")) << trick;
+  std::string n = warnings_of("norm2(a)");
+  EXPECT_TRUE(contains(n, "so it is its absolute value (a is read as a scalar)")) << n;
   EXPECT_TRUE(warnings_of("lambda*norm2(w)^2 + norm2(X*w - y)^2").empty());
 }
