@@ -700,19 +700,37 @@ std::map<std::string, long> reading_sizes(const Case& c, const std::vector<std::
   for (const auto& [d, v] : c.dims)
     if (ids.count(d)) sizes[d] = v;
   auto size_of = [&](D d) -> long { return d == D::N ? c.dims.at("n") : d == D::K ? c.dims.at("k") : 1; };
+  // A product of dimensions (kron, vec: "k*m") is sized by its factors.
+  auto factors = [](const std::string& dim) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i <= dim.size();) {
+      std::size_t j = dim.find('*', i);
+      if (j == std::string::npos) j = dim.size();
+      out.push_back(dim.substr(i, j - i));
+      i = j + 1;
+    }
+    return out;
+  };
   for (const auto& [name, t] : types) {
     const PoolSymbol& p = pool_symbol(name);
     if (t.kind != pool_kind(p.shape)) continue;
     for (auto [dim, d] : {std::pair{t.rows, p.shape.r}, std::pair{t.cols, p.shape.c}})
-      if (dim != "1" && !sizes.count(dim)) sizes[dim] = size_of(d);
+      if (dim != "1" && dim.find('*') == std::string::npos && !sizes.count(dim)) sizes[dim] = size_of(d);
   }
+  auto is_number = [](const std::string& d) {
+    return !d.empty() &&
+           std::all_of(d.begin(), d.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+  };
   for (const auto& [name, t] : types)
     for (const std::string& dim : {t.rows, t.cols})
-      if (dim != "1" && !sizes.count(dim)) {
-        if (!std::all_of(dim.begin(), dim.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }))
-          sizes[dim] = 2 + static_cast<long>(rng.below(3));
-        else
-          sizes[dim] = std::stol(dim);
+      for (const std::string& f : factors(dim))
+        if (f != "1" && !sizes.count(f)) sizes[f] = is_number(f) ? std::stol(f) : 2 + static_cast<long>(rng.below(3));
+  for (const auto& [name, t] : types)
+    for (const std::string& dim : {t.rows, t.cols})
+      if (dim.find('*') != std::string::npos) {
+        long n = 1;
+        for (const std::string& f : factors(dim)) n *= f == "1" ? 1 : sizes.at(f);
+        sizes[dim] = n;
       }
   return sizes;
 }
@@ -823,7 +841,10 @@ Outcome check_inference(const Case& c, double magnitude) {
   for (int draw = 0; draw < 3; ++draw) {
     std::map<std::string, long> sizes = reading_sizes(c, types, text, rng);
     std::map<std::string, Matrix> values = reading_values(c, types, sizes, draw == 0, rng);
-    Outcome o = check_texts(text, "", sizes, values, magnitude, Property::Gradient, "", decl);
+    std::map<std::string, long> dims;  // the dimension symbols; products follow from them
+    for (const auto& [d, v] : sizes)
+      if (d.find('*') == std::string::npos) dims[d] = v;
+    Outcome o = check_texts(text, "", dims, values, magnitude, Property::Gradient, "", decl);
     if (o.status == Status::Pass) {
       passed.inference = general ? "equally valid: more general shapes" : "equally valid: other kinds";
       passed.detail = "inferred " + decl + " (declared " + declarations_for(text) + ")";
