@@ -240,6 +240,9 @@ const Row kRows[] = {
     {"matrix_minus_scalar", "norm2(X - t)^2", "X: matrix(n,k); t: scalar", kGrad, "", Outcome::Fails, {"ones("},
      ErrorKind::Shape},
 
+    // no reading at all: the error names the symbol
+    {"no_reading_two_lengths", "ones(3)'*x + ones(2)'*x", "", kGrad, "", Outcome::Fails, {"x"}, ErrorKind::Shape},
+
     // ---------------------------------------------------------------- warnings
     {"warn_A_caret_T", "x'*A^T*x", "", kGrad, "x: vector(n); A: scalar; T: scalar", Outcome::Warns, {"A'"}},
     {"warn_tr_of_scalar", "tr(x'*A*x)", "", kGrad, "x: vector(n); A: matrix(n,n)", Outcome::Warns, {"tr"}},
