@@ -4,7 +4,8 @@
 // Runs cases 0..N-1 of seed S (or only case I), prints every failure shrunk
 // to a minimal case, and ends with how many passing cases hit a known
 // failure (properties.hpp), the failures by property (when there are any)
-// and the line "N passed, M failed". Exit status 1 when anything failed,
+// and what inference made of the cases without their declarations (the
+// inference property), and the line "N passed, M failed". Exit status 1 when anything failed,
 // 2 on bad arguments.
 #include <atomic>
 #include <chrono>
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   std::mutex out;
   std::map<std::string, int> failed_by;  // property -> failing cases (under `out`)
   std::map<std::string, int> known;      // known failure -> passing cases that hit it (under `out`)
+  std::map<std::string, int> inferred;   // what inference without declarations gave -> cases (under `out`)
   std::vector<std::thread> workers;
   for (unsigned w = 0; w < jobs; ++w) {
     workers.emplace_back([&] {
@@ -73,16 +75,19 @@ int main(int argc, char** argv) {
         if (list) {
           std::lock_guard<std::mutex> lock(out);
           std::cout << index << " " << property_name(r.outcome.property) << " "
-                    << (r.outcome.status == Outcome::Status::Pass ? "pass" : r.outcome.status == Outcome::Status::Fail ? "FAIL" : "discard")
-                    << " nodes=" << node_count(*r.c.f) << " draws=" << r.draws << ": " << render(*r.c.f) << "\n";
+                    << (r.outcome.status == Outcome::Status::Pass   ? "pass"
+                        : r.outcome.status == Outcome::Status::Fail ? "FAIL"
+                                                                    : "discard")
+                    << " nodes=" << node_count(*r.c.f) << " draws=" << r.draws
+                    << (r.outcome.inference.empty() ? "" : " inferred=[" + r.outcome.inference + "]") << ": "
+                    << render(*r.c.f) << (r.outcome.detail.empty() ? "" : "\n    " + r.outcome.detail) << "\n";
         }
         discarded += static_cast<std::uint64_t>(r.draws - 1);
         if (r.outcome.status == Outcome::Status::Pass) {
           ++passed;
-          if (!r.outcome.known.empty()) {
-            std::lock_guard<std::mutex> lock(out);
-            ++known[r.outcome.known];
-          }
+          std::lock_guard<std::mutex> lock(out);
+          if (!r.outcome.known.empty()) ++known[r.outcome.known];
+          if (!r.outcome.inference.empty()) ++inferred[r.outcome.inference];
           continue;
         }
         if (r.outcome.status == Outcome::Status::Discard) {
@@ -111,6 +116,12 @@ int main(int argc, char** argv) {
   if (exhausted) std::cout << ", " << exhausted << " cases without an admissible draw (counted as passed)";
   std::cout << "\n";
   for (const auto& [what, n] : known) std::cout << n << " cases hit the known failure '" << what << "'\n";
+  if (!inferred.empty()) {
+    std::cout << "inference without declarations:";
+    const char* sep = " ";
+    for (const auto& [what, n] : inferred) std::cout << sep << n << " " << what, sep = ", ";
+    std::cout << "\n";
+  }
   if (!failed_by.empty()) {
     std::cout << "failed by property:";
     for (const auto& [p, n] : failed_by) std::cout << " " << p << " " << n;

@@ -3,6 +3,9 @@
 // shrunk cases of the bugs these tests found, kept as regressions.
 #include <gtest/gtest.h>
 
+#include <iostream>
+#include <map>
+
 #include "parse/typecheck.hpp"
 #include "print/text.hpp"
 #include "properties.hpp"
@@ -18,8 +21,10 @@ constexpr std::uint64_t kShardSize = 250;
 void run_shard(std::uint64_t shard) {
   GenOptions opt;
   int failures = 0;
+  std::map<std::string, int> inferred;  // the inference property's verdicts
   for (std::uint64_t i = shard * kShardSize; i < (shard + 1) * kShardSize; ++i) {
     Result r = run_index(kSeed, i, opt);
+    if (!r.outcome.inference.empty()) ++inferred[r.outcome.inference];
     if (r.outcome.status != Outcome::Status::Fail) continue;
     if (++failures > 3) continue;  // enough detail; count the rest
     Case c = shrink(r.c, r.outcome.property, 500);
@@ -27,6 +32,9 @@ void run_shard(std::uint64_t shard) {
     if (o.status != Outcome::Status::Fail) o = r.outcome;
     ADD_FAILURE() << report(c, o, kSeed, i);
   }
+  std::cout << "[ INFERRED ] shard " << shard << ", without declarations:";
+  for (const auto& [what, n] : inferred) std::cout << " " << n << " " << what << ";";
+  std::cout << "\n";
   EXPECT_EQ(failures, 0) << "failing cases in shard " << shard << " (rerun: scripts/proptest --seed " << kSeed
                          << " --count " << (shard + 1) * kShardSize << ")";
 }
@@ -66,6 +74,47 @@ TEST(PropertyShrink, NeverGrowsACase) {
   Case c = make_case(case_seed(3, 0), opt);
   Case s = shrink(c, Property::Gradient, 50);
   EXPECT_LE(node_count(*s.f), node_count(*c.f));
+}
+
+// ------------------------------------------------------------ inference
+
+// The inference property on hand-made cases: each verdict it can give.
+Outcome inference_of(const std::string& f) {
+  Case c;
+  c.seed = 5;
+  c.f = std::make_shared<GNode>(GNode{f, {D::One, D::One}, {}, {}});
+  c.dims = {{"n", 3}, {"k", 2}};
+  Rng rng(11);
+  c.values = draw_values(rng, 3, 2);
+  return check_case(c, Property::Inference);
+}
+
+TEST(PropertyInference, SameTypesUpToTheNamesOfDimensions) {
+  // inferred z: vector(n); W: matrix(k,n); x: vector(k); S: matrix(k,k): the pool's n and k swapped
+  Outcome o = inference_of("norm2(z)^2 + norm2(W*z - x)^2 + x'*S*x");
+  EXPECT_EQ(o.status, Outcome::Status::Pass) << o.detail;
+  EXPECT_EQ(o.inference, "same types");
+}
+
+TEST(PropertyInference, MoreGeneralShapesAreCheckedNumerically) {
+  // the generator's x and y share n; inference gives y a length of its own
+  Outcome o = inference_of("x'*x + y'*y");
+  EXPECT_EQ(o.status, Outcome::Status::Pass) << o.detail;
+  EXPECT_EQ(o.inference, "equally valid: more general shapes");
+}
+
+TEST(PropertyInference, OtherKindsAreCheckedNumerically) {
+  // declared a: scalar; inferred a: vector(n), which its name prefers
+  Outcome o = inference_of("sum(exp(a)) + log(det(S))");
+  EXPECT_EQ(o.status, Outcome::Status::Pass) << o.detail;
+  EXPECT_EQ(o.inference, "equally valid: other kinds");
+  EXPECT_NE(o.detail.find("a: vector(n)"), std::string::npos) << o.detail;
+}
+
+TEST(PropertyInference, TiesAreCountedNotFailed) {
+  Outcome o = inference_of("sum(a*x)");
+  EXPECT_EQ(o.status, Outcome::Status::Pass) << o.detail;
+  EXPECT_EQ(o.inference, "inference error");
 }
 
 // ------------------------------------------------------------ fixed bugs

@@ -16,6 +16,7 @@
 #include "explain/explain.hpp"
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
+#include "matcalc/matcalc.hpp"
 #include "parse/parser.hpp"
 #include "parse/typecheck.hpp"
 #include "print/text.hpp"
@@ -129,9 +130,9 @@ Bindings bindings_of(const std::map<std::string, long>& dims, const std::map<std
 }
 
 Outcome fail(Property p, std::string detail, std::string wrt = "") {
-  return {Status::Fail, p, std::move(wrt), std::move(detail), ""};
+  return {Status::Fail, p, std::move(wrt), std::move(detail), "", ""};
 }
-Outcome discard(std::string why) { return {Status::Discard, Property::Engine, "", std::move(why), ""}; }
+Outcome discard(std::string why) { return {Status::Discard, Property::Engine, "", std::move(why), "", ""}; }
 
 // Central differences of f w.r.t. the symbol `x`, the symmetric convention
 // of eval/check.cpp for a symmetric x; with `richardson`, the extrapolation
@@ -226,11 +227,13 @@ std::string error_text(const Error& e) {
   return std::string(kinds[static_cast<int>(e.kind())]) + " error: " + e.what();
 }
 
-Outcome run_properties(const std::string& f_text, const std::string& f_oracle, const std::string& g_text, const std::map<std::string, long>& dims,
-                       const std::map<std::string, Matrix>& values, double magnitude, std::optional<Property> only) {
+// `decl_text`: the declarations of f's symbols (empty: the pool's).
+Outcome run_properties(const std::string& f_text, const std::string& f_oracle, const std::string& g_text,
+                       const std::map<std::string, long>& dims, const std::map<std::string, Matrix>& values,
+                       double magnitude, std::optional<Property> only, const std::string& decl_text = "") {
   auto want = [&](Property p) { return !only || *only == p; };
   const double M = std::max(1.0, magnitude);
-  const std::string decl = declarations_for(f_text);
+  const std::string decl = decl_text.empty() ? declarations_for(f_text) : decl_text;
   const Bindings b = bindings_of(dims, values);
 
   Compiled c;
@@ -508,6 +511,7 @@ const char* property_name(Property p) {
     case Property::Explain: return "explain";
     case Property::FixedPoint: return "fixed-point";
     case Property::Idempotent: return "idempotent";
+    case Property::Inference: return "inference";
   }
   return "?";
 }
@@ -527,9 +531,9 @@ std::string declarations_for(const std::string& text) {
 
 Outcome check_texts(const std::string& f, const std::string& g, const std::map<std::string, long>& dims,
                     const std::map<std::string, Matrix>& values, double magnitude, std::optional<Property> only,
-                    const std::string& f_oracle) {
+                    const std::string& f_oracle, const std::string& decl) {
   try {
-    return run_properties(f, f_oracle.empty() ? f : f_oracle, g, dims, values, magnitude, only);
+    return run_properties(f, f_oracle.empty() ? f : f_oracle, g, dims, values, magnitude, only, decl);
   } catch (const Error& e) {
     return fail(Property::Engine, "unexpected " + error_text(e));
   } catch (const std::exception& e) {
@@ -643,10 +647,243 @@ std::optional<std::string> screen(const Case& c, double* magnitude) {
   return std::nullopt;
 }
 
+// ------------------------------------------------------------ inference
+
+namespace {
+
+// A declaration as Function::symbols gives it: "x: vector(n)", "A: matrix(n,k)",
+// "a: scalar", "S: symmetric(n)"; rows/cols are dimension texts ("1" for one).
+struct ReadType {
+  std::string kind;  // scalar, vector, matrix (symmetric counts as matrix)
+  std::string rows = "1", cols = "1";
+};
+
+ReadType read_declaration(const std::string& decl) {
+  ReadType t;
+  const std::size_t colon = decl.find(':');
+  std::string rest = decl.substr(colon == std::string::npos ? 0 : colon + 1);
+  rest.erase(0, rest.find_first_not_of(' '));
+  const std::size_t open = rest.find('(');
+  t.kind = rest.substr(0, open);
+  if (open == std::string::npos) return t;
+  const std::string args = rest.substr(open + 1, rest.rfind(')') - open - 1);
+  const std::size_t comma = args.find(',');
+  if (t.kind == "vector") {
+    t.rows = args;
+  } else if (t.kind == "symmetric") {
+    t.kind = "matrix";
+    t.rows = t.cols = args;
+  } else {
+    t.rows = args.substr(0, comma);
+    t.cols = comma == std::string::npos ? args : args.substr(comma + 1);
+  }
+  return t;
+}
+
+const char* pool_kind(PShape s) { return s.scalar() ? "scalar" : s.c == D::One ? "vector" : "matrix"; }
+
+const PoolSymbol& pool_symbol(const std::string& name) {
+  for (const auto& p : symbol_pool())
+    if (name == p.name) return p;
+  throw std::logic_error("prop: '" + name + "' is not a pool symbol");
+}
+
+// Dimension sizes for an inferred reading: a dimension named in the text
+// (eye(n), ones(n,k)) keeps the case's size; one that plays the part of a
+// generator dimension in a symbol of the same kind takes that size; the rest
+// are drawn.
+std::map<std::string, long> reading_sizes(const Case& c, const std::vector<std::pair<std::string, ReadType>>& types,
+                                          const std::string& text, Rng& rng) {
+  std::map<std::string, long> sizes;
+  std::set<std::string> ids;
+  for (auto& id : identifiers(text)) ids.insert(id);
+  for (const auto& [d, v] : c.dims)
+    if (ids.count(d)) sizes[d] = v;
+  auto size_of = [&](D d) -> long { return d == D::N ? c.dims.at("n") : d == D::K ? c.dims.at("k") : 1; };
+  // A product of dimensions (kron, vec: "k*m") is sized by its factors.
+  auto factors = [](const std::string& dim) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i <= dim.size();) {
+      std::size_t j = dim.find('*', i);
+      if (j == std::string::npos) j = dim.size();
+      out.push_back(dim.substr(i, j - i));
+      i = j + 1;
+    }
+    return out;
+  };
+  for (const auto& [name, t] : types) {
+    const PoolSymbol& p = pool_symbol(name);
+    if (t.kind != pool_kind(p.shape)) continue;
+    for (auto [dim, d] : {std::pair{t.rows, p.shape.r}, std::pair{t.cols, p.shape.c}})
+      if (dim != "1" && dim.find('*') == std::string::npos && !sizes.count(dim)) sizes[dim] = size_of(d);
+  }
+  auto is_number = [](const std::string& d) {
+    return !d.empty() &&
+           std::all_of(d.begin(), d.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+  };
+  for (const auto& [name, t] : types)
+    for (const std::string& dim : {t.rows, t.cols})
+      for (const std::string& f : factors(dim))
+        if (f != "1" && !sizes.count(f)) sizes[f] = is_number(f) ? std::stol(f) : 2 + static_cast<long>(rng.below(3));
+  for (const auto& [name, t] : types)
+    for (const std::string& dim : {t.rows, t.cols})
+      if (dim.find('*') != std::string::npos) {
+        long n = 1;
+        for (const std::string& f : factors(dim)) n *= f == "1" ? 1 : sizes.at(f);
+        sizes[dim] = n;
+      }
+  return sizes;
+}
+
+// Values of the inferred shapes: the case's value where the shape is the
+// same, else a fresh draw as draw_values makes them (positive definite for
+// a square matrix where the pool's symbol is symmetric).
+std::map<std::string, Matrix> reading_values(const Case& c, const std::vector<std::pair<std::string, ReadType>>& types,
+                                             const std::map<std::string, long>& sizes, bool reuse, Rng& rng) {
+  std::map<std::string, Matrix> values;
+  auto size = [&](const std::string& d) -> long { return d == "1" ? 1 : sizes.at(d); };
+  for (const auto& [name, t] : types) {
+    const long r = size(t.rows), cc = size(t.cols);
+    const Matrix& old = c.values.at(name);
+    if (reuse && old.rows() == r && old.cols() == cc) {
+      values[name] = old;
+      continue;
+    }
+    Matrix v(r, cc);
+    if (pool_symbol(name).symmetric && r == cc && r > 1) {
+      Matrix g(r, r);
+      for (Eigen::Index i = 0; i < g.size(); ++i) g.data()[i] = rng.uniform(-1, 1);
+      Matrix a = g * g.transpose() / double(r) + Matrix::Identity(r, r);
+      v = 0.5 * (a + a.transpose());
+    } else if (r == 1 && cc == 1) {
+      v(0, 0) = rng.uniform(0.3, 1.5) * (rng.chance(0.5) ? -1 : 1);
+    } else {
+      for (Eigen::Index i = 0; i < v.size(); ++i) v.data()[i] = rng.uniform(-1.2, 1.2);
+    }
+    values[name] = v;
+  }
+  return values;
+}
+
+}  // namespace
+
+Outcome check_inference(const Case& c, double magnitude) {
+  const std::string text = render(*c.f);
+  Outcome passed;
+  matcalc::Session session;  // outlives f's handles
+  matcalc::Function f;
+  try {
+    f = session.load(text, "", {.scalar = true});
+  } catch (const Error& e) {
+    // A tie, or no reading within the search limit: fine, counted. Any other
+    // error rejects an expression that has a reading (the generator's).
+    if (e.kind() == ErrorKind::Inference || e.kind() == ErrorKind::Limit) {
+      passed.inference = e.kind() == ErrorKind::Inference ? "inference error" : "limit error";
+      return passed;
+    }
+    // Known failure, tolerated and counted: inference does not equate
+    // products of dimensions (vec(x) of a vector x of free length n is of
+    // length n*1, which never unifies with eye(k)'s k; kron(x, z)'*vec(W) needs
+    // k*m = p*q). The same happened before the rewrite of inference; the
+    // declared case checks these expressions.
+    const bool products = text.find("vec(") != std::string::npos || text.find("kron(") != std::string::npos ||
+                          text.find("reshape(") != std::string::npos;
+    if (e.kind() == ErrorKind::Shape && products) {
+      passed.known = "inference rejects vec/kron/reshape of free dimensions (Shape error without declarations)";
+      passed.inference = "shape error with vec/kron/reshape (known failure)";
+      return passed;
+    }
+    return fail(Property::Inference, "without declarations, " + error_text(e) +
+                                         " (declared, it type-checks: " + declarations_for(text) + ")");
+  }
+  // The inferred types against the generator's, up to names of dimensions:
+  // the same kinds, and a one-to-one correspondence of dimensions.
+  std::vector<std::pair<std::string, ReadType>> types;
+  // Every symbol, also one that the normal form cancels (b/exp(b)*exp(b)):
+  // none was declared, so each is one of the text's.
+  for (const matcalc::SymbolInfo& s : f.symbols) types.push_back({s.name, read_declaration(s.declaration)});
+  if (types.size() != symbols_in(text).size())
+    return fail(Property::Inference, "inferred symbols '" + f.declaration_text() + "' for " + declarations_for(text));
+  // same: a one-to-one correspondence; general: the generator's reading is
+  // an instance of the inferred one (the generator uses n for several
+  // dimensions that nothing ties together).
+  bool same = true, general = true;
+  std::map<std::string, D> to_gen;
+  std::map<D, std::string> from_gen;
+  for (const auto& [name, t] : types) {
+    const PoolSymbol& p = pool_symbol(name);
+    if (t.kind != pool_kind(p.shape)) {
+      same = general = false;
+      break;
+    }
+    for (auto [dim, d] : {std::pair{t.rows, p.shape.r}, std::pair{t.cols, p.shape.c}}) {
+      if ((dim == "1") != (d == D::One)) same = general = false;
+      if (dim == "1") continue;
+      auto a = to_gen.emplace(dim, d).first;
+      auto b = from_gen.emplace(d, dim).first;
+      if (a->second != d) same = general = false;
+      if (b->second != dim) same = false;
+    }
+  }
+  if (same) {
+    passed.inference = "same types";
+    return passed;
+  }
+  // Another reading: it must be an equally valid one, whose symbolic gradient
+  // agrees with finite differences. Values drawn at random may land on a kink
+  // or leave a domain the generator built for its own shapes, so a draw that
+  // leaves the domain is skipped, and only a gradient that disagrees at three
+  // draws is a failure.
+  const std::string decl = f.declaration_text();
+  Rng rng(c.seed ^ 0x5eed1f3eULL);
+  Outcome last;
+  int disagree = 0, unsupported = 0;
+  for (int draw = 0; draw < 3; ++draw) {
+    std::map<std::string, long> sizes = reading_sizes(c, types, text, rng);
+    std::map<std::string, Matrix> values = reading_values(c, types, sizes, draw == 0, rng);
+    std::map<std::string, long> dims;  // the dimension symbols; products follow from them
+    for (const auto& [d, v] : sizes)
+      if (d.find('*') == std::string::npos) dims[d] = v;
+    Outcome o = check_texts(text, "", dims, values, magnitude, Property::Gradient, "", decl);
+    if (o.status == Status::Pass) {
+      passed.inference = general ? "equally valid: more general shapes" : "equally valid: other kinds";
+      passed.detail = "inferred " + decl + " (declared " + declarations_for(text) + ")";
+      return passed;
+    }
+    // The reading is valid but the engine cannot differentiate it (kron of
+    // a matrix): nothing to check, not inference's failure.
+    if (o.status == Status::Fail && o.detail.find("Unsupported error") != std::string::npos) {
+      ++unsupported;
+      continue;
+    }
+    if (o.status == Status::Fail) {
+      ++disagree;
+      last = o;
+    }
+  }
+  if (disagree == 0) {
+    passed.inference = unsupported ? "other reading, unchecked (gradient unsupported)"
+                                   : "other reading, unchecked (outside the domain)";
+    return passed;
+  }
+  return fail(Property::Inference,
+              "inferred '" + decl + "' (declared: " + declarations_for(text) + "): " + property_name(last.property) +
+                  (last.wrt.empty() ? "" : " w.r.t. " + last.wrt) + ": " + last.detail,
+              last.wrt);
+}
+
 Outcome check_case(const Case& c, std::optional<Property> only) {
   double mag = 0;
   if (auto why = screen(c, &mag)) return discard(*why);
-  return check_texts(render(*c.f), c.g ? render(*c.g) : "", c.dims, c.values, mag, only, render(*c.f, true));
+  if (only && *only == Property::Inference) return check_inference(c, mag);
+  Outcome o = check_texts(render(*c.f), c.g ? render(*c.g) : "", c.dims, c.values, mag, only, render(*c.f, true));
+  if (o.status != Status::Pass || only) return o;
+  Outcome inferred = check_inference(c, mag);
+  if (inferred.status != Status::Pass) return inferred;
+  o.inference = inferred.inference;
+  if (o.known.empty()) o.known = inferred.known;
+  if (o.detail.empty()) o.detail = inferred.detail;  // a passing case: the other reading
+  return o;
 }
 
 Result run_index(std::uint64_t run_seed, std::uint64_t index, const GenOptions& opt, int max_draws) {

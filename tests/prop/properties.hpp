@@ -31,7 +31,17 @@
 //              that the first pass neither started from nor got from a rule,
 //              and a third pass changes nothing; anything else fails
 //              (prop_test.cpp, KnownFailure, says when it is fixed);
-//   engine     none of the above throws on a well-typed input in the domain.
+//   engine     none of the above throws on a well-typed input in the domain;
+//   inference  f without its declarations, with only the scalar requirement
+//              (Session::load, as `grad` loads it): inference either fails
+//              with an Inference error (a tie) or a Limit error (counted,
+//              not failures), or gives the generator's types (up to the
+//              names of dimensions; symmetric counts as matrix), or another
+//              reading that must be equally valid: its program, declared
+//              with the inferred declaration_text(), has a gradient that
+//              agrees with finite differences (the gradient property at
+//              values of the inferred shapes). Any other error, a crash or
+//              a wrong gradient fails. Outcome::inference says which.
 #pragma once
 #include <Eigen/Dense>
 #include <cstdint>
@@ -46,7 +56,7 @@ namespace matcalc::prop {
 
 using Matrix = Eigen::MatrixXd;
 
-enum class Property { Engine, Value, Print, Gradient, SumRule, Transpose, Explain, FixedPoint, Idempotent };
+enum class Property { Engine, Value, Print, Gradient, SumRule, Transpose, Explain, FixedPoint, Idempotent, Inference };
 const char* property_name(Property p);
 std::optional<Property> property_from_name(const std::string& s);
 
@@ -71,6 +81,10 @@ struct Outcome {
   std::string wrt;     // the variable, where the property has one
   std::string detail;  // what disagreed, by how much
   std::string known;   // a passing case: the known failure it hit and tolerated, if any
+  // a passing case: what inference without declarations gave ("same types",
+  // "equally valid", "inference error", "limit error", "other reading,
+  // unchecked ..."); empty where it was not run
+  std::string inference;
 };
 
 // The declarations of the pool symbols that occur in `text`.
@@ -79,10 +93,15 @@ std::string declarations_for(const std::string& text);
 // Runs the properties on expression texts at the given point. `magnitude`
 // is the largest intermediate value (absolute tolerances scale with it).
 // With `only`, just that property is checked. `f_oracle` is f for the
-// oracle, which needs eye(n) for I (empty: f itself).
+// oracle, which needs eye(n) for I (empty: f itself). `decl`: the
+// declarations of f's symbols (empty: the pool's, declarations_for(f)).
 Outcome check_texts(const std::string& f, const std::string& g, const std::map<std::string, long>& dims,
                     const std::map<std::string, Matrix>& values, double magnitude,
-                    std::optional<Property> only = std::nullopt, const std::string& f_oracle = "");
+                    std::optional<Property> only = std::nullopt, const std::string& f_oracle = "",
+                    const std::string& decl = "");
+
+// The inference property (above) of a screened case.
+Outcome check_inference(const Case& c, double magnitude);
 
 // Screens the case numerically (every subexpression finite and of moderate
 // size, kink arguments away from their kinks, positive arguments positive):
@@ -90,7 +109,8 @@ Outcome check_texts(const std::string& f, const std::string& g, const std::map<s
 // intermediate value.
 std::optional<std::string> screen(const Case& c, double* magnitude);
 
-// screen + check_texts. A case that fails the screening is a Discard.
+// screen + check_texts, then (without `only`, or with only Inference)
+// check_inference. A case that fails the screening is a Discard.
 Outcome check_case(const Case& c, std::optional<Property> only = std::nullopt);
 
 // Case `index` of a run: generated from case_seed(run_seed, index) and, while
