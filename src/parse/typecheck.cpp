@@ -321,12 +321,22 @@ class Pass {
   // A power has its base's shape: a scalar power is a scalar.
   TShape power(const Ast& a, bool must) {
     TShape b = run(*a.kids[0], must);
-    TShape e = run(*a.kids[1]);
-    need_scalar(e, "the exponent of '" + a.text + "'", *a.kids[1]);
+    const Ast& exponent = *a.kids[1];
+    TShape e = run(exponent);
+    // X^T: a lone letter after '^' is most likely a transpose.
+    const std::string transpose =
+        a.text == "^" && exponent.kind == Ast::Kind::Name && exponent.text.size() == 1
+            ? "; for the transpose write " + snippet(source_, *a.kids[0], *a.kids[0], "X") + "'"
+            : "";
+    if (!is_scalar(e))
+      fail(ErrorKind::Shape, "the exponent of '" + a.text + "' must be a scalar, got " + str(e) + transpose, exponent);
     if (a.text == ".^" || is_scalar(b)) return b;
-    if (!integer_exponent(*a.kids[1]))
+    if (!integer_exponent(exponent))
       fail(ErrorKind::Shape,
-           "'^' of " + kind_of(b) + " needs an integer literal exponent (use '.^' for elementwise powers)", a);
+           "'^' of " + (dims.value(b.r) && dims.value(b.c) ? "the " + str(b) + " matrix" : kind_of(b)) +
+               " needs an integer literal exponent (use '.^' for elementwise powers" +
+               transpose + ")",
+           a);
     need_square(b, "'^'", a);
     return b;
   }
