@@ -24,8 +24,9 @@ struct Alias {
 };
 constexpr Alias kAliases[] = {
     {"trace", "matcalc writes the trace tr(X)"},
-    {"norm", "norm2(x) is the Euclidean norm of a vector and the Frobenius norm of a matrix; norm1(x) the sum of "
-             "absolute values"},
+    {"norm",
+     "norm2(x) is the Euclidean norm of a vector and the Frobenius norm of a matrix; norm1(x) the sum of "
+     "absolute values"},
     {"frobenius", "the Frobenius norm is norm2(X)"},
     {"fro", "the Frobenius norm is norm2(X)"},
     {"transpose", "transpose with a postfix ': X'"},
