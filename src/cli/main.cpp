@@ -295,6 +295,8 @@ void check_options_known(const CLI::App& app, const CLI::App& cmd, const std::ve
     }
   for (std::size_t i = 2; i < args.size(); ++i) {
     const std::string& a = args[i];
+    if (value_options().count(a) && (i + 1 == args.size() || args[i + 1].rfind("--", 0) == 0))
+      throw Error(ErrorKind::Usage, "option " + a + " needs a value");
     if (value_options().count(args[i - 1]) || a.size() < 2 || a[0] != '-') continue;
     std::string name = a.substr(0, a.find('='));
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
@@ -306,8 +308,12 @@ void check_options_known(const CLI::App& app, const CLI::App& cmd, const std::ve
       if (k.rfind(name, 0) == 0 && name.size() >= 4) d = std::min<std::size_t>(d, 1);  // --val: --values
       if (d < best_d) best = k, best_d = d;
     }
+    const bool short_form = name.rfind("--", 0) != 0;  // "-x" may be meant as an expression
     throw Error(ErrorKind::Usage, "unknown option " + name + " for 'matcalc " + cmd.get_name() + "'" +
-                                      (best.empty() ? "" : " (did you mean " + best + "?)"));
+                                      (!best.empty() ? " (did you mean " + best + "?)"
+                                       : short_form  ? " (an EXPR that begins with '-' goes after '--': matcalc " +
+                                                          cmd.get_name() + " --wrt x -- " + a + ")"
+                                                    : ""));
   }
 }
 
@@ -338,7 +344,9 @@ void read_expr_file(Common& c) {
 }
 
 void add_common(CLI::App* cmd, Common& c, bool wrt_required) {
-  cmd->add_option("EXPR", c.expr, "the expression (LANGUAGE.md); declarations may precede it, separated by ';'");
+  cmd->add_option("EXPR", c.expr,
+                  "the expression (LANGUAGE.md); declarations may precede it, separated by ';' or line breaks; "
+                  "'#' starts a comment");
   cmd->add_option("--expr-file", c.expr_file,
                   "read EXPR from a file ('-': stdin), for long expressions; declarations may precede it");
   auto* w = cmd->add_option("--wrt", c.wrt,
