@@ -227,13 +227,14 @@ void check_symmetric(Matrix& m, const std::string& name) {
 // The size a key of the values file gives a dimension: a positive integer.
 std::int64_t dimension_size(const json& v, const std::string& dim, const std::string& source) {
   const std::string where = source.empty() ? "the values file" : source;
-  if (v.is_number_unsigned() && v.get<std::uint64_t>() >= 1 && v.get<std::uint64_t>() <= (std::uint64_t{1} << 40))
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() >= 1 && v.get<std::uint64_t>() <= (std::uint64_t{1} << 27))
     return static_cast<std::int64_t>(v.get<std::uint64_t>());
   if (v.is_number_float()) {
     double d = v.get<double>();
-    if (d >= 1 && d <= double(std::int64_t{1} << 40) && d == std::floor(d)) return static_cast<std::int64_t>(d);
+    if (d >= 1 && d <= double(std::int64_t{1} << 27) && d == std::floor(d)) return static_cast<std::int64_t>(d);
   }
-  value_error(where + " sizes the dimension '" + dim + "' with " + shown(v) + "; a size is a positive integer");
+  value_error(where + " sizes the dimension '" + dim + "' with " + shown(v) + "; a size is a positive integer up to " +
+              std::to_string(std::int64_t{1} << 27));
 }
 
 }  // namespace
