@@ -35,13 +35,19 @@ struct Common {
   bool strict = false;      // --strict: inference warnings are errors
 };
 
-// Loads EXPR; then, on stderr, `types: ...` (with --show-types) and every
-// inference warning, before the command prints its result.
 Function load(Session& s, const Common& c, bool want_scalar) {
-  Function f = s.load(c.expr, c.decl, {.scalar = want_scalar, .wrt = c.wrt, .strict = c.strict});
+  return s.load(c.expr, c.decl, {.scalar = want_scalar, .wrt = c.wrt, .strict = c.strict});
+}
+
+// On stderr, just before a command prints its result: `types: ...` (with
+// --show-types) and every inference warning, a line each. A command that
+// fails prints its one error message alone.
+void announce(const Common& c, const Function& f) {
+  constexpr std::size_t kMaxWarning = 300;  // a warning quotes the expression: long ones are cut
   if (c.show_types) std::cerr << "types: " << f.declaration_text() << "\n";
-  for (const Warning& w : f.warnings) std::cerr << "warning: " << w.message << "\n";
-  return f;
+  for (const Warning& w : f.warnings)
+    std::cerr << "warning: "
+              << (w.message.size() > kMaxWarning ? w.message.substr(0, kMaxWarning - 3) + "..." : w.message) << "\n";
 }
 
 // ---------------------------------------------------------------- grad
@@ -50,25 +56,28 @@ int run_grad(const Common& c, const std::string& format) {
   Session s;
   Function f = load(s, c, /*want_scalar=*/true);
   if (format == "numpy" || format == "torch" || format == "eigen") {
-    std::cout << s.code(f, c.wrt,
-                        format == "numpy"   ? CodeTarget::NumPy
-                        : format == "torch" ? CodeTarget::Torch
-                                            : CodeTarget::Eigen);
+    std::string module = s.code(f, c.wrt,
+                                format == "numpy"   ? CodeTarget::NumPy
+                                : format == "torch" ? CodeTarget::Torch
+                                                    : CodeTarget::Eigen);
+    announce(c, f);
+    std::cout << module;
     return 0;
   }
   Expression value = s.simplify(f.expression);
   std::vector<Expression> gs = s.gradients(f, c.wrt);
   const bool several = gs.size() > 1;
+  // The whole result is rendered before anything is printed: printing may
+  // fail (a limit), and then only the error is shown.
+  std::string out;
   if (format == "text" || format == "latex") {
     for (std::size_t i = 0; i < gs.size(); ++i) {
       if (several)
-        std::cout << (format == "text" ? c.wrt[i] + ": "
-                                       : "\\frac{\\partial f}{\\partial " + f.symbol(c.wrt[i]).latex() + "} = ");
-      std::cout << (format == "text" ? gs[i].text() : gs[i].latex()) << "\n";
+        out +=
+            format == "text" ? c.wrt[i] + ": " : "\\frac{\\partial f}{\\partial " + f.symbol(c.wrt[i]).latex() + "} = ";
+      out += (format == "text" ? gs[i].text() : gs[i].latex()) + "\n";
     }
-    return 0;
-  }
-  if (format == "json") {
+  } else if (format == "json") {
     nlohmann::json j;
     j["expression"] = value.text();
     j["wrt"] = c.wrt;
@@ -76,10 +85,13 @@ int run_grad(const Common& c, const std::string& format) {
     for (std::size_t i = 0; i < gs.size(); ++i)
       j["gradient"][c.wrt[i]] = {
           {"text", gs[i].text()}, {"latex", gs[i].latex()}, {"tree", nlohmann::json::parse(gs[i].json())}};
-    std::cout << j.dump() << "\n";
-    return 0;
+    out = j.dump() + "\n";
+  } else {
+    throw Error(ErrorKind::Usage, "unknown --format '" + format + "' (text, latex, numpy, torch, eigen, json)");
   }
-  throw Error(ErrorKind::Usage, "unknown --format '" + format + "' (text, latex, numpy, torch, eigen, json)");
+  announce(c, f);
+  std::cout << out;
+  return 0;
 }
 
 // ---------------------------------------------------------------- eval
@@ -151,6 +163,7 @@ int run_eval(const Common& c, const std::string& values_path, bool json, const s
       throw Error(ErrorKind::Usage, "--dims names '" + name + "', which is not a dimension of the expression");
   Values values = read_values_file(f, values_path, sizes);
   std::vector<Eigen::MatrixXd> vals = s.evaluate(f, c.wrt, std::move(values));
+  announce(c, f);
 
   // Keys in the order of CLI.md: value, then gradient by --wrt order.
   nlohmann::ordered_json out;
@@ -180,6 +193,7 @@ int run_check(const Common& c, const std::vector<std::string>& dims, const std::
   opt.seed = seed;
   opt.tolerance = tolerance;
   CheckOutcome r = s.check(f, c.wrt, opt);
+  announce(c, f);
   std::cout << r.text(seed);
   return r.ok ? 0 : kExitDisagree;
 }
@@ -197,7 +211,9 @@ int run_explain(const Common& c, const std::string& format) {
   if (c.wrt.size() != 1) throw Error(ErrorKind::Usage, "explain derives w.r.t. one variable: give --wrt once");
   Session s;
   Function f = load(s, c, /*want_scalar=*/true);
-  std::cout << s.explain(f, c.wrt[0]).format(doc_format(format));
+  std::string derivation = s.explain(f, c.wrt[0]).format(doc_format(format));
+  announce(c, f);
+  std::cout << derivation;
   return 0;
 }
 
