@@ -93,19 +93,27 @@ TEST_F(Options, StrictIsAcceptedWhereNothingWarns) {
 }
 
 // LANGUAGE.md: `X^T` reads T as an exponent symbol, with a warning; --strict
-// makes it an error. Disabled until the new inference (typecheck.cpp) emits
-// Function::warnings: enable it then.
+// makes it an error. Disabled until the new inference (typecheck.cpp) that
+// fills Function::warnings is on this branch: enable it then (it passes on a
+// trial merge with main at c4048bc).
 TEST_F(Options, DISABLED_WarningsArePrintedAndStrictMakesThemErrors) {
   REQUIRE_BINARY();
   Result r = mc({"grad", "tr(X^T*X)", "--wrt", "X"});
   ASSERT_EQ(r.status, 0) << show(r);
+  EXPECT_FALSE(r.out.empty());
   auto err = lines_of(r.err);
-  ASSERT_EQ(err.size(), 1u) << show(r);
-  EXPECT_EQ(err[0].rfind("warning: ", 0), 0u) << err[0];
+  ASSERT_FALSE(err.empty()) << show(r);
+  bool names_the_exponent = false;
+  for (const std::string& line : err) {
+    EXPECT_EQ(line.rfind("warning: ", 0), 0u) << line;
+    names_the_exponent = names_the_exponent || line.find("X^T") != std::string::npos;
+  }
+  EXPECT_TRUE(names_the_exponent) << r.err;
   Result strict = mc({"grad", "tr(X^T*X)", "--wrt", "X", "--strict"});
   EXPECT_EQ(strict.status, 2) << show(strict);
   EXPECT_EQ(strict.out, "");
   EXPECT_EQ(strict.err.rfind("error: ", 0), 0u) << strict.err;
+  EXPECT_NE(strict.err.find("under --strict"), std::string::npos) << strict.err;
 }
 
 // ------------------------------------------------------------------ --wrt
