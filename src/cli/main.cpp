@@ -311,8 +311,9 @@ void check_options_known(const CLI::App& app, const CLI::App& cmd, const std::ve
     }
   for (std::size_t i = 2; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (value_options().count(a) && (i + 1 == args.size() || args[i + 1].rfind("--", 0) == 0))
-      throw Error(ErrorKind::Usage, "option " + a + " needs a value");
+    const bool bare = value_options().count(a) && (i + 1 == args.size() || args[i + 1].rfind("--", 0) == 0);
+    const bool empty = a.size() > 1 && a.back() == '=' && value_options().count(a.substr(0, a.size() - 1));
+    if (bare || empty) throw Error(ErrorKind::Usage, "option " + a.substr(0, a.find('=')) + " needs a value");
     if (value_options().count(args[i - 1]) || a.size() < 2 || a[0] != '-') continue;
     std::string name = a.substr(0, a.find('='));
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
