@@ -102,9 +102,13 @@ struct Values {
 
 // A values file (CLI.md): JSON mapping each symbol to a number, a list or a
 // list of rows, checked against the program. `source` names the text in
-// messages ("values file 'v.json'").
-Values read_values_file(const Function& f, const std::string& path);
-Values read_values_json(const Function& f, const std::string& json_text, const std::string& source);
+// messages ("values file 'v.json'"). A key that names a dimension of the
+// program (`"n": 4`) sizes it; `dims` (eval --dims) sizes dimensions too, and
+// every size must agree with the values' shapes.
+Values read_values_file(const Function& f, const std::string& path,
+                        const std::map<std::string, std::int64_t>& dims = {});
+Values read_values_json(const Function& f, const std::string& json_text, const std::string& source,
+                        const std::map<std::string, std::int64_t>& dims = {});
 
 // Syntax only, no types (for live checking as a user types): a Syntax or
 // Limit error located in the text, or nothing.
@@ -185,6 +189,11 @@ class Session {
   // Values of the expressions (e.g. simplify(f.expression), then gradients),
   // in one pass: shared subexpressions and factorizations are computed once.
   std::vector<Eigen::MatrixXd> evaluate(const std::vector<Expression>& roots, Values values);
+  // The value of f (simplified) and its gradients w.r.t. `wrt`, in one pass.
+  // An error met while evaluating a gradient names the part of f's
+  // expression it comes from ("in the gradient w.r.t. A (from logdet(A),
+  // whose derivative needs inv(A))").
+  std::vector<Eigen::MatrixXd> evaluate(const Function& f, const std::vector<std::string>& wrt, Values values);
 
   // Symbolic gradients against central finite differences at random inputs
   // drawn inside the domain.

@@ -46,6 +46,22 @@ std::map<std::string, Expr> symbol_map(const Function& f) {
   return out;
 }
 
+// How a values file is read for f: its dimensions may be keys; its symbols
+// of one entry that are not scalars (x: vector(1)) may be written [3].
+ValuesContext values_context(const Function& f, const std::string& source,
+                             const std::map<std::string, std::int64_t>& dims) {
+  ValuesContext c{.source = source, .dimensions = f.dimensions, .dims = dims, .one_entry = {}};
+  // The declarations as written: a vector(1) is typed 1 x 1 like a scalar.
+  Declarations decls = parse_program(f.source).decls;
+  if (!f.declarations.empty()) {
+    Declarations extra = parse_declarations(f.declarations);
+    decls.insert(decls.end(), extra.begin(), extra.end());
+  }
+  for (const Declaration& d : decls)
+    if (d.kind != Declaration::Kind::Scalar) c.one_entry.insert(d.name);  // only 1 x 1 ones matter
+  return c;
+}
+
 std::vector<Expr> nodes(const std::vector<Expression>& es) {
   std::vector<Expr> out;
   out.reserve(es.size());
@@ -88,14 +104,15 @@ std::string Function::declaration_text() const {
   return out;
 }
 
-Values read_values_file(const Function& f, const std::string& path) {
-  Bindings b = read_values_file(path, symbol_map(f));
+Values read_values_file(const Function& f, const std::string& path, const std::map<std::string, std::int64_t>& dims) {
+  Bindings b = read_values_file(path, symbol_map(f), values_context(f, "", dims));
   return Values{std::move(b.values), std::move(b.dims)};
 }
 
-Values read_values_json(const Function& f, const std::string& json_text, const std::string& source) {
+Values read_values_json(const Function& f, const std::string& json_text, const std::string& source,
+                        const std::map<std::string, std::int64_t>& dims) {
   std::istringstream in(json_text);
-  Bindings b = read_values(parse_values_json(in, source), symbol_map(f));
+  Bindings b = read_values(parse_values_json(in, source), symbol_map(f), values_context(f, source, dims));
   return Values{std::move(b.values), std::move(b.dims)};
 }
 
@@ -231,6 +248,75 @@ Explanation Session::explain(const Function& f, const std::string& wrt) {
 
 std::vector<Eigen::MatrixXd> Session::evaluate(const std::vector<Expression>& roots, Values values) {
   return matcalc::evaluate(nodes(roots), Bindings{std::move(values.symbols), std::move(values.dims)});
+}
+
+namespace {
+
+// Where in the user's expression an evaluation failure at `failed` (a node
+// of a gradient) comes from (nodes are interned, so equal structure is the
+// same node): `failed` itself when the user wrote it; else the smallest of
+// its compound arguments that the user wrote (the derivative of sqrt(x)
+// needs sqrt(x)^-1); else the smallest subexpression that takes one of its
+// arguments (up to a transpose) as its own, preferring an operation with a
+// domain (logdet(A), whose derivative needs inv(A')). Null when none does.
+Expr origin_of(Expr failed, Expr expr) {
+  const std::vector<Expr> order = topo_order(expr);
+  const std::unordered_set<Expr> written(order.begin(), order.end());
+  if (written.count(failed)) return failed;
+  auto smaller = [](Expr a, Expr b) { return !b || to_text(a).size() < to_text(b).size(); };
+  Expr best = nullptr;
+  for (Expr k : failed->kids)
+    if (!k->kids.empty() && written.count(k) && smaller(k, best)) best = k;
+  if (best) return best;
+  auto untransposed = [](Expr k) { return k->op == Op::Transpose ? k->kid(0) : k; };
+  bool best_has_domain = false;
+  for (Expr n : order) {
+    bool takes = std::any_of(n->kids.begin(), n->kids.end(), [&](Expr k) {
+      return !k->constant && std::any_of(failed->kids.begin(), failed->kids.end(),
+                                         [&](Expr a) { return untransposed(a) == untransposed(k); });
+    });
+    if (!takes) continue;
+    const bool has_domain = op_domain(n->op) != OpDomain::Any;
+    if (!best || (has_domain && !best_has_domain) || (has_domain == best_has_domain && smaller(n, best))) {
+      best = n;
+      best_has_domain = has_domain;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vector<std::string>& wrt, Values values) {
+  std::vector<Expression> roots{simplify(f.expression)};
+  if (!wrt.empty()) {
+    std::vector<Expression> gs = gradients(f, wrt);
+    roots.insert(roots.end(), gs.begin(), gs.end());
+  }
+  Evaluator ev(Bindings{std::move(values.symbols), std::move(values.dims)});
+  std::vector<Eigen::MatrixXd> out;
+  out.reserve(roots.size());
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    try {
+      out.push_back(ev.eval(roots[i].node()));
+    } catch (const Error& e) {
+      Expr failed = ev.failed_at();
+      if (i == 0 || !failed) throw;
+      // An error in a gradient: name the part of the user's expression whose
+      // derivative it comes from, since the failing operation (an inv, a
+      // division) may be one the user never wrote.
+      std::string where = "in the gradient w.r.t. " + wrt[i - 1];
+      if (Expr from = origin_of(failed, f.expression.node())) {
+        where += " (from " + to_text(from);
+        if (from != failed) where += ", whose derivative needs " + to_text(failed);
+        where += ")";
+      } else {
+        where += " (at " + to_text(failed) + ")";
+      }
+      throw Error(e.kind(), where + ": " + e.what());
+    }
+  }
+  return out;
 }
 
 CheckOutcome Session::check(const Function& f, const std::vector<std::string>& wrt, const CheckSettings& options) {

@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -29,10 +31,23 @@ struct Common {
   std::string expr_file;  // --expr-file: EXPR read from a file ('-': stdin)
   std::vector<std::string> wrt;
   std::string decl;
+  bool show_types = false;  // --show-types: `types: ...` on stderr
+  bool strict = false;      // --strict: inference warnings are errors
 };
 
 Function load(Session& s, const Common& c, bool want_scalar) {
-  return s.load(c.expr, c.decl, {.scalar = want_scalar, .wrt = c.wrt});
+  return s.load(c.expr, c.decl, {.scalar = want_scalar, .wrt = c.wrt, .strict = c.strict});
+}
+
+// On stderr, just before a command prints its result: `types: ...` (with
+// --show-types) and every inference warning, a line each. A command that
+// fails prints its one error message alone.
+void announce(const Common& c, const Function& f) {
+  constexpr std::size_t kMaxWarning = 300;  // a warning quotes the expression: long ones are cut
+  if (c.show_types) std::cerr << "types: " << f.declaration_text() << "\n";
+  for (const Warning& w : f.warnings)
+    std::cerr << "warning: "
+              << (w.message.size() > kMaxWarning ? w.message.substr(0, kMaxWarning - 3) + "..." : w.message) << "\n";
 }
 
 // ---------------------------------------------------------------- grad
@@ -41,49 +56,114 @@ int run_grad(const Common& c, const std::string& format) {
   Session s;
   Function f = load(s, c, /*want_scalar=*/true);
   if (format == "numpy" || format == "torch" || format == "eigen") {
-    std::cout << s.code(f, c.wrt,
-                        format == "numpy"   ? CodeTarget::NumPy
-                        : format == "torch" ? CodeTarget::Torch
-                                            : CodeTarget::Eigen);
+    std::string module = s.code(f, c.wrt,
+                                format == "numpy"   ? CodeTarget::NumPy
+                                : format == "torch" ? CodeTarget::Torch
+                                                    : CodeTarget::Eigen);
+    announce(c, f);
+    std::cout << module;
     return 0;
   }
   Expression value = s.simplify(f.expression);
   std::vector<Expression> gs = s.gradients(f, c.wrt);
   const bool several = gs.size() > 1;
+  // The whole result is rendered before anything is printed: printing may
+  // fail (a limit), and then only the error is shown.
+  std::string out;
   if (format == "text" || format == "latex") {
     for (std::size_t i = 0; i < gs.size(); ++i) {
       if (several)
-        std::cout << (format == "text" ? c.wrt[i] + ": "
-                                       : "\\frac{\\partial f}{\\partial " + f.symbol(c.wrt[i]).latex() + "} = ");
-      std::cout << (format == "text" ? gs[i].text() : gs[i].latex()) << "\n";
+        out +=
+            format == "text" ? c.wrt[i] + ": " : "\\frac{\\partial f}{\\partial " + f.symbol(c.wrt[i]).latex() + "} = ";
+      out += (format == "text" ? gs[i].text() : gs[i].latex()) + "\n";
     }
-    return 0;
-  }
-  if (format == "json") {
+  } else if (format == "json") {
     nlohmann::json j;
     j["expression"] = value.text();
     j["wrt"] = c.wrt;
+    j["types"] = f.declaration_text();
     for (std::size_t i = 0; i < gs.size(); ++i)
       j["gradient"][c.wrt[i]] = {
           {"text", gs[i].text()}, {"latex", gs[i].latex()}, {"tree", nlohmann::json::parse(gs[i].json())}};
-    std::cout << j.dump() << "\n";
-    return 0;
+    out = j.dump() + "\n";
+  } else {
+    throw Error(ErrorKind::Usage, "unknown --format '" + format + "' (text, latex, numpy, torch, eigen, json)");
   }
-  throw Error(ErrorKind::Usage, "unknown --format '" + format + "' (text, latex, numpy, torch, eigen, json)");
+  announce(c, f);
+  std::cout << out;
+  return 0;
 }
 
 // ---------------------------------------------------------------- eval
 
-int run_eval(const Common& c, const std::string& values_path, bool json) {
+bool identifier_shaped(const std::string& a) {
+  if (a.empty() || !(std::isalpha(static_cast<unsigned char>(a[0])) || a[0] == '_')) return false;
+  for (char ch : a)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') return false;
+  return true;
+}
+
+std::string trimmed(const std::string& s) {
+  std::size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+// --dims n=5,k=3 (spaces allowed around names, '=' and ','; the option may be
+// repeated). A name given twice is an error, as is a size outside [1, max].
+std::map<std::string, std::int64_t> parse_dims(const std::vector<std::string>& options, std::int64_t max,
+                                               const std::string& why_max) {
+  std::map<std::string, std::int64_t> out;
+  for (const std::string& option : options) {
+    std::stringstream in(option);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      auto eq = item.find('=');
+      std::string name = trimmed(item.substr(0, eq == std::string::npos ? item.size() : eq));
+      if (eq == std::string::npos || !identifier_shaped(name))
+        throw Error(ErrorKind::Usage, "--dims expects name=size pairs like n=5,k=3, got '" + trimmed(item) + "'");
+      std::string val = trimmed(item.substr(eq + 1));
+      std::int64_t v = 0;
+      auto [end, ec] = std::from_chars(val.data(), val.data() + val.size(), v);
+      if (val.empty() || ec != std::errc() || end != val.data() + val.size())
+        throw Error(ErrorKind::Usage, "--dims: '" + val + "' is not an integer size for " + name);
+      if (v < 1 || v > max)
+        throw Error(ErrorKind::Limit,
+                    "--dims: size of " + name + " must be between 1 and " + std::to_string(max) + why_max);
+      if (!out.emplace(name, v).second) throw Error(ErrorKind::Usage, "--dims gives the size of " + name + " twice");
+    }
+  }
+  return out;
+}
+
+// --seed: an integer in [0, 2^64 - 1], never wrapped around.
+std::uint64_t parse_seed(const std::string& s) {
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+    throw Error(ErrorKind::Usage, "--seed must be an integer from 0 to 18446744073709551615, got '" + s + "'");
+  return v;
+}
+
+// --tolerance: a positive finite number.
+double parse_tolerance(const std::string& s) {
+  char* end = nullptr;
+  errno = 0;
+  double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || !(v > 0) || errno == ERANGE)
+    throw Error(ErrorKind::Usage, "--tolerance must be a positive finite number, got '" + s + "'");
+  return v;
+}
+
+int run_eval(const Common& c, const std::string& values_path, bool json, const std::vector<std::string>& dims) {
   Session s;
   Function f = load(s, c, /*want_scalar=*/!c.wrt.empty());
-  std::vector<Expression> roots{s.simplify(f.expression)};
-  if (!c.wrt.empty()) {
-    std::vector<Expression> gs = s.gradients(f, c.wrt);
-    roots.insert(roots.end(), gs.begin(), gs.end());
-  }
-  Values values = read_values_file(f, values_path);
-  std::vector<Eigen::MatrixXd> vals = s.evaluate(roots, std::move(values));
+  std::map<std::string, std::int64_t> sizes = parse_dims(dims, std::int64_t{1} << 27, "");
+  for (const auto& [name, v] : sizes)
+    if (std::find(f.dimensions.begin(), f.dimensions.end(), name) == f.dimensions.end())
+      throw Error(ErrorKind::Usage, "--dims names '" + name + "', which is not a dimension of the expression");
+  Values values = read_values_file(f, values_path, sizes);
+  std::vector<Eigen::MatrixXd> vals = s.evaluate(f, c.wrt, std::move(values));
+  announce(c, f);
 
   // Keys in the order of CLI.md: value, then gradient by --wrt order.
   nlohmann::ordered_json out;
@@ -101,39 +181,19 @@ int run_eval(const Common& c, const std::string& values_path, bool json) {
 
 // ---------------------------------------------------------------- check
 
-std::map<std::string, std::int64_t> parse_dims(const std::string& s) {
-  std::map<std::string, std::int64_t> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw Error(ErrorKind::Usage, "--dims expects name=size pairs like n=5,k=3, got '" + item + "'");
-    std::string name = item.substr(0, eq), val = item.substr(eq + 1);
-    std::int64_t v = 0;
-    try {
-      std::size_t used = 0;
-      v = std::stoll(val, &used);
-      if (used != val.size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      throw Error(ErrorKind::Usage, "--dims: '" + val + "' is not an integer size for " + name);
-    }
-    if (v < 1 || v > 2000)
-      throw Error(ErrorKind::Limit, "--dims: size of " + name + " must be between 1 and 2000 for a check");
-    out[name] = v;
-  }
-  return out;
-}
-
-int run_check(const Common& c, const std::string& dims, std::uint64_t seed, double tolerance) {
+int run_check(const Common& c, const std::vector<std::string>& dims, const std::string& seed_text,
+              const std::string& tolerance_text) {
+  const std::uint64_t seed = parse_seed(seed_text);
+  const double tolerance = parse_tolerance(tolerance_text);
   Session s;
   Function f = load(s, c, /*want_scalar=*/true);
   (void)s.gradients(f, c.wrt);  // errors in the order of the pipeline: names before --dims
   CheckSettings opt;
-  opt.dims = parse_dims(dims);
+  opt.dims = parse_dims(dims, 2000, " for a check");
   opt.seed = seed;
   opt.tolerance = tolerance;
   CheckOutcome r = s.check(f, c.wrt, opt);
+  announce(c, f);
   std::cout << r.text(seed);
   return r.ok ? 0 : kExitDisagree;
 }
@@ -151,7 +211,9 @@ int run_explain(const Common& c, const std::string& format) {
   if (c.wrt.size() != 1) throw Error(ErrorKind::Usage, "explain derives w.r.t. one variable: give --wrt once");
   Session s;
   Function f = load(s, c, /*want_scalar=*/true);
-  std::cout << s.explain(f, c.wrt[0]).format(doc_format(format));
+  std::string derivation = s.explain(f, c.wrt[0]).format(doc_format(format));
+  announce(c, f);
+  std::cout << derivation;
   return 0;
 }
 
@@ -160,17 +222,31 @@ int run_rules(const std::string& name, const std::string& search, const std::str
   return 0;
 }
 
+// Options that take a value: the argument after one is that value, never
+// EXPR nor an option.
+const std::set<std::string>& value_options() {
+  static const std::set<std::string> names = {"--wrt",  "--decl", "--expr-file", "--format", "--values",
+                                              "--dims", "--seed", "--tolerance", "--search"};
+  return names;
+}
+
 // An expression may begin with '-' ("-y'*log(p)"): after `--`, or wherever an
 // argument starting with '-' cannot be an option, it is taken out of argv as
 // EXPR before CLI11 sees it.
+//
+// `--wrt` takes one or more names: the argument after it, and every
+// identifier-shaped argument after that ([A-Za-z_][A-Za-z0-9_]*); the first
+// argument of another shape ends the list. So `grad "x'*y" --wrt x y` and
+// `grad --wrt x y -- "x'*y"` differentiate w.r.t. x and y, and in
+// `grad --wrt x x` both are names (EXPR is then missing: put EXPR first or
+// after `--`). Each name becomes its own `--wrt NAME` for CLI11.
 struct SplitArgs {
   std::vector<std::string> args;
   std::optional<std::string> expr;
+  bool wrt_list = false;  // --wrt took more than one name from one list
 };
 
 SplitArgs split_expression(int argc, char** argv) {
-  static const std::set<std::string> takes_value = {"--wrt", "--decl", "--expr-file", "--format", "--values",
-                                                    "--dims", "--seed", "--tolerance"};
   auto option_shaped = [](const std::string& a) {
     std::size_t i = a.rfind("--", 0) == 0 ? 2 : 1;
     if (a.size() <= i || !std::isalpha(static_cast<unsigned char>(a[i]))) return false;
@@ -179,9 +255,10 @@ SplitArgs split_expression(int argc, char** argv) {
     return true;
   };
   SplitArgs out;
+  bool wrt_open = false;  // the names after --wrt go on
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
-    bool after_value_option = i > 0 && takes_value.count(argv[i - 1]);
+    bool after_value_option = i > 0 && value_options().count(argv[i - 1]);
     if (i > 1 && a == "--") {
       for (int j = i + 1; j < argc; ++j) {
         if (out.expr) throw Error(ErrorKind::Usage, "more than one expression after '--'");
@@ -189,6 +266,13 @@ SplitArgs split_expression(int argc, char** argv) {
       }
       break;
     }
+    if (wrt_open && !after_value_option && identifier_shaped(a)) {
+      out.args.push_back("--wrt");
+      out.args.push_back(a);
+      out.wrt_list = true;
+      continue;
+    }
+    wrt_open = i > 1 && ((after_value_option && std::string(argv[i - 1]) == "--wrt") || a.rfind("--wrt=", 0) == 0);
     if (i > 1 && !after_value_option && a.size() > 1 && a[0] == '-' && !option_shaped(a)) {
       if (out.expr) throw Error(ErrorKind::Usage, "more than one expression given");
       out.expr = a;
@@ -197,6 +281,57 @@ SplitArgs split_expression(int argc, char** argv) {
     out.args.push_back(a);
   }
   return out;
+}
+
+// Levenshtein distance, for "did you mean" hints.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// Every option-shaped argument of the command must be one of its options:
+// checked before CLI11 parses, which would first report a missing required
+// option ("--wrt is required" for a mistyped --wrt).
+void check_options_known(const CLI::App& app, const CLI::App& cmd, const std::vector<std::string>& args) {
+  std::vector<std::string> known;
+  for (const CLI::App* a : {&app, &cmd})
+    for (const CLI::Option* o : a->get_options()) {
+      for (const std::string& n : o->get_lnames()) known.push_back("--" + n);
+      for (const std::string& n : o->get_snames()) known.push_back("-" + n);
+    }
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const bool bare = value_options().count(a) && (i + 1 == args.size() || args[i + 1].rfind("--", 0) == 0);
+    const bool empty = a.size() > 1 && a.back() == '=' && value_options().count(a.substr(0, a.size() - 1));
+    if (bare || empty) throw Error(ErrorKind::Usage, "option " + a.substr(0, a.find('=')) + " needs a value");
+    if (value_options().count(args[i - 1]) || a.size() < 2 || a[0] != '-') continue;
+    std::string name = a.substr(0, a.find('='));
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string best;
+    std::size_t best_d = 3;
+    for (const std::string& k : known) {
+      if (k.size() < 3) continue;  // -h
+      std::size_t d = edit_distance(name, k);
+      if (k.rfind(name, 0) == 0 && name.size() >= 4) d = std::min<std::size_t>(d, 1);  // --val: --values
+      if (d < best_d) best = k, best_d = d;
+    }
+    const bool short_form = name.rfind("--", 0) != 0;  // "-x" may be meant as an expression
+    throw Error(ErrorKind::Usage, "unknown option " + name + " for 'matcalc " + cmd.get_name() + "'" +
+                                      (!best.empty() ? " (did you mean " + best + "?)"
+                                       : short_form  ? " (an EXPR that begins with '-' goes after '--': matcalc " +
+                                                          cmd.get_name() + " --wrt x -- " + a + ")"
+                                                    : ""));
+  }
 }
 
 // --expr-file FILE: EXPR (with any declarations before it, separated by ';' or
@@ -226,13 +361,21 @@ void read_expr_file(Common& c) {
 }
 
 void add_common(CLI::App* cmd, Common& c, bool wrt_required) {
-  cmd->add_option("EXPR", c.expr, "the expression (LANGUAGE.md); declarations may precede it, separated by ';'");
+  cmd->add_option("EXPR", c.expr,
+                  "the expression (LANGUAGE.md); declarations may precede it, separated by ';' or line breaks; "
+                  "'#' starts a comment");
   cmd->add_option("--expr-file", c.expr_file,
                   "read EXPR from a file ('-': stdin), for long expressions; declarations may precede it");
-  auto* w = cmd->add_option("--wrt", c.wrt, "variable to differentiate with respect to (repeatable)")
+  auto* w = cmd->add_option("--wrt", c.wrt,
+                            "variables to differentiate with respect to: --wrt x y or --wrt x --wrt y. --wrt "
+                            "takes every name (letters, digits, '_') that follows it, so write EXPR before "
+                            "--wrt or after '--' when EXPR is a bare name")
                 ->allow_extra_args(false);
   if (wrt_required) w->required();
   cmd->add_option("--decl", c.decl, "declarations, e.g. \"W: matrix(n,k); s: scalar; S: symmetric(n)\"");
+  cmd->add_flag("--show-types", c.show_types,
+                "print 'types: ...' (every symbol, declared or inferred) on stderr before the result");
+  cmd->add_flag("--strict", c.strict, "make inference warnings errors (exit 2)");
 }
 
 }  // namespace
@@ -243,10 +386,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "matcalc 0.1.0");
 
   Common grad_c, eval_c, check_c;
-  std::string format = "text", values, dims;
+  std::string format = "text", values;
+  std::vector<std::string> eval_dims, check_dims;
   bool json = false;
-  std::uint64_t seed = 1;
-  double tolerance = 1e-5;
+  std::string seed = "1", tolerance = "1e-5";
 
   CLI::App* grad = app.add_subcommand("grad", "print the simplified gradient of a scalar expression");
   add_common(grad, grad_c, true);
@@ -258,10 +401,13 @@ int main(int argc, char** argv) {
   eval->add_option("--values", values, "JSON file mapping each symbol to a number, a list or a list of rows")
       ->required();
   eval->add_flag("--json", json, "print one JSON object {\"value\": ..., \"gradient\": {...}}");
+  eval->add_option("--dims", eval_dims, "sizes of dimension symbols that no value carries, e.g. n=5,k=3")
+      ->allow_extra_args(false);
 
   CLI::App* check = app.add_subcommand("check", "compare the symbolic gradient with central finite differences");
   add_common(check, check_c, true);
-  check->add_option("--dims", dims, "sizes of dimension symbols, e.g. n=5,k=3 (others random in 2..5)");
+  check->add_option("--dims", check_dims, "sizes of dimension symbols, e.g. n=5,k=3 (others random in 2..5)")
+      ->allow_extra_args(false);
   check->add_option("--seed", seed, "random seed (default 1)");
   check->add_option("--tolerance", tolerance, "largest accepted relative error (default 1e-5)");
 
@@ -309,6 +455,8 @@ int main(int argc, char** argv) {
         names += (names.empty() ? "" : ", ") + sub->get_name();
       }
       if (!known) throw Error(ErrorKind::Usage, std::string("unknown command '") + cargs[1] + "' (" + names + ")");
+      if (const CLI::App* sub = app.get_subcommand(cargs[1]); !sub->get_allow_extras())
+        check_options_known(app, *sub, split.args);
     }
     app.parse(static_cast<int>(cargs.size()), cargs.data());
     active = grad->parsed()          ? &grad_c
@@ -323,7 +471,12 @@ int main(int argc, char** argv) {
         active->expr = *split.expr;
       }
       if (!active->expr_file.empty()) read_expr_file(*active);
-      if (active->expr.empty()) throw CLI::RequiredError("EXPR");
+      if (active->expr.empty())
+        throw CLI::ParseError(split.wrt_list
+                                  ? "EXPR is required; --wrt takes every name that follows it, so write EXPR before "
+                                    "--wrt, or after '--' (matcalc grad --wrt x -- x)"
+                                  : "EXPR is required",
+                              2);
     }
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
@@ -341,8 +494,8 @@ int main(int argc, char** argv) {
 
   try {
     if (active == &grad_c) return run_grad(grad_c, format);
-    if (active == &eval_c) return run_eval(eval_c, values, json);
-    if (active == &check_c) return run_check(check_c, dims, seed, tolerance);
+    if (active == &eval_c) return run_eval(eval_c, values, json, eval_dims);
+    if (active == &check_c) return run_check(check_c, check_dims, seed, tolerance);
     if (active == &explain_c) return run_explain(explain_c, explain_format);
     return run_rules(rule_name, rule_search, rules_format);
   } catch (const Error& e) {

@@ -125,7 +125,7 @@ std::int64_t dim_in(const Dim& d, const std::map<std::string, std::int64_t>& dim
   if (missing.empty())
     throw Error(ErrorKind::Limit, "dimension " + d.str() + " is too large");
   throw Error(ErrorKind::Value,
-              "no size for dimension '" + missing + "' (no value binds it)");
+              "no size for dimension '" + missing + "' (no value binds it; give it with --dims " + missing + "=SIZE)");
 }
 
 // ----------------------------------------------------------- factorizations
@@ -279,6 +279,7 @@ struct Evaluator::Impl {
   std::map<std::string, std::int64_t> dims;  // b.dims plus sizes read off symbol values
   std::unordered_map<Expr, Matrix> values;   // node-stable: references survive rehash
   std::unordered_map<Expr, std::unique_ptr<Factor>> factors;
+  Expr failed = nullptr;  // the node whose operation threw (see failed_at)
 
   explicit Impl(const Bindings& bb) : b(bb), dims(bb.dims) {}
 
@@ -336,9 +337,16 @@ struct Evaluator::Impl {
     }
     for (Expr n : order)
       if (n->op == Op::Symbol) bind_dims_from(n);
+    failed = nullptr;
     for (Expr n : order) {
       check_size(n);
-      Matrix v = compute(n);
+      Matrix v;
+      try {
+        v = compute(n);
+      } catch (const Error&) {
+        if (!failed) failed = n;
+        throw;
+      }
       if (!v.allFinite()) {
         if (n->op == Op::Symbol) throw Error(ErrorKind::Value, "the value of '" + n->name + "' is not finite");
         domain_error(fn_name(n->op), "result is not finite (overflow or NaN)");
@@ -400,8 +408,12 @@ struct Evaluator::Impl {
       }
       case Op::Mul:
         return product(n);
-      case Op::Pow:
-        return Matrix::Constant(1, 1, checked_pow(fn, kid(0)(0, 0), kid(1)(0, 0)));
+      case Op::Pow: {
+        // a/b is a*b^-1 in the IR: a zero divisor is reported as '/'.
+        const double base = kid(0)(0, 0), p = kid(1)(0, 0);
+        if (base == 0 && p == -1) domain_error("'/'", "division by zero");
+        return Matrix::Constant(1, 1, checked_pow(fn, base, p));
+      }
       case Op::MatPow:
         return matrix_power(n);
       case Op::ElemMul: {
@@ -597,7 +609,9 @@ struct Evaluator::Impl {
       if (is_chain_inv(k)) {
         auto [src, transposed] = factor_source(k);
         const Factor& f = factor(src);
+        failed = k;  // the inverse that this product solves with
         f.require_invertible("inv");
+        failed = nullptr;
         Piece p;
         p.inv = &f;
         p.inv_t = transposed;
@@ -683,6 +697,7 @@ struct Evaluator::Impl {
 Evaluator::Evaluator(const Bindings& b) : impl_(new Impl(b)) {}
 Evaluator::~Evaluator() { delete impl_; }
 const Matrix& Evaluator::eval(Expr e) { return impl_->eval(e); }
+Expr Evaluator::failed_at() const { return impl_->failed; }
 
 Matrix evaluate(Expr e, const Bindings& b) {
   Evaluator ev(b);

@@ -36,6 +36,9 @@ class Evaluator {
   Evaluator(const Evaluator&) = delete;
   Evaluator& operator=(const Evaluator&) = delete;
   const Matrix& eval(Expr e);
+  // After eval threw: the node whose operation failed (an inv(A) that a
+  // product solves with, a logdet, a division's y^-1); null when none did.
+  Expr failed_at() const;
 
  private:
   struct Impl;

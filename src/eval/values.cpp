@@ -56,7 +56,14 @@ double entry(const json& v, const std::string& name, const std::string& where) {
   return d;
 }
 
-Parsed parse_value(const json& v, const std::string& name) {
+// A matrix is a list of rows: an entry that is itself a list is one level
+// too many.
+[[noreturn]] void nested_too_deeply(const std::string& name, const std::string& source) {
+  value_error((source.empty() ? "" : source + ": ") + "'" + name +
+              "' is nested too deeply (a matrix is a list of rows)");
+}
+
+Parsed parse_value(const json& v, const std::string& name, const std::string& source) {
   if (v.is_number()) return {Parsed::Form::Number, Matrix::Constant(1, 1, entry(v, name, "the entry"))};
   if (!v.is_array())
     value_error("the value of '" + name + "' is " + shown(v) +
@@ -74,9 +81,11 @@ Parsed parse_value(const json& v, const std::string& name) {
       if (static_cast<Index>(row.size()) != c)
         value_error("the value of '" + name + "' has ragged rows: row 1 has " + std::to_string(c) +
                     " entries, row " + std::to_string(i + 1) + " has " + std::to_string(row.size()));
-      for (Index j = 0; j < c; ++j)
+      for (Index j = 0; j < c; ++j) {
+        if (row[static_cast<std::size_t>(j)].is_array()) nested_too_deeply(name, source);
         m(i, j) = entry(row[static_cast<std::size_t>(j)], name,
                         "at row " + std::to_string(i + 1) + ", column " + std::to_string(j + 1));
+      }
     }
     return {Parsed::Form::Rows, std::move(m)};
   }
@@ -91,7 +100,7 @@ Parsed parse_value(const json& v, const std::string& name) {
 }
 
 // Matches a parsed value to a symbol's shape kind; throws expected-vs-got.
-Matrix fit_to_shape(const Parsed& p, Expr sym) {
+Matrix fit_to_shape(const Parsed& p, Expr sym, bool one_entry) {
   const Shape& s = sym->shape;
   auto mismatch = [&]() -> Matrix {
     value_error("the value of '" + sym->name + "' should be " +
@@ -102,7 +111,8 @@ Matrix fit_to_shape(const Parsed& p, Expr sym) {
                 ", got " + p.describe());
   };
   if (s.is_scalar()) {
-    if (p.form != Parsed::Form::Number) return mismatch();
+    // A vector(1) or matrix(1,1): a number, [x] or [[x]]. A scalar: a number.
+    if (p.form != Parsed::Form::Number && !(one_entry && p.m.size() == 1)) return mismatch();
     return p.m;
   }
   if (s.is_col()) {
@@ -166,9 +176,11 @@ struct DimBinder {
     if (unbound.empty()) {
       if (known != x.size) {
         std::string how;
+        std::set<std::string> named;  // n*n names n once
         for (const auto& f : d.factors())
-          how += (how.empty() ? "" : ", ") + f + " = " + std::to_string(bound.at(f).first) +
-                 " (from " + source(f) + ")";
+          if (named.insert(f).second)
+            how +=
+                (how.empty() ? "" : ", ") + f + " = " + std::to_string(bound.at(f).first) + " (from " + source(f) + ")";
         value_error("dimension " + d.str() + " of '" + x.who + "' (its " + x.axis + ") is " +
                     std::to_string(x.size) + " in its value, but " + how + " make it " +
                     std::to_string(known));
@@ -212,9 +224,22 @@ void check_symmetric(Matrix& m, const std::string& name) {
   m = (0.5 * (m + m.transpose())).eval();  // eval(): m.transpose() aliases m
 }
 
+// The size a key of the values file gives a dimension: a positive integer.
+std::int64_t dimension_size(const json& v, const std::string& dim, const std::string& source) {
+  const std::string where = source.empty() ? "the values file" : source;
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() >= 1 && v.get<std::uint64_t>() <= (std::uint64_t{1} << 27))
+    return static_cast<std::int64_t>(v.get<std::uint64_t>());
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (d >= 1 && d <= double(std::int64_t{1} << 27) && d == std::floor(d)) return static_cast<std::int64_t>(d);
+  }
+  value_error(where + " sizes the dimension '" + dim + "' with " + shown(v) + "; a size is a positive integer up to " +
+              std::to_string(std::int64_t{1} << 27));
+}
+
 }  // namespace
 
-Bindings read_values(const json& j, const std::map<std::string, Expr>& symbols) {
+Bindings read_values(const json& j, const std::map<std::string, Expr>& symbols, const ValuesContext& context) {
   if (!j.is_object())
     value_error("the values file must hold a JSON object mapping symbols to values, not " +
                 std::string(j.type_name() == std::string("array") ? "an " : "a ") + j.type_name());
@@ -228,7 +253,7 @@ Bindings read_values(const json& j, const std::map<std::string, Expr>& symbols) 
   Bindings b;
   std::vector<DimFact> facts;
   for (const auto& [name, sym] : symbols) {
-    Matrix m = fit_to_shape(parse_value(j.at(name), name), sym);
+    Matrix m = fit_to_shape(parse_value(j.at(name), name, context.source), sym, context.one_entry.count(name) > 0);
     facts.push_back({sym->shape.rows, m.rows(), name, "rows"});
     facts.push_back({sym->shape.cols, m.cols(), name, "columns"});
     if (sym->symmetric && m.rows() != m.cols())
@@ -243,6 +268,12 @@ Bindings read_values(const json& j, const std::map<std::string, Expr>& symbols) 
     return f.d.is_literal() || (f.d.coeff() == 1 && f.d.factors().size() == 1);
   });
   DimBinder binder;
+  // Sizes given outright first: a shape that disagrees is reported against them.
+  for (const auto& [dim, size] : context.dims) binder.bind_plain(dim, {Dim::symbol(dim), size, "--dims", "size"});
+  for (const std::string& dim : context.dimensions)
+    if (j.contains(dim) && !symbols.count(dim))
+      binder.bind_plain(
+          dim, {Dim::symbol(dim), dimension_size(j.at(dim), dim, context.source), "the key \"" + dim + "\"", "size"});
   std::vector<DimFact> pending;
   for (const auto& f : facts)
     if (!binder.settle(f)) pending.push_back(f);
@@ -265,12 +296,13 @@ Bindings read_values(const json& j, const std::map<std::string, Expr>& symbols) 
   return b;
 }
 
-Bindings read_values_file(const std::string& path, const std::map<std::string, Expr>& symbols) {
+Bindings read_values_file(const std::string& path, const std::map<std::string, Expr>& symbols, ValuesContext context) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) value_error("values file '" + path + "' is a directory");
   std::ifstream in(path);
   if (!in) value_error("cannot read values file '" + path + "': " + std::strerror(errno));
-  return read_values(parse_values_json(in, "values file '" + path + "'"), symbols);
+  context.source = "values file '" + path + "'";
+  return read_values(parse_values_json(in, context.source), symbols, context);
 }
 
 json parse_values_json(std::istream& in, const std::string& source) {

@@ -7,7 +7,9 @@
 #include <istream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "eval/evaluate.hpp"
 
@@ -22,8 +24,23 @@ inline constexpr std::size_t kMaxValuesEntries = std::size_t{1} << 24;
 // it in messages ("values file 'v.json'").
 nlohmann::json parse_values_json(std::istream& in, const std::string& source);
 
-Bindings read_values(const nlohmann::json& j, const std::map<std::string, Expr>& symbols);
-Bindings read_values_file(const std::string& path, const std::map<std::string, Expr>& symbols);
+// What a values file is read against besides the symbols: its name in
+// messages, the program's dimension symbols (a key naming one sizes it:
+// `"n": 4`) and sizes given elsewhere (eval --dims). Every size must agree
+// with the values' shapes.
+struct ValuesContext {
+  std::string source;                        // "values file 'v.json'"; empty: not named
+  std::vector<std::string> dimensions;       // dimension symbols a key may size
+  std::map<std::string, std::int64_t> dims;  // sizes from --dims
+  // Symbols of one entry that are not scalars (vector(1), matrix(1,1)):
+  // their value may be written 3, [3] or [[3]]; a scalar's only 3.
+  std::set<std::string> one_entry;
+};
+
+Bindings read_values(const nlohmann::json& j, const std::map<std::string, Expr>& symbols,
+                     const ValuesContext& context = {});
+Bindings read_values_file(const std::string& path, const std::map<std::string, Expr>& symbols,
+                          ValuesContext context = {});
 
 // A value as JSON in the layout of CLI.md: a number for a scalar, a flat list
 // for a vector (n x 1 or 1 x n), a list of rows for a matrix.

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <string_view>
 
 #include "ir/error.hpp"
 
@@ -28,7 +29,13 @@ class Lexer {
     std::vector<Token> out;
     std::size_t i = 0;
     while (true) {
-      while (i < src_.size() && std::isspace(static_cast<unsigned char>(src_[i]))) ++i;
+      // Whitespace, line breaks and `#` comments (to the end of the line).
+      while (i < src_.size() && (std::isspace(static_cast<unsigned char>(src_[i])) || src_[i] == '#')) {
+        if (src_[i] == '#')
+          while (i < src_.size() && src_[i] != '\n') ++i;
+        else
+          ++i;
+      }
       int pos = base_ + static_cast<int>(i);
       if (i >= src_.size()) {
         out.push_back({Token::T::End, "", pos});
@@ -309,17 +316,76 @@ struct Item {
   int pos;
 };
 
+bool looks_like_declaration(const std::vector<Token>& toks);
+
+// Whether `text` is (the start of) a declaration `name: type`.
+bool declaration_text(const std::string& text) {
+  try {
+    return looks_like_declaration(Lexer(text, 0).run());
+  } catch (const Error&) {
+    return false;  // the item's own parse reports it
+  }
+}
+
+// A character that leaves an operand missing when a line ends with it.
+bool wants_operand(char c) { return std::string_view("+-*/^:,(").find(c) != std::string_view::npos; }
+
+// Splits a program into items: at ';', and at a line break that ends a
+// complete item. A line break does not end an item inside parentheses,
+// after an operator or ',' that still wants its right operand, or (in an
+// expression, not a declaration) before a line that begins with a binary
+// operator (`+ b`, `* c`, `: dX`), so an expression may run over several
+// lines. `#` starts a comment to the end of the line, in any item.
 std::vector<Item> split_items(const std::string& src) {
   std::vector<Item> items;
   std::size_t start = 0;
-  for (std::size_t i = 0; i <= src.size(); ++i) {
-    if (i == src.size() || src[i] == ';' || src[i] == '\n') {
-      std::string t = src.substr(start, i - start);
-      if (t.find_first_not_of(" \t\r") != std::string::npos)
-        items.push_back({t, static_cast<int>(start)});
-      start = i + 1;
+  int depth = 0;
+  char last = 0;  // the item's last character that is neither space nor comment
+  auto flush = [&](std::size_t end) {
+    std::string t = src.substr(start, end - start);
+    if (last != 0) items.push_back({t, static_cast<int>(start)});
+    start = end + 1;
+    depth = 0;
+    last = 0;
+  };
+  // The first character of the next line that holds anything but space and comments.
+  auto next_significant = [&](std::size_t i) -> std::size_t {
+    while (i < src.size()) {
+      if (src[i] == '#')
+        while (i < src.size() && src[i] != '\n') ++i;
+      else if (std::isspace(static_cast<unsigned char>(src[i])))
+        ++i;
+      else
+        return i;
     }
+    return src.size();
+  };
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    const char c = src[i];
+    if (c == '#') {
+      while (i + 1 < src.size() && src[i + 1] != '\n') ++i;
+      continue;
+    }
+    if (c == ';') {
+      flush(i);
+      continue;
+    }
+    if (c == '\n') {
+      if (last == 0 || depth > 0 || wants_operand(last)) continue;
+      std::size_t k = next_significant(i + 1);
+      const bool binary_next =
+          k < src.size() &&
+          (std::string_view("+-*/^:").find(src[k]) != std::string_view::npos ||
+           (src[k] == '.' && k + 1 < src.size() && std::string_view("*/^").find(src[k + 1]) != std::string_view::npos));
+      if (binary_next && !declaration_text(src.substr(start, i - start))) continue;
+      flush(i);
+      continue;
+    }
+    if (c == '(') ++depth;
+    if (c == ')' && depth > 0) --depth;
+    if (!std::isspace(static_cast<unsigned char>(c))) last = c;
   }
+  flush(src.size());
   return items;
 }
 

@@ -134,6 +134,70 @@ TEST(Api, ValuesFromJsonAreCheckedAgainstTheProgram) {
   }
 }
 
+TEST(Api, ValuesSizeDimensionsByKeyOrGivenSizes) {
+  Session s;
+  Function f = s.load("x'*ones(n)*sum(ones(k))", "x: vector(n)");
+  EXPECT_EQ(read_values_json(f, R"({"x": [1, 2], "k": 3})", "values").dims.at("k"), 3);
+  EXPECT_EQ(read_values_json(f, R"({"x": [1, 2]})", "values", {{"k", 4}}).dims.at("k"), 4);
+  for (const char* bad : {R"({"x": [1, 2], "n": 3})", R"({"x": [1, 2], "k": 0})", R"({"x": [1, 2], "k": 1.5})"}) {
+    try {
+      (void)read_values_json(f, bad, "values");
+      FAIL() << "no error for " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Value) << bad;
+    }
+  }
+  try {
+    (void)read_values_json(f, R"({"x": [1, 2]})", "values", {{"n", 3}});
+    FAIL() << "no error for a size that contradicts a value";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dimension n is 3 from --dims but 2 from x"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Api, OneEntryVectorsMayBeWrittenAsLists) {
+  Session s;
+  Function f = s.load("x'*A*x + s", "x: vector(1); A: matrix(1,1); s: scalar");
+  Values v = read_values_json(f, R"({"x": [3], "A": [[2]], "s": 1})", "values");
+  EXPECT_DOUBLE_EQ(s.evaluate({s.simplify(f.expression)}, v)[0](0, 0), 19.0);
+  try {
+    (void)read_values_json(f, R"({"x": [3], "A": [[2]], "s": [1]})", "values");
+    FAIL() << "a scalar is a number, not a list";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Value);
+  }
+}
+
+TEST(Api, EvaluateAFunctionAndItsGradients) {
+  Session s;
+  Function f = s.load("x'*A*x", "x: vector(n); A: matrix(n,n)", {.scalar = true, .wrt = {"x", "A"}});
+  Values v = read_values_json(f, R"({"x": [1, 2], "A": [[1, 2], [3, 4]]})", "values");
+  std::vector<Eigen::MatrixXd> out = s.evaluate(f, {"x", "A"}, v);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_DOUBLE_EQ(out[0](0, 0), 27.0);
+  EXPECT_EQ(value_json(out[1]), "[12.0,21.0]");
+  EXPECT_EQ(value_json(out[2]), "[[1.0,2.0],[2.0,4.0]]");  // x x'
+}
+
+// Evaluating the gradient of logdet(A) at a nearly singular A fails in
+// inv(A'), which the user never wrote: the error names logdet(A).
+TEST(Api, GradientEvaluationErrorNamesItsOrigin) {
+  Session s;
+  Function f = s.load("tr(B*A) + logdet(A)", "", {.scalar = true, .wrt = {"A"}});
+  Values v = read_values_json(f, R"({"A": [[1, 0], [0, 1e-15]], "B": [[1, 0], [0, 1]]})", "values");
+  EXPECT_NO_THROW((void)s.evaluate(f, {}, v));
+  try {
+    (void)s.evaluate(f, {"A"}, v);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Domain);
+    EXPECT_EQ(std::string(e.what()).rfind(
+                  "in the gradient w.r.t. A (from logdet(A), whose derivative needs inv(A')): inv: ", 0),
+              0u)
+        << e.what();
+  }
+}
+
 TEST(Api, CheckAgreesAndReportsAsTheCliDoes) {
   Session s;
   Function f = s.load("log(det(W*W' + s^2*I))", "", {.scalar = true});

@@ -197,7 +197,7 @@ TEST(ParseErrors, EveryClassHasItsColumn) {
   const SyntaxCase cases[] = {
       // unexpected character
       {"x + $y", 5, "unexpected character"},
-      {"x # y", 3, "unexpected character"},
+      {"x @ y", 3, "unexpected character"},  // (`#` starts a comment)
       {"a*[b]", 3, "unexpected character"},
       {"x + \xc3\xa9", 5, "unexpected character"},
       {"2.", 2, "unexpected character"},
