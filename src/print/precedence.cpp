@@ -86,6 +86,29 @@ bool identity_size_known_in_sum(Expr add) {
   return false;
 }
 
+bool is_broadcast_term(Expr t) {
+  if (!t->shape.is_col()) return false;
+  if (t->op == Op::Ones) return true;
+  if (t->op != Op::Mul) return false;
+  // In normal form the scalar factors come first and the chain last: the
+  // chain must be the column of ones alone.
+  for (std::size_t i = 0; i + 1 < t->kids.size(); ++i)
+    if (!t->kid(i)->is_scalar()) return false;
+  return t->kids.back()->op == Op::Ones;
+}
+
+std::vector<bool> broadcast_terms(Expr add) {
+  std::vector<bool> out(add->kids.size(), false);
+  if (add->op != Op::Add || !add->shape.is_col()) return out;
+  bool other = false;
+  for (std::size_t i = 0; i < add->kids.size(); ++i) {
+    out[i] = is_broadcast_term(add->kid(i));
+    other = other || !out[i];
+  }
+  if (!other) out.assign(out.size(), false);
+  return out;
+}
+
 void check_printable(Expr e) {
   std::unordered_map<Expr, std::size_t> size;  // tree size, saturated past the limit
   for (Expr n : topo_order(e)) {

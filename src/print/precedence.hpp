@@ -34,6 +34,16 @@ std::vector<SignedTerm> signed_terms(Expr add);
 // True when the identity's size can be read from where it stands (`A + s*I`).
 bool identity_size_known_in_sum(Expr add);
 
+// Broadcasting, re-sugared (LANGUAGE.md: a scalar added to a vector applies to
+// every entry). The IR has no such sum: inference lowers `s + v` to
+// `s*ones(n) + v`. A printer may write a term `ones(n)` or `c*ones(n)` (c any
+// scalar factors, the ones a column of n != 1 entries) of a column-vector sum
+// as `1` or `c` alone, and the text reads back as the same sum. Not in a sum
+// whose terms are all such terms (it would read back as a scalar), never for
+// `ones(n,m)` (a scalar is never added to a matrix), nor for rows.
+bool is_broadcast_term(Expr term);            // ones(n) or c*ones(n), a column
+std::vector<bool> broadcast_terms(Expr add);  // per term of add: prints as its scalar part
+
 // A printed expression is a tree: a subexpression shared in the DAG prints
 // once per use, so the text can be far larger than the DAG (the gradient of
 // s^t^t^...^t). Past kMaxPrintedNodes tree nodes, a Limit error instead of
