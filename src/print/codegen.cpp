@@ -173,7 +173,7 @@ Code Emitter::lower_sum(Expr e) {
   // alone where the target adds a scalar to every entry of a vector. The
   // choice is structural, the same in both passes, so the counts stay right:
   // such a term refers to its scalar factors only, never to its ones.
-  std::vector<bool> broadcast = broadcast_terms(e);
+  std::vector<bool> broadcast = broadcast_terms(e, true);
   if (!scalar_broadcasts_onto_vectors()) broadcast.assign(broadcast.size(), false);
   Code acc = broadcast[0] ? lower_product_scalar_part(e->kid(0), false) : ref(e->kid(0));
   for (std::size_t i = 1; i < e->kids.size(); ++i) {

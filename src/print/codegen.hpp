@@ -75,9 +75,10 @@ class Emitter {
   virtual Code power_of(const Code& base, double p) const = 0;  // base^p, p a positive constant
   virtual Code transposed(const Code& c, Kind k) const = 0;      // c' for a value of kind k
   virtual std::string local_of_dim(const std::string& name) const = 0;
-  // Whether `s + v` (s a scalar, v a vector) adds s to every entry, so that
-  // a sum's broadcast term c*ones(n) may be written as c (NumPy, PyTorch: yes;
-  // Eigen: no, a double does not broadcast onto a VectorXd).
+  // Whether `s + v` (s a scalar, v a vector, a column or a row) adds s to
+  // every entry, so that a sum's broadcast term c*ones(n) or c*ones(1,n) may
+  // be written as c (NumPy, PyTorch: yes, vectors are 1-D; Eigen: no, a
+  // double does not broadcast onto a VectorXd).
   virtual bool scalar_broadcasts_onto_vectors() const { return false; }
   // L*R by the shapes (broadcast, outer, dot, matrix product).
   virtual Code multiply(const Code& l, const Shape& ls, const Code& r, const Shape& rs) = 0;

@@ -11,8 +11,8 @@
 //     1-D arrays, matrices 2-D, scalars 0-d; a product is lowered by the
 //     shapes of its factors (column*row is an outer product, row*column a
 //     dot product, scalar*X a broadcast, else @); a term c*ones(n) of a
-//     vector sum is written c, which NumPy and PyTorch add to every entry
-//     (1.0 + np.exp(x_v));
+//     vector sum (a column or a row, both 1-D) is written c, which NumPy
+//     and PyTorch add to every entry (1.0 + np.exp(x_v));
 //   - inv(A)*B is a solve, B*inv(A) a solve with A', never an explicit
 //     inverse; logdet goes through slogdet and raises ValueError when the
 //     determinant is not positive;

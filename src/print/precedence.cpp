@@ -86,8 +86,8 @@ bool identity_size_known_in_sum(Expr add) {
   return false;
 }
 
-bool is_broadcast_term(Expr t) {
-  if (!t->shape.is_col()) return false;
+bool is_broadcast_term(Expr t, bool rows_too) {
+  if (!t->shape.is_col() && !(rows_too && t->shape.is_row())) return false;
   if (t->op == Op::Ones) return true;
   if (t->op != Op::Mul) return false;
   // In normal form the scalar factors come first and the chain last: the
@@ -97,12 +97,12 @@ bool is_broadcast_term(Expr t) {
   return t->kids.back()->op == Op::Ones;
 }
 
-std::vector<bool> broadcast_terms(Expr add) {
+std::vector<bool> broadcast_terms(Expr add, bool rows_too) {
   std::vector<bool> out(add->kids.size(), false);
-  if (add->op != Op::Add || !add->shape.is_col()) return out;
+  if (add->op != Op::Add || !(add->shape.is_col() || (rows_too && add->shape.is_row()))) return out;
   bool other = false;
   for (std::size_t i = 0; i < add->kids.size(); ++i) {
-    out[i] = is_broadcast_term(add->kid(i));
+    out[i] = is_broadcast_term(add->kid(i), rows_too);
     other = other || !out[i];
   }
   if (!other) out.assign(out.size(), false);

@@ -40,9 +40,11 @@ bool identity_size_known_in_sum(Expr add);
 // scalar factors, the ones a column of n != 1 entries) of a column-vector sum
 // as `1` or `c` alone, and the text reads back as the same sum. Not in a sum
 // whose terms are all such terms (it would read back as a scalar), never for
-// `ones(n,m)` (a scalar is never added to a matrix), nor for rows.
-bool is_broadcast_term(Expr term);            // ones(n) or c*ones(n), a column
-std::vector<bool> broadcast_terms(Expr add);  // per term of add: prints as its scalar part
+// `ones(n,m)` (a scalar is never added to a matrix), nor for rows, which
+// LANGUAGE.md counts as 1 x n matrices; `rows_too` is for code targets whose
+// vectors are 1-D either way (NumPy, PyTorch).
+bool is_broadcast_term(Expr term, bool rows_too = false);            // ones(n) or c*ones(n)
+std::vector<bool> broadcast_terms(Expr add, bool rows_too = false);  // per term: prints as its scalar part
 
 // A printed expression is a tree: a subexpression shared in the DAG prints
 // once per use, so the text can be far larger than the DAG (the gradient of

@@ -135,4 +135,13 @@ inline void expect_vector(const nlohmann::json& enc, const Eigen::MatrixXd& want
         << "entry " << i << ": got " << enc["data"][i] << ", want " << want(i);
 }
 
+inline void expect_matrix(const nlohmann::json& enc, const Eigen::MatrixXd& want) {
+  ASSERT_TRUE(enc.is_object()) << enc;
+  ASSERT_EQ(enc["shape"], nlohmann::json::array({want.rows(), want.cols()})) << enc;
+  for (Eigen::Index i = 0; i < want.rows(); ++i)
+    for (Eigen::Index c = 0; c < want.cols(); ++c)
+      EXPECT_TRUE(close_to(enc["data"][i][c].get<double>(), want(i, c)))
+          << "entry (" << i << "," << c << "): got " << enc["data"][i][c] << ", want " << want(i, c);
+}
+
 }  // namespace matcalc::testing

@@ -265,7 +265,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, BroadcastGradient, ::testing::ValuesIn(derived_c
 ModuleSpec spec_of(Scope& S, Expr f, const std::vector<std::pair<std::string, Expr>>& wrt) {
   ModuleSpec spec;
   spec.value = f;
-  spec.symbols = {{"X", S.X}, {"y", S.y}, {"w", S.w}, {"b", S.b}, {"s", S.s}, {"v", S.v}};
+  spec.symbols = {{"X", S.X}, {"y", S.y}, {"w", S.w}, {"b", S.b}, {"s", S.s}, {"v", S.v}, {"A", S.A}};
   spec.source = to_text(f);
   for (const auto& [name, x] : wrt) spec.gradients.push_back({name, gradient(f, x)});
   return spec;
@@ -308,6 +308,33 @@ TEST(BroadcastNumpy, ModuleRunsAndMatchesTheEvaluator) {
     else
       matcalc::testing::expect_vector(r["gradient"][name], want);
   }
+}
+
+// Python vectors are 1-D whether columns or rows, so a row sum
+// (s*ones(1,n) + v', from transposing s + v) is written s + v too.
+TEST(BroadcastNumpy, RowSumsTooAndTheModuleRuns) {
+  Scope S;
+  Expr sv = add(mul(S.s, S.ones_n), S.v);
+  Expr f = mul(mul(transpose(sv), S.A), sv);
+  ModuleSpec spec = spec_of(S, f, {{"s", S.s}, {"v", S.v}, {"A", S.A}});
+  std::string mod = to_python_module(spec);
+  EXPECT_EQ(mod.find("np.ones("), std::string::npos) << mod;
+  EXPECT_NE(mod.find(" = x_s + x_v\n"), std::string::npos) << mod;  // the row, held: it is used twice
+  // The text printer does not: LANGUAGE.md counts a row as a 1 x n matrix.
+  EXPECT_EQ(to_text(transpose(sv)), "s*ones(1,n) + v'");
+  REQUIRE_NUMPY_PYTHON(py);
+  Bindings bnd = S.values();
+  nlohmann::json values = {{"A", matcalc::testing::json_rows(at(bnd, "A"))},
+                           {"v", matcalc::testing::json_list(at(bnd, "v"))},
+                           {"s", at(bnd, "s")(0, 0)}};
+  nlohmann::json r = matcalc::testing::run_module(py, mod, values);
+  ASSERT_FALSE(r.contains("error")) << r;
+  const VectorXd shifted = (at(bnd, "v").array() + at(bnd, "s")(0, 0)).matrix();
+  const MatrixXd A = at(bnd, "A");
+  matcalc::testing::expect_scalar(r["value"], shifted.dot(A * shifted));
+  matcalc::testing::expect_scalar(r["gradient"]["s"], ((A + A.transpose()) * shifted).sum());
+  matcalc::testing::expect_vector(r["gradient"]["v"], (A + A.transpose()) * shifted);
+  matcalc::testing::expect_matrix(r["gradient"]["A"], shifted * shifted.transpose());
 }
 
 // ------------------------------------------------------------ (e) Eigen
