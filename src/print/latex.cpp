@@ -235,7 +235,7 @@ class LatexPrinter {
     const std::vector<SignedTerm> terms = signed_terms(e);
     std::string s;
     for (std::size_t i = 0; i < terms.size(); ++i) {
-      const SignedTerm& t = terms[i];
+      const SignedTerm t = broadcast[i] ? negated_sum_as_sign(terms[i]) : terms[i];
       const bool first = i == 0;
       // As in the text printer: a negated term binds at product level, and a
       // broadcast term c \mathbf{1}_{n} prints as c (1 + \exp(v)).

@@ -109,6 +109,15 @@ std::vector<bool> broadcast_terms(Expr add, bool rows_too) {
   return out;
 }
 
+SignedTerm negated_sum_as_sign(const SignedTerm& t) {
+  Expr m = t.magnitude;
+  if (t.negative || m->op != Op::Mul || m->kids.size() != 2 || m->kid(0)->op != Op::Add) return t;
+  Expr s = m->kid(0);
+  for (Expr k : s->kids)
+    if (split_coefficient(k).first >= 0) return t;
+  return {true, mul(neg(s), m->kid(1))};
+}
+
 void check_printable(Expr e) {
   std::unordered_map<Expr, std::size_t> size;  // tree size, saturated past the limit
   for (Expr n : topo_order(e)) {

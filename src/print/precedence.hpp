@@ -45,6 +45,10 @@ bool identity_size_known_in_sum(Expr add);
 // vectors are 1-D either way (NumPy, PyTorch).
 bool is_broadcast_term(Expr term, bool rows_too = false);            // ones(n) or c*ones(n)
 std::vector<bool> broadcast_terms(Expr add, bool rows_too = false);  // per term: prints as its scalar part
+// A broadcast term (-a - b)*ones(n) (the builders move a sign into a lone sum
+// factor) as the negative term (a + b)*ones(n), so that x - (a + b) prints
+// as it was written, not x + (-a - b); any other term as it is.
+SignedTerm negated_sum_as_sign(const SignedTerm& t);
 
 // A printed expression is a tree: a subexpression shared in the DAG prints
 // once per use, so the text can be far larger than the DAG (the gradient of

@@ -49,7 +49,7 @@ class TextPrinter {
         const std::vector<SignedTerm> terms = signed_terms(e);
         std::string s;
         for (std::size_t i = 0; i < terms.size(); ++i) {
-          const SignedTerm& t = terms[i];
+          const SignedTerm t = broadcast[i] ? negated_sum_as_sign(terms[i]) : terms[i];
           const bool first = i == 0;
           // A negated term binds at product level: a - b*c, a - (b - c) cannot occur.
           // A broadcast term c*ones(n) prints as c, which binds at product level too.

@@ -115,6 +115,8 @@ std::vector<Printed> printed_cases() {
        "v + x^\\top\\,w"},
       {"minus_quadratic_form", [](Scope& S) { return sub(S.v, mul(mul(mul(transpose(S.x), S.A), S.x), S.ones_n)); },
        "v - x'*A*x", "v - x^\\top\\,A\\,x"},
+      {"minus_sum", [](Scope& S) { return sub(S.x, mul(add(S.a, S.s), S.ones_n)); }, "x - (a + s)",
+       "x - \\left(a + s\\right)"},
       {"over_scalar", [](Scope& S) { return add(div(S.ones_n, S.s), S.v); }, "v + 1/s", "v + \\frac{1}{s}"},
       {"inside_product", [](Scope& S) { return mul(S.s, add(S.ones_n, S.v)); }, "s*(v + 1)",
        "s\\,\\left(v + 1\\right)"},
