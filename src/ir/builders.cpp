@@ -264,6 +264,11 @@ Expr sum(Expr a) {
   if (a->is_scalar()) return a;
   if (a->is_zero()) return constant(cx, 0);
   if (a->op == Op::Transpose) return sum(a->kid(0));
+  // The sum of a row is the sum of the column it transposes (sum(ones(1,n))
+  // = sum(ones(n)), sum(x'*A) = sum(A'*x)), so that both meet as like terms;
+  // unless the transpose stays on top (kron(x, y)'), which would loop.
+  if (a->shape.is_row())
+    if (Expr t = transpose(a); t->op != Op::Transpose) return sum(t);
   if (a->op == Op::Add) {
     std::vector<Expr> t;
     for (Expr k : a->kids) t.push_back(sum(k));
@@ -336,6 +341,10 @@ Expr softmax(Expr a) {
 Expr frobenius(Expr a, Expr b) {
   if (!(a->shape == b->shape)) shape_error(":", a->shape, b->shape);
   if (a->is_scalar()) return mul(a, b);
+  // A : ones = sum(A): the adjoint of a broadcast scalar (s*ones(n) + v) is
+  // the sum of the sum's adjoint, not a product with a row of ones.
+  if (b->op == Op::Ones) return sum(a);
+  if (a->op == Op::Ones) return sum(b);
   if (a->shape.is_col()) return mul(transpose(a), b);
   if (a->shape.is_row()) return mul(a, transpose(b));
   if (a->op == Op::Identity) return trace(b);

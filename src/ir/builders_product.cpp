@@ -64,6 +64,22 @@ void take_out_scalar_runs(Factors& p) {
   }
 }
 
+// Pass 2b. A chain that is a row of ones times a column, or a row times a
+// column of ones, is the sum of that column or row: ones(n)'*x = x'*ones(n)
+// = sum(x) (the form a broadcast scalar's adjoint and explain's steps meet).
+void sum_against_ones(Factors& p) {
+  std::vector<Expr>& chain = p.chain;
+  if (chain.size() != 2 || !chain[0]->shape.is_row() || !chain[1]->shape.is_col()) return;
+  if (chain[0]->op == Op::Ones) {
+    p.scalars.push_back(sum(chain[1]));
+  } else if (chain[1]->op == Op::Ones) {
+    p.scalars.push_back(sum(chain[0]));
+  } else {
+    return;
+  }
+  chain.clear();
+}
+
 // Pass 3. A 1 x 1 chain among other scalar chains is one of them:
 // (a'*b)*(c'*d). Afterwards a scalar product with two scalar chains or more
 // has no chain of its own.
@@ -279,6 +295,7 @@ Expr mul_round(std::vector<Expr> factors, int rounds_left) {
   // Where the scalar factors and the chain are.
   Factors p = flatten(factors);
   take_out_scalar_runs(p);
+  sum_against_ones(p);
   join_scalar_chains(p);
   open_lone_scalar_chain(p);
   hoist_chain_scalars(p);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "ir/builders.hpp"
 #include "ir/builders_internal.hpp"
@@ -68,6 +69,44 @@ std::vector<Expr> factor_common(std::vector<Expr> terms, bool right) {
   return rest;
 }
 
+// A sum of a scalar and an array: a Shape error that says what to write.
+// Broadcasting is surface syntax (inference lowers `s + v` to
+// `s*ones(n) + v`); at the builders a scalar and an array never add, and a
+// caller of the API is told the explicit forms: s*ones(n) for a vector, and
+// for a matrix s*ones(n,m) or, when square, s*eye(n) (LANGUAGE.md: `s^2`
+// next to a matrix may mean either).
+// "a" or "an" before a size read aloud: an n x m matrix, a 3 x 3 matrix, an 8 x 2 one.
+std::string article(const std::string& size) {
+  const bool letter = size.size() == 1 || (size.size() > 1 && size[1] == '*');
+  const bool vowel_sound = letter ? std::string_view("aefhilmnorsx").find(size[0]) != std::string_view::npos
+                                  : size[0] == '8' || size.rfind("11", 0) == 0 || size.rfind("18", 0) == 0;
+  return vowel_sound ? "an " : "a ";
+}
+
+[[noreturn]] void sum_shape_error(const std::string& op, const Shape& a, const Shape& b) {
+  if (a.is_scalar() == b.is_scalar()) shape_error(op, a, b);
+  const bool scalar_first = a.is_scalar();
+  const Shape& arr = scalar_first ? b : a;
+  const std::string rows = arr.rows.str(), cols = arr.cols.str();
+  std::string what, hint;
+  if (arr.is_col()) {
+    what = "a vector(" + rows + ")";
+    hint = "write s*ones(" + rows + ") to add s to every entry";
+  } else if (arr.is_row()) {
+    what = "a 1 x " + cols + " row vector";
+    hint = "write s*ones(1," + cols + ") to add s to every entry";
+  } else {
+    what = article(rows) + rows + " x " + cols + " matrix";
+    hint = "write ";
+    if (arr.is_square()) hint += "s*eye(" + rows + ") for a multiple of the identity or ";
+    hint += "s*ones(" + rows + "," + cols + ") for every entry";
+  }
+  std::string verb = op == "-" ? (scalar_first ? "cannot subtract " + what + " from a scalar"
+                                               : "cannot subtract a scalar from " + what)
+                               : "cannot add a scalar to " + what;
+  throw Error(ErrorKind::Shape, "shape mismatch in '" + op + "': " + verb + ": " + hint);
+}
+
 // ------------------------------------------------------------ add's passes
 
 // Pass 1. Nested sums are flattened; every term has the shape of the first.
@@ -81,7 +120,7 @@ std::vector<Expr> flatten_terms(const std::vector<Expr>& terms) {
   }
   const Shape& s = flat[0]->shape;
   for (Expr t : flat)
-    if (!(t->shape == s)) shape_error("+", s, t->shape);
+    if (!(t->shape == s)) sum_shape_error("+", s, t->shape);
   return flat;
 }
 
@@ -194,7 +233,7 @@ Expr add(std::vector<Expr> terms) {
 Expr add(Expr a, Expr b) { return add(std::vector<Expr>{a, b}); }
 Expr neg(Expr a) { return scale(-1.0, a); }
 Expr sub(Expr a, Expr b) {
-  if (!(a->shape == b->shape)) shape_error("-", a->shape, b->shape);
+  if (!(a->shape == b->shape)) sum_shape_error("-", a->shape, b->shape);
   return add(a, neg(b));
 }
 

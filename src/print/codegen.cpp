@@ -1,10 +1,12 @@
 // The shared core of the code printers (see codegen.hpp).
 #include "print/codegen.hpp"
 
-#include <cmath>
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "ir/error.hpp"
+#include "print/precedence.hpp"
 
 namespace matcalc::codegen {
 
@@ -167,9 +169,20 @@ bool negative_term(Expr t) {
 }  // namespace
 
 Code Emitter::lower_sum(Expr e) {
-  Code acc = ref(e->kid(0));
+  // Broadcast terms (print/precedence.hpp) are written as their scalar part
+  // alone where the target adds a scalar to every entry of a vector. The
+  // choice is structural, the same in both passes, so the counts stay right:
+  // such a term refers to its scalar factors only, never to its ones.
+  std::vector<bool> broadcast = broadcast_terms(e, true);
+  if (!scalar_broadcasts_onto_vectors()) broadcast.assign(broadcast.size(), false);
+  Code acc = broadcast[0] ? lower_product_scalar_part(e->kid(0), false) : ref(e->kid(0));
   for (std::size_t i = 1; i < e->kids.size(); ++i) {
     Expr t = e->kid(i);
+    if (broadcast[i]) {
+      const bool minus = negative_term(t);
+      acc = binary(acc, minus ? "-" : "+", lower_product_scalar_part(t, minus), kAdd);
+      continue;
+    }
     // Only the writing pass may choose the form: whether t is held in a
     // temporary is known once counting is done. Both forms refer to the
     // same operands, so the counts stay right.
@@ -183,7 +196,12 @@ Code Emitter::lower_sum(Expr e) {
   return acc;
 }
 
-Code Emitter::lower_product(Expr e, bool flip_sign) {
+Code Emitter::lower_product_scalar_part(Expr term, bool flip_sign) {
+  if (term->op == Op::Ones) return number(flip_sign ? -1 : 1);
+  return lower_product(term, flip_sign, true);
+}
+
+Code Emitter::lower_product(Expr e, bool flip_sign, bool scalar_only) {
   double coef = 1;
   std::vector<Code> items;
   std::vector<Code> den;
@@ -192,7 +210,7 @@ Code Emitter::lower_product(Expr e, bool flip_sign) {
     if (k->op == Op::Const) {
       coef *= k->value;
     } else if (!k->is_scalar()) {
-      chain.push_back(k);
+      if (!scalar_only) chain.push_back(k);
     } else if (k->op == Op::Pow && k->kid(1)->op == Op::Const && k->kid(1)->value < 0) {
       // x^-p prints as a division: / x, / x^p
       double p = -k->kid(1)->value;

@@ -75,6 +75,11 @@ class Emitter {
   virtual Code power_of(const Code& base, double p) const = 0;  // base^p, p a positive constant
   virtual Code transposed(const Code& c, Kind k) const = 0;      // c' for a value of kind k
   virtual std::string local_of_dim(const std::string& name) const = 0;
+  // Whether `s + v` (s a scalar, v a vector, a column or a row) adds s to
+  // every entry, so that a sum's broadcast term c*ones(n) or c*ones(1,n) may
+  // be written as c (NumPy, PyTorch: yes, vectors are 1-D; Eigen: no, a
+  // double does not broadcast onto a VectorXd).
+  virtual bool scalar_broadcasts_onto_vectors() const { return false; }
   // L*R by the shapes (broadcast, outer, dot, matrix product).
   virtual Code multiply(const Code& l, const Shape& ls, const Code& r, const Shape& rs) = 0;
   // inv(A)*B and B*inv(A), `inv` the Inv node, `s` the product's shape.
@@ -105,8 +110,11 @@ class Emitter {
   std::vector<Expr> inputs_of_stage(int stage) const;
   // a + b - 2 * c: a negative term inlined here prints as a subtraction.
   Code lower_sum(Expr e);
-  // coef * scalars... * (matrix chain) / denominators...
-  Code lower_product(Expr e, bool flip_sign);
+  // coef * scalars... * (matrix chain) / denominators...; `scalar_only`
+  // leaves the chain out.
+  Code lower_product(Expr e, bool flip_sign, bool scalar_only = false);
+  // A broadcast term ones(n) or c*ones(n) as the scalar 1 or c.
+  Code lower_product_scalar_part(Expr term, bool flip_sign);
   Code lower_chain(const std::vector<Expr>& chain);
 
   const ModuleSpec& spec_;

@@ -231,23 +231,42 @@ class LatexPrinter {
 
   std::string sum(Expr e, bool known) {
     bool k = known || identity_size_known_in_sum(e);
+    const std::vector<bool> broadcast = broadcast_terms(e);
+    const std::vector<SignedTerm> terms = signed_terms(e);
     std::string s;
-    bool first = true;
-    for (const SignedTerm& t : signed_terms(e)) {
-      // As in the text printer: a negated term binds at product level.
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      const SignedTerm t = broadcast[i] ? negated_sum_as_sign(terms[i]) : terms[i];
+      const bool first = i == 0;
+      // As in the text printer: a negated term binds at product level, and a
+      // broadcast term c \mathbf{1}_{n} prints as c (1 + \exp(v)).
+      std::string body = broadcast[i] ? scalar_part(t.magnitude)
+                                      : wrap(t.magnitude, first && !t.negative ? kPrecSum : kPrecProduct, k);
       if (first)
-        s = t.negative ? "-" + wrap(t.magnitude, kPrecProduct, k) : wrap(t.magnitude, kPrecSum, k);
+        s = t.negative ? "-" + body : body;
       else
-        s += (t.negative ? " - " : " + ") + wrap(t.magnitude, kPrecProduct, k);
-      first = false;
+        s += (t.negative ? " - " : " + ") + body;
     }
     return s;
   }
 
   // coef * num... * chain... / den...: scalar division is a \frac of the
   // scalar factors, and the matrix chain follows it (\frac{2}{s} W).
-  std::string product(Expr e, bool known) {
+  // ones(n) -> 1, c*ones(n) -> c: a broadcast term of a vector sum without
+  // its column of ones (print/precedence.hpp, is_broadcast_term).
+  std::string scalar_part(Expr term) {
+    if (term->op == Op::Ones) return "1";
+    // A lone factor stands at product level, as a term: v + x'*y, not
+    // v + (x'*y) (its parentheses in (x'*y)*ones(n) keep it off the chain).
+    ProductLayout p = layout_product(term);
+    if (p.coef == 1 && p.divisor == 1 && p.numerator.size() == 1 && p.denominator.empty())
+      return wrap(p.numerator[0], kPrecProduct);
+    return product(term, false, true);
+  }
+
+  // `scalar_only`: leave out the matrix chain (a broadcast term's ones).
+  std::string product(Expr e, bool known, bool scalar_only = false) {
     ProductLayout p = layout_product(e);
+    if (scalar_only) p.chain.clear();
     bool chain_known = known || p.chain.size() > 1;
     double c = p.coef;
     bool minus = c < 0;

@@ -10,7 +10,9 @@
 //   - values follow the IR's shapes: vectors (n x 1 and 1 x n alike) are
 //     1-D arrays, matrices 2-D, scalars 0-d; a product is lowered by the
 //     shapes of its factors (column*row is an outer product, row*column a
-//     dot product, scalar*X a broadcast, else @);
+//     dot product, scalar*X a broadcast, else @); a term c*ones(n) of a
+//     vector sum (a column or a row, both 1-D) is written c, which NumPy
+//     and PyTorch add to every entry (1.0 + np.exp(x_v));
 //   - inv(A)*B is a solve, B*inv(A) a solve with A', never an explicit
 //     inverse; logdet goes through slogdet and raises ValueError when the
 //     determinant is not positive;
@@ -403,6 +405,9 @@ class PyEmitter final : public Emitter {
     }
     throw Error(ErrorKind::Unsupported, "no Python form for operator " + std::string(op_name(e->op)));
   }
+
+  // 1-D arrays broadcast a scalar (a float or a 0-d array) onto every entry.
+  bool scalar_broadcasts_onto_vectors() const override { return true; }
 
   // L*R by the shapes: all vectors are 1-D, so the shapes decide between
   // broadcast, outer product and @.

@@ -86,6 +86,38 @@ bool identity_size_known_in_sum(Expr add) {
   return false;
 }
 
+bool is_broadcast_term(Expr t, bool rows_too) {
+  if (!t->shape.is_col() && !(rows_too && t->shape.is_row())) return false;
+  if (t->op == Op::Ones) return true;
+  if (t->op != Op::Mul) return false;
+  // In normal form the scalar factors come first and the chain last: the
+  // chain must be the column of ones alone.
+  for (std::size_t i = 0; i + 1 < t->kids.size(); ++i)
+    if (!t->kid(i)->is_scalar()) return false;
+  return t->kids.back()->op == Op::Ones;
+}
+
+std::vector<bool> broadcast_terms(Expr add, bool rows_too) {
+  std::vector<bool> out(add->kids.size(), false);
+  if (add->op != Op::Add || !(add->shape.is_col() || (rows_too && add->shape.is_row()))) return out;
+  bool other = false;
+  for (std::size_t i = 0; i < add->kids.size(); ++i) {
+    out[i] = is_broadcast_term(add->kid(i), rows_too);
+    other = other || !out[i];
+  }
+  if (!other) out.assign(out.size(), false);
+  return out;
+}
+
+SignedTerm negated_sum_as_sign(const SignedTerm& t) {
+  Expr m = t.magnitude;
+  if (t.negative || m->op != Op::Mul || m->kids.size() != 2 || m->kid(0)->op != Op::Add) return t;
+  Expr s = m->kid(0);
+  for (Expr k : s->kids)
+    if (split_coefficient(k).first >= 0) return t;
+  return {true, mul(neg(s), m->kid(1))};
+}
+
 void check_printable(Expr e) {
   std::unordered_map<Expr, std::size_t> size;  // tree size, saturated past the limit
   for (Expr n : topo_order(e)) {

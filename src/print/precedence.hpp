@@ -34,6 +34,22 @@ std::vector<SignedTerm> signed_terms(Expr add);
 // True when the identity's size can be read from where it stands (`A + s*I`).
 bool identity_size_known_in_sum(Expr add);
 
+// Broadcasting, re-sugared (LANGUAGE.md: a scalar added to a vector applies to
+// every entry). The IR has no such sum: inference lowers `s + v` to
+// `s*ones(n) + v`. A printer may write a term `ones(n)` or `c*ones(n)` (c any
+// scalar factors, the ones a column of n != 1 entries) of a column-vector sum
+// as `1` or `c` alone, and the text reads back as the same sum. Not in a sum
+// whose terms are all such terms (it would read back as a scalar), never for
+// `ones(n,m)` (a scalar is never added to a matrix), nor for rows, which
+// LANGUAGE.md counts as 1 x n matrices; `rows_too` is for code targets whose
+// vectors are 1-D either way (NumPy, PyTorch).
+bool is_broadcast_term(Expr term, bool rows_too = false);            // ones(n) or c*ones(n)
+std::vector<bool> broadcast_terms(Expr add, bool rows_too = false);  // per term: prints as its scalar part
+// A broadcast term (-a - b)*ones(n) (the builders move a sign into a lone sum
+// factor) as the negative term (a + b)*ones(n), so that x - (a + b) prints
+// as it was written, not x + (-a - b); any other term as it is.
+SignedTerm negated_sum_as_sign(const SignedTerm& t);
+
 // A printed expression is a tree: a subexpression shared in the DAG prints
 // once per use, so the text can be far larger than the DAG (the gradient of
 // s^t^t^...^t). Past kMaxPrintedNodes tree nodes, a Limit error instead of

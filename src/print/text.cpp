@@ -45,16 +45,20 @@ class TextPrinter {
       case TextOwn::Ones: return "ones(" + shape_args(e->shape) + ")";
       case TextOwn::Add: {
         bool k = known || identity_size_known_in_sum(e);
+        const std::vector<bool> broadcast = broadcast_terms(e);
+        const std::vector<SignedTerm> terms = signed_terms(e);
         std::string s;
-        bool first = true;
-        for (const SignedTerm& t : signed_terms(e)) {
+        for (std::size_t i = 0; i < terms.size(); ++i) {
+          const SignedTerm t = broadcast[i] ? negated_sum_as_sign(terms[i]) : terms[i];
+          const bool first = i == 0;
           // A negated term binds at product level: a - b*c, a - (b - c) cannot occur.
-          std::string body = wrap(t.magnitude, first ? kPrecSum : kPrecProduct, k);
+          // A broadcast term c*ones(n) prints as c, which binds at product level too.
+          std::string body = broadcast[i] ? scalar_part(t.magnitude)
+                                          : wrap(t.magnitude, first && !t.negative ? kPrecSum : kPrecProduct, k);
           if (first)
-            s = t.negative ? "-" + wrap(t.magnitude, kPrecProduct, k) : body;
+            s = t.negative ? "-" + body : body;
           else
             s += (t.negative ? " - " : " + ") + body;
-          first = false;
         }
         return s;
       }
@@ -86,8 +90,22 @@ class TextPrinter {
     return wrap(p, kPrecAtom);
   }
 
-  std::string product(Expr e, bool known) {
+  // ones(n) -> 1, c*ones(n) -> c: a broadcast term of a vector sum without
+  // its column of ones (print/precedence.hpp, is_broadcast_term).
+  std::string scalar_part(Expr term) {
+    if (term->op == Op::Ones) return "1";
+    // A lone factor stands at product level, as a term: v + x'*y, not
+    // v + (x'*y) (its parentheses in (x'*y)*ones(n) keep it off the chain).
+    ProductLayout p = layout_product(term);
+    if (p.coef == 1 && p.divisor == 1 && p.numerator.size() == 1 && p.denominator.empty())
+      return wrap(p.numerator[0], kPrecProduct);
+    return product(term, false, true);
+  }
+
+  // `scalar_only`: leave out the matrix chain (a broadcast term's ones).
+  std::string product(Expr e, bool known, bool scalar_only = false) {
     ProductLayout p = layout_product(e);
+    if (scalar_only) p.chain.clear();
     std::vector<std::string> parts;
     bool chain_known = known || p.chain.size() > 1;
     for (Expr f : p.numerator) parts.push_back(wrap(f, kPrecUnary));

@@ -113,6 +113,11 @@ std::vector<Case> cases() {
       {"logdet(A)", "A: matrix(n,n)", {"A"}, {{"A", M(2, 2, {0, 1, 1, 0})}}, {}, true},
       // 16: a dimension that no input has comes from Inputs::dim_n.
       {"s*sum(ones(n)) + s^3", "s: scalar", {"s"}, {{"s", S(0.7)}}, {}, false, "", {{"n", 4}}},
+      // 17: a scalar broadcast onto a vector (lowered to b*ones(m)): Eigen keeps
+      // VectorXd::Ones, and the gradient w.r.t. the broadcast scalar is a sum.
+      {"sum(log(1 + exp(-y .* (X*w + b)))) + norm2(w - 1)^2", "X: matrix(m,n); y: vector(m); w: vector(n); b: scalar",
+       {"w", "b"}, {{"X", M(4, 3, {1, 2, 0.5, -1, 0.3, 2, 0.2, -2, 1, 0.5, 0.5, -0.5})}, {"y", V({1, -1, 1, -1})},
+                    {"w", V({0.7, -1.2, 0.4})}, {"b", S(0.3)}}},
   };
 }
 

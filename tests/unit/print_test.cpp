@@ -112,7 +112,7 @@ TEST(Latex, Functions) {
   EXPECT_EQ(latex("diag(x)", kMats), "\\operatorname{diag}\\left(x\\right)");
   EXPECT_EQ(latex("vec(A)", kMats), "\\operatorname{vec}\\left(A\\right)");
   EXPECT_EQ(latex("sym(A)", kMats), "\\operatorname{sym}\\left(A\\right)");
-  EXPECT_EQ(latex("ones(n)'*x", kMats), "\\mathbf{1}_{n}^\\top\\,x");
+  EXPECT_EQ(latex("ones(n)'*A", kMats), "\\mathbf{1}_{n}^\\top\\,A");  // ones(n)'*x is sum(x)
 }
 
 TEST(Latex, IdentitySizeOnlyWhereNeeded) {
