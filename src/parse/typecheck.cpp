@@ -1068,7 +1068,8 @@ class Warnings {
     return std::string("; declare it to read it as ") + kind_word(habit);
   }
 
-  // sigma and Sigma: two symbols, which a user may have meant as one.
+  // sigma and Sigma: two symbols, which a user may have meant as one (unless
+  // both are declared).
   void case_twins(const std::vector<Undeclared>& names) {
     std::map<std::string, std::string> first;  // lower-cased -> first spelling
     for (const auto& [name, pos] : names) {
@@ -1077,6 +1078,7 @@ class Warnings {
       for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       auto [it, fresh] = first.emplace(key, name);
       if (fresh) continue;
+      if (!unknowns_.index.count(it->second) && !unknowns_.index.count(name)) continue;  // both declared: meant
       warn(it->second + " and " + name + " are two different symbols (they differ only in case)", pos,
            static_cast<int>(name.size()));
     }

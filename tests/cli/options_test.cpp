@@ -93,10 +93,8 @@ TEST_F(Options, StrictIsAcceptedWhereNothingWarns) {
 }
 
 // LANGUAGE.md: `X^T` reads T as an exponent symbol, with a warning; --strict
-// makes it an error. Disabled until the new inference (typecheck.cpp) that
-// fills Function::warnings is on this branch: enable it then (it passes on a
-// trial merge with main at c4048bc).
-TEST_F(Options, DISABLED_WarningsArePrintedAndStrictMakesThemErrors) {
+// makes it an error.
+TEST_F(Options, WarningsArePrintedAndStrictMakesThemErrors) {
   REQUIRE_BINARY();
   Result r = mc({"grad", "tr(X^T*X)", "--wrt", "X"});
   ASSERT_EQ(r.status, 0) << show(r);
