@@ -224,6 +224,13 @@ class Pass {
     if (dims.is_one(s.r)) return "a row vector";
     return "a matrix";
   }
+  // "a matrix (n x k)", "a vector(n)", "a matrix": with an article, for prose.
+  std::string described(TShape s) {
+    const std::string k = kind_of(s);
+    if (k.rfind("a ", 0) == 0) return k;
+    if (k.rfind("vector(", 0) == 0) return "a " + k;
+    return "a matrix (" + k + ")";
+  }
 
   int dim_of(const Dim& d) {
     auto it = dim_ids_.find(d);
@@ -333,7 +340,7 @@ class Pass {
     if (a.text == ".^" || is_scalar(b)) return b;
     if (!integer_exponent(exponent))
       fail(ErrorKind::Shape,
-           "'^' of " + (dims.value(b.r) && dims.value(b.c) ? "the " + str(b) + " matrix" : kind_of(b)) +
+           "'^' of " + described(b) +
                " needs an integer literal exponent (use '.^' for elementwise powers" +
                transpose + ")",
            a);
@@ -364,8 +371,8 @@ class Pass {
       auto name = [&](int d, const char* free) { return dims.value(d) ? dims.str(d) : std::string(free); };
       const std::string r = name(other.r, "n"), c = dims.find(other.r) == dims.find(other.c) ? r : name(other.c, "m");
       fail(ErrorKind::Shape,
-           "cannot add a scalar to " + kind_of(other) + " in '" + op + "': write " + factor +
-               "I for a multiple of the identity, or " + factor + "ones(" + r + "," + c + ") to add it to every entry",
+           "cannot add a scalar to " + described(other) + " in '" + op + "': write " + factor +
+               "I for " + (factor.empty() ? "the identity" : "a multiple of the identity") + ", or " + factor + "ones(" + r + "," + c + ") to add it to every entry",
            at);
     }
     unify_shapes(a, b, op, at);  // a scalar and a shape that may still be 1 x 1 (I)
