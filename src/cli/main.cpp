@@ -3,6 +3,8 @@
 // prints. Every matcalc::Error becomes
 // one message on stderr and exit status 2; `check` exits 1 when the
 // symbolic and numeric gradients disagree.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cerrno>
@@ -125,10 +127,9 @@ std::map<std::string, std::int64_t> parse_dims(const std::vector<std::string>& o
       std::int64_t v = 0;
       auto [end, ec] = std::from_chars(val.data(), val.data() + val.size(), v);
       if (val.empty() || ec != std::errc() || end != val.data() + val.size())
-        throw Error(ErrorKind::Usage, "--dims: '" + val + "' is not an integer size for " + name);
+        throw Error(ErrorKind::Usage, fmt::format("--dims: '{}' is not an integer size for {}", val, name));
       if (v < 1 || v > max)
-        throw Error(ErrorKind::Limit,
-                    "--dims: size of " + name + " must be between 1 and " + std::to_string(max) + why_max);
+        throw Error(ErrorKind::Limit, fmt::format("--dims: size of {} must be between 1 and {}{}", name, max, why_max));
       if (!out.emplace(name, v).second) throw Error(ErrorKind::Usage, "--dims gives the size of " + name + " twice");
     }
   }

@@ -122,7 +122,7 @@ const char* kind_word(Kind k) {
 struct Unknowns {
   std::vector<Undeclared> list;
   std::map<std::string, std::size_t> index;
-  std::unordered_set<const Ast*> mentioning;  // nodes whose subtree names an undeclared symbol
+  std::unordered_set<const Ast*> mentioning;                // nodes whose subtree names an undeclared symbol
   std::unordered_map<const Ast*, std::size_t> at_node;      // each use of an undeclared symbol: its index
   std::unordered_map<const Ast*, std::optional<Op>> calls;  // each call: its operator, if any
 };
@@ -177,8 +177,8 @@ class Pass {
   TShape root{0, 0};
   std::unordered_map<const Ast*, TShape> shapes;    // a recorded pass's: every node's shape
   std::unordered_map<std::string, TShape> symbols;  // declared symbols met; undeclared ones when recorded
-  int cost = 0;             // kBroadcastCost and kScalarTransposeCost points
-  std::size_t visited = 0;  // AST nodes visited (the search's work)
+  int cost = 0;                                     // kBroadcastCost and kScalarTransposeCost points
+  std::size_t visited = 0;                          // AST nodes visited (the search's work)
 
   TShape run(const Ast& a, bool must_be_scalar = false) {
     ++visited;
@@ -226,7 +226,7 @@ class Pass {
   }
   // "a matrix (n x k)", "a vector(n)", "a matrix": with an article, for prose.
   std::string described(TShape s) {
-    const std::string k = kind_of(s);
+    std::string k = kind_of(s);
     if (k.rfind("a ", 0) == 0) return k;
     if (k.rfind("vector(", 0) == 0) return "a " + k;
     return "a matrix (" + k + ")";
@@ -340,8 +340,7 @@ class Pass {
     if (a.text == ".^" || is_scalar(b)) return b;
     if (!integer_exponent(exponent))
       fail(ErrorKind::Shape,
-           "'^' of " + described(b) +
-               " needs an integer literal exponent (use '.^' for elementwise powers" +
+           "'^' of " + described(b) + " needs an integer literal exponent (use '.^' for elementwise powers" +
                transpose + ")",
            a);
     need_square(b, "'^'", a);
@@ -371,8 +370,9 @@ class Pass {
       auto name = [&](int d, const char* free) { return dims.value(d) ? dims.str(d) : std::string(free); };
       const std::string r = name(other.r, "n"), c = dims.find(other.r) == dims.find(other.c) ? r : name(other.c, "m");
       fail(ErrorKind::Shape,
-           "cannot add a scalar to " + described(other) + " in '" + op + "': write " + factor +
-               "I for " + (factor.empty() ? "the identity" : "a multiple of the identity") + ", or " + factor + "ones(" + r + "," + c + ") to add it to every entry",
+           "cannot add a scalar to " + described(other) + " in '" + op + "': write " + factor + "I for " +
+               (factor.empty() ? "the identity" : "a multiple of the identity") + ", or " + factor + "ones(" + r + "," +
+               c + ") to add it to every entry",
            at);
     }
     unify_shapes(a, b, op, at);  // a scalar and a shape that may still be 1 x 1 (I)
@@ -853,9 +853,9 @@ class Search {
       } catch (const NeedKind& need) {
         spend(*p);
         const auto kinds = preferred_kinds(unknowns_.list[need.symbol].name);
-        for (auto k = kinds.rbegin(); k != kinds.rend(); ++k) {  // the most preferred on top
+        for (std::size_t j = kinds.size(); j-- > 0;) {  // the most preferred on top
           Reading next = f.reading;
-          next[need.symbol] = *k;
+          next[need.symbol] = kinds[j];
           stack.push_back({std::move(next), p->cost});
         }
         continue;
@@ -935,8 +935,7 @@ Error no_reading(const SearchOutcome& found, const Unknowns& unknowns) {
   const std::string m = e.what();
   std::string which;
   constexpr std::size_t kNamed = 6;
-  for (std::size_t i = 0; i < unknowns.list.size() && i < kNamed; ++i)
-    which += (i ? ", " : "") + unknowns.list[i].name;
+  for (std::size_t i = 0; i < unknowns.list.size() && i < kNamed; ++i) which += (i ? ", " : "") + unknowns.list[i].name;
   if (unknowns.list.size() > kNamed) which += ", ...";
   if (m.rfind("the expression is ", 0) == 0)
     return Error(e.kind(), m + " (whatever the kinds of " + which + ")", e.column(), e.length());

@@ -61,53 +61,83 @@ MatrixXd Spd3() { return M(3, 3, {4, 1, 0.5, 1, 3, -0.2, 0.5, -0.2, 2}); }
 std::vector<Case> cases() {
   return {
       // 0: the seed; logdet through Cholesky, a solve and tr(inv(.)).
-      {"log(det(W*W' + s^2*I))", "W: matrix(n,k); s: scalar", {"W", "s"},
+      {"log(det(W*W' + s^2*I))",
+       "W: matrix(n,k); s: scalar",
+       {"W", "s"},
        {{"W", M(3, 2, {1, 2, -0.5, 0.3, 0.7, -1.1})}, {"s", S(0.8)}}},
       // 1: a quadratic form: a dot product, a matrix-vector product.
       // (with a Hessian: a third stage)
-      {"x'*A*x", "x: vector(n); A: matrix(n,n)", {"x", "A"}, {{"x", V({1, -2, 0.5})}, {"A", A3()}}, {}, false,
+      {"x'*A*x",
+       "x: vector(n); A: matrix(n,n)",
+       {"x", "A"},
+       {{"x", V({1, -2, 0.5})}, {"A", A3()}},
+       {},
+       false,
        "A + A'"},
       // 2: least squares.
-      {"norm2(A*x - b)^2", "A: matrix(m,n); x: vector(n); b: vector(m)", {"x"},
-       {{"A", M(4, 3, {1, 2, 0, -1, 0.5, 3, 2, -2, 1, 0.3, 0.1, -0.7})}, {"x", V({0.2, -0.4, 1.1})},
+      {"norm2(A*x - b)^2",
+       "A: matrix(m,n); x: vector(n); b: vector(m)",
+       {"x"},
+       {{"A", M(4, 3, {1, 2, 0, -1, 0.5, 3, 2, -2, 1, 0.3, 0.1, -0.7})},
+        {"x", V({0.2, -0.4, 1.1})},
         {"b", V({1, 0, -1, 2})}}},
       // 3: logistic regression, with a margin large enough to overflow a naive exp.
-      {"sum(softplus(-y .* (X*w)))", "X: matrix(m,n); y: vector(m); w: vector(n)", {"w"},
+      {"sum(softplus(-y .* (X*w)))",
+       "X: matrix(m,n); y: vector(m); w: vector(n)",
+       {"w"},
        {{"X", M(5, 3, {1, 2, 0.5, -1, 0.3, 2, 300, -2, 1, 0.5, 0.5, -0.5, -250, 1, 0})},
-        {"y", V({1, -1, 1, -1, 1})}, {"w", V({0.7, -1.2, 2.5})}}},
+        {"y", V({1, -1, 1, -1, 1})},
+        {"w", V({0.7, -1.2, 2.5})}}},
       // 4: an inverse inside a trace: solves with an LU factorization.
       {"tr(inv(X)*A)", "X: matrix(n,n); A: matrix(n,n)", {"X", "A"}, {{"X", A3()}, {"A", B3()}}},
       // 5: logsumexp, shifted (entries near 700 overflow exp).
-      {"logsumexp(A*x)", "A: matrix(m,n); x: vector(n)", {"x"},
+      {"logsumexp(A*x)",
+       "A: matrix(m,n); x: vector(n)",
+       {"x"},
        {{"A", M(3, 2, {700, 1, -2, 3, 350, 0.5})}, {"x", V({1.0, 0.25})}}},
       // 6: kron of vectors (literal dimensions), softmax and reshape in the gradient.
-      {"logsumexp(kron(x, y))", "x: vector(3); y: vector(2)", {"x", "y"},
+      {"logsumexp(kron(x, y))",
+       "x: vector(3); y: vector(2)",
+       {"x", "y"},
        {{"x", V({0.1, -0.5, 1.2})}, {"y", V({2.0, -0.3})}}},
       // 7: a symmetric variable: checked, Cholesky, sym(G).
-      {"x'*S*x + logdet(S) - tr(S*B)", "S: symmetric(n); x: vector(n); B: matrix(n,n)", {"S", "x"},
+      {"x'*S*x + logdet(S) - tr(S*B)",
+       "S: symmetric(n); x: vector(n); B: matrix(n,n)",
+       {"S", "x"},
        {{"S", Spd3()}, {"x", V({1, 0.5, -1})}, {"B", B3()}}},
       // 8: elementwise functions.
       {"sum(exp(x) .* sin(x) + cos(x) .* tanh(x)) + sum(sqrt(x .* x + y .* y)) + sum(log(y .* y)) + "
        "sum(tan(x) ./ y) + sum(x.^3)",
-       "x: vector(n); y: vector(n)", {"x", "y"}, {{"x", V({0.3, -0.8, 1.1, 0.05})}, {"y", V({1.5, -0.7, 0.9, 2.0})}}},
+       "x: vector(n); y: vector(n)",
+       {"x", "y"},
+       {{"x", V({0.3, -0.8, 1.1, 0.05})}, {"y", V({1.5, -0.7, 0.9, 2.0})}}},
       // 9: cross entropy of a softmax.
-      {"y'*log(softmax(A*x))", "A: matrix(m,n); x: vector(n); y: vector(m)", {"x"},
+      {"y'*log(softmax(A*x))",
+       "A: matrix(m,n); x: vector(n); y: vector(m)",
+       {"x"},
        {{"A", M(3, 2, {1, -1, 0.5, 2, -0.3, 0.8})}, {"x", V({0.4, -1.3})}, {"y", V({0.2, 0.5, 0.3})}}},
       // 10: an inverse on the right (a transposed solve) and an outer product.
       {"x'*inv(A)*x + det(A)", "x: vector(n); A: matrix(n,n)", {"A", "x"}, {{"x", V({1, -2, 0.5})}, {"A", A3()}}},
       // 11: matrix power, diag both ways, vec and reshape.
-      {"tr(X^3) + sum(diag(X) .* x) + x'*diag(x)*x + sum(exp(vec(A*X)))", "X: matrix(n,n); x: vector(n); A: matrix(n,n)",
-       {"X", "x"}, {{"X", M(3, 3, {0.4, 0.1, -0.2, 0.3, -0.5, 0.2, 0.1, 0.6, 0.3})}, {"x", V({1, -0.5, 2})}, {"A", B3()}}},
+      {"tr(X^3) + sum(diag(X) .* x) + x'*diag(x)*x + sum(exp(vec(A*X)))",
+       "X: matrix(n,n); x: vector(n); A: matrix(n,n)",
+       {"X", "x"},
+       {{"X", M(3, 3, {0.4, 0.1, -0.2, 0.3, -0.5, 0.2, 0.1, 0.6, 0.3})}, {"x", V({1, -0.5, 2})}, {"A", B3()}}},
       // 12: sigmoid, relu, sign, abs (away from their kinks), norm1.
       {"sum(sigmoid(A*x)) + sum(relu(A*x)) + norm1(x) + sum(sign(x) .* x) + sum(abs(A*x))",
-       "A: matrix(m,n); x: vector(n)", {"x", "A"},
+       "A: matrix(m,n); x: vector(n)",
+       {"x", "A"},
        {{"A", M(3, 2, {1, -1, 0.5, 2, -0.3, 0.8})}, {"x", V({0.4, -1.3})}}},
       // 13: C++ keywords as symbol names, a scalar variable, an outer product.
-      {"new*sum(exp(x)) + class'*x + new^2*norm2(x*class')", "x: vector(n); new: scalar; class: vector(n)",
-       {"new", "class", "x"}, {{"x", V({0.1, 0.2, -0.3})}, {"new", S(1.5)}, {"class", V({2, -1, 0.5})}},
+      {"new*sum(exp(x)) + class'*x + new^2*norm2(x*class')",
+       "x: vector(n); new: scalar; class: vector(n)",
+       {"new", "class", "x"},
+       {{"x", V({0.1, 0.2, -0.3})}, {"new", S(1.5)}, {"class", V({2, -1, 0.5})}},
        {{"new", "new_"}, {"class", "class_"}}},
       // 14: a Frobenius product and a scalar function of a scalar.
-      {"exp(x'*A*x/10) + A : (B*A) + sym(A) : B", "x: vector(n); A: matrix(n,n); B: matrix(n,n)", {"A"},
+      {"exp(x'*A*x/10) + A : (B*A) + sym(A) : B",
+       "x: vector(n); A: matrix(n,n); B: matrix(n,n)",
+       {"A"},
        {{"x", V({0.3, -0.2, 0.1})}, {"A", A3()}, {"B", B3()}}},
       // 15: logdet of a matrix whose determinant is negative: std::domain_error.
       {"logdet(A)", "A: matrix(n,n)", {"A"}, {{"A", M(2, 2, {0, 1, 1, 0})}}, {}, true},
@@ -115,9 +145,13 @@ std::vector<Case> cases() {
       {"s*sum(ones(n)) + s^3", "s: scalar", {"s"}, {{"s", S(0.7)}}, {}, false, "", {{"n", 4}}},
       // 17: a scalar broadcast onto a vector (lowered to b*ones(m)): Eigen keeps
       // VectorXd::Ones, and the gradient w.r.t. the broadcast scalar is a sum.
-      {"sum(log(1 + exp(-y .* (X*w + b)))) + norm2(w - 1)^2", "X: matrix(m,n); y: vector(m); w: vector(n); b: scalar",
-       {"w", "b"}, {{"X", M(4, 3, {1, 2, 0.5, -1, 0.3, 2, 0.2, -2, 1, 0.5, 0.5, -0.5})}, {"y", V({1, -1, 1, -1})},
-                    {"w", V({0.7, -1.2, 0.4})}, {"b", S(0.3)}}},
+      {"sum(log(1 + exp(-y .* (X*w + b)))) + norm2(w - 1)^2",
+       "X: matrix(m,n); y: vector(m); w: vector(n); b: scalar",
+       {"w", "b"},
+       {{"X", M(4, 3, {1, 2, 0.5, -1, 0.3, 2, 0.2, -2, 1, 0.5, 0.5, -0.5})},
+        {"y", V({1, -1, 1, -1})},
+        {"w", V({0.7, -1.2, 0.4})},
+        {"b", S(0.3)}}},
   };
 }
 
