@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <string_view>
 
 #include "ir/error.hpp"
@@ -341,12 +342,17 @@ std::vector<Item> split_items(const std::string& src) {
   std::size_t start = 0;
   int depth = 0;
   char last = 0;  // the item's last character that is neither space nor comment
+  // Whether the item is a declaration: its first tokens decide, so it is
+  // lexed once, at its first line break (not at every line: a long sum over
+  // many lines stays linear).
+  std::optional<bool> declaration;
   auto flush = [&](std::size_t end) {
     std::string t = src.substr(start, end - start);
     if (last != 0) items.push_back({t, static_cast<int>(start)});
     start = end + 1;
     depth = 0;
     last = 0;
+    declaration.reset();
   };
   // The first character of the next line that holds anything but space and comments.
   auto next_significant = [&](std::size_t i) -> std::size_t {
@@ -377,7 +383,8 @@ std::vector<Item> split_items(const std::string& src) {
           k < src.size() &&
           (std::string_view("+-*/^:").find(src[k]) != std::string_view::npos ||
            (src[k] == '.' && k + 1 < src.size() && std::string_view("*/^").find(src[k + 1]) != std::string_view::npos));
-      if (binary_next && !declaration_text(src.substr(start, i - start))) continue;
+      if (binary_next && !declaration) declaration = declaration_text(src.substr(start, i - start));
+      if (binary_next && !*declaration) continue;
       flush(i);
       continue;
     }

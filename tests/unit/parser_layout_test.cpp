@@ -123,3 +123,15 @@ TEST(ParseLayout, DeclarationsAcceptCommentsAndBlankLines) {
 }
 
 }  // namespace
+
+// A sum over 20,000 lines is one item, split in linear time: whether the item
+// is a declaration is decided once, not again at every line (a hang before).
+TEST(ParseLayout, ALongSumOverManyLinesIsOneExpression) {
+  std::string src = "x: vector(n)\nx'*x";
+  for (int i = 0; i < 20000; ++i) src += "\n+ x'*x";
+  Program p = parse_program(src);
+  ASSERT_EQ(p.decls.size(), 1u);
+  ASSERT_TRUE(p.expr);
+  EXPECT_EQ(p.expr->kind, Ast::Kind::Chain);
+  EXPECT_EQ(p.expr->kids.size(), 20001u);
+}
