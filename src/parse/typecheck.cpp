@@ -1179,7 +1179,7 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
                                          /*record=*/true);
     second->root = opt.want_scalar ? second->run_scalar_root(ast) : second->run(ast);
     best = std::move(second);
-    namer = DimNamer(*best, taken);
+    namer = DimNamer(*best, taken_names(dim_names2, names, decl_list));  // not the names the fixed ones hold
     for (const auto& n : names) namer.name_symbol(n.name);
   }
   TypedProgram out;
