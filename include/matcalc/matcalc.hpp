@@ -91,6 +91,10 @@ struct LoadOptions {
   bool scalar = false;                // the expression must be a scalar (grad, check, explain)
   std::vector<std::string> wrt = {};  // names that must be symbols of the program
   bool strict = false;                // an inference warning is an Inference error instead
+  // Kinds known from elsewhere (the values file of eval): "scalar", "vector"
+  // or "matrix" by symbol name. Inference takes them as given for undeclared
+  // symbols; a name that is not a symbol, or another word, is ignored.
+  std::map<std::string, std::string> kinds = {};
 };
 
 // Numeric values of symbols (a scalar is 1 x 1, a vector n x 1) and sizes of

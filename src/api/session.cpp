@@ -183,6 +183,7 @@ Function Session::load(const std::string& source, const std::string& declaration
   opt.want_scalar = options.scalar;
   opt.extra_names = options.wrt;
   opt.source = source;
+  opt.kinds = options.kinds;
   TypedProgram p = located(ErrorSource::Expression, [&] { return typecheck(impl_->cx, *prog.expr, prog.decls, opt); });
 
   Function f;

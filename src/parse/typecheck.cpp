@@ -1126,7 +1126,15 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
   for (std::size_t i = 0; i < undeclared.size(); ++i) unknowns.index[undeclared[i].name] = i;
   prepare(ast, unknowns);
   Search search(decls, unknowns, dim_names, opt.source, ast, opt.want_scalar);
-  SearchOutcome found = search.run(Reading(undeclared.size()));
+  Reading given(undeclared.size());  // kinds known from the values
+  for (const auto& [name, word] : opt.kinds) {
+    auto it = unknowns.index.find(name);
+    if (it == unknowns.index.end()) continue;
+    if (word == "scalar") given[it->second] = Kind::Scalar;
+    if (word == "vector") given[it->second] = Kind::Vector;
+    if (word == "matrix") given[it->second] = Kind::Matrix;
+  }
+  SearchOutcome found = search.run(given);
   if (!found.best) throw no_reading(found, unknowns);
   if (found.tie) throw ambiguity(search, *found.best, *found.tie, unknowns, dim_names, names, decl_list);
   std::unique_ptr<Pass> best = search.replay(found.best->kinds);

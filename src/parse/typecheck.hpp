@@ -36,6 +36,7 @@ struct TypecheckOptions {
   bool want_scalar = false;              // the root must be a scalar (grad, check)
   std::vector<std::string> extra_names = {};  // names (e.g. --wrt) that must exist
   std::string_view source = {};               // the text the AST's positions point into, for messages
+  std::map<std::string, std::string> kinds = {};  // "scalar"/"vector"/"matrix" known for undeclared symbols
 };
 
 TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decls,
