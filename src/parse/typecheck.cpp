@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -113,6 +114,11 @@ std::array<Kind, 3> preferred_kinds(const std::string& name) {
 // `w'*x`, w is a vector).
 constexpr int kBroadcastCost = 2;
 constexpr int kScalarTransposeCost = 1;
+// sum, norm1, norm2 or tr of a scalar made of the user's scalars only: a
+// reading that needs one is unlikely (sum(v - logsumexp(v)) reads v as a
+// vector, not as a scalar that makes the whole expression 0; sum(x'*y) is a
+// scalar whatever the reading, and costs nothing).
+constexpr int kScalarReductionCost = 3;
 
 const char* kind_word(Kind k) {
   return k == Kind::Scalar ? "a scalar" : (k == Kind::Vector ? "a vector" : "a matrix");
@@ -177,7 +183,7 @@ class Pass {
   TShape root{0, 0};
   std::unordered_map<const Ast*, TShape> shapes;    // a recorded pass's: every node's shape
   std::unordered_map<std::string, TShape> symbols;  // declared symbols met; undeclared ones when recorded
-  int cost = 0;                                     // kBroadcastCost and kScalarTransposeCost points
+  int cost = 0;  // the points of the costs above (kBroadcastCost, ...)
   std::size_t visited = 0;                          // AST nodes visited (the search's work)
 
   TShape run(const Ast& a, bool must_be_scalar = false) {
@@ -186,7 +192,7 @@ class Pass {
     if (must_be_scalar) {
       if (dims.is_many(s.r) || dims.is_many(s.c))  // else both unify with 1
         fail(ErrorKind::Shape,
-             "'" + snippet(source_, a, a, "this") + "' is " + kind_of(s) +
+             "'" + snippet(source_, a, a, "this") + "' is " + described(s) +
                  ", not a scalar, in an expression that must be a scalar (a gradient needs a scalar function)",
              a);
       dims.unify(s.r, one_);
@@ -195,16 +201,18 @@ class Pass {
     if (record_) shapes[&a] = s;
     return s;
   }
-  // The root of an expression that must be a scalar.
-  TShape run_scalar_root(const Ast& a) {
+  // The root; a scalar when `want_scalar` (grad, check, explain).
+  TShape run_root(const Ast& a, bool want_scalar) {
     ++visited;
-    TShape s = visit(a, true);
+    TShape s = visit(a, want_scalar);
     if (record_) shapes[&a] = s;
-    if (dims.is_many(s.r) || dims.is_many(s.c))
-      throw Error(ErrorKind::Shape,
-                  "the expression is " + kind_of(s) + ", not a scalar: a gradient needs a scalar function");
-    dims.unify(s.r, one_);
-    dims.unify(s.c, one_);
+    if (want_scalar) {
+      if (dims.is_many(s.r) || dims.is_many(s.c))
+        throw Error(ErrorKind::Shape,
+                    "the expression is " + kind_of(s) + ", not a scalar: a gradient needs a scalar function");
+      dims.unify(s.r, one_);
+      dims.unify(s.c, one_);
+    }
     return s;
   }
 
@@ -296,8 +304,8 @@ class Pass {
       symbols[n] = s;
       return s;
     }
-    if (n == "I") {
-      int d = dims.fresh();
+    if (n == "I") {  // never 1 x 1: `s + I` is a scalar plus a matrix, not s + 1
+      int d = dims.fresh(true);
       return {d, d};
     }
     if (dim_names_.count(n))
@@ -317,6 +325,26 @@ class Pass {
     unknown_shapes_[i] = s;
     if (record_) symbols[n] = s;
     return s;
+  }
+
+  // Whether every symbol in `a` (met already) is a scalar and no I or ones
+  // is in it: a scalar made of scalars, not by structure (x'*y).
+  bool scalars_only(const Ast& a) {
+    std::vector<const Ast*> stack{&a};
+    while (!stack.empty()) {
+      const Ast* k = stack.back();
+      stack.pop_back();
+      for (const auto& c : k->kids) stack.push_back(c.get());
+      if (k->kind == Ast::Kind::Call)
+        if (std::optional<Op> op = call_op(k->text); op && op_shape_rule(*op) == ShapeRule::Given)
+          return false;  // eye, ones, zeros
+      if (k->kind != Ast::Kind::Name) continue;
+      std::optional<TShape> sh;
+      if (auto u = unknowns_.at_node.find(k); u != unknowns_.at_node.end()) sh = unknown_shapes_[u->second];
+      else if (auto d = symbols.find(k->text); d != symbols.end()) sh = d->second;
+      if (!sh || !is_scalar(*sh)) return false;  // I, or an array
+    }
+    return true;
   }
 
   static bool integer_exponent(const Ast& e) {
@@ -368,11 +396,19 @@ class Pass {
       const bool simple = s.find_first_of(" +-*/:") == std::string::npos;
       const std::string factor = s == "1" ? "" : (simple ? s : "(" + s + ")") + "*";
       auto name = [&](int d, const char* free) { return dims.value(d) ? dims.str(d) : std::string(free); };
-      const std::string r = name(other.r, "n"), c = dims.find(other.r) == dims.find(other.c) ? r : name(other.c, "m");
+      const bool square = dims.find(other.r) == dims.find(other.c);
+      const std::string r = name(other.r, "n"), c = square ? r : name(other.c, "m");
+      // I only where the matrix may be square: free sizes, or equal ones.
+      const bool may_be_square = square || !dims.value(other.r) || !dims.value(other.c);
+      const std::string what = op == "+"  ? "cannot add a scalar to " + described(other)
+                               : a_scalar ? "cannot subtract " + described(other) + " from a scalar"
+                                          : "cannot subtract a scalar from " + described(other);
       fail(ErrorKind::Shape,
-           "cannot add a scalar to " + described(other) + " in '" + op + "': write " + factor + "I for " +
-               (factor.empty() ? "the identity" : "a multiple of the identity") + ", or " + factor + "ones(" + r + "," +
-               c + ") to add it to every entry",
+           what + " in '" + op + "': write " +
+               (may_be_square ? factor + "I for " + (factor.empty() ? "the identity" : "a multiple of the identity") +
+                                    ", or "
+                              : std::string()) +
+               factor + "ones(" + r + "," + c + ") for every entry",
            at);
     }
     unify_shapes(a, b, op, at);  // a scalar and a shape that may still be 1 x 1 (I)
@@ -496,6 +532,9 @@ class Pass {
     std::vector<TShape> args;
     for (const auto& k : a.kids) args.push_back(run(*k, down));
     const TShape x = args[0];
+    if ((*op == Op::Sum || *op == Op::Norm1 || *op == Op::Norm2 || *op == Op::Trace) && is_scalar(x) &&
+        unknowns_.mentioning.count(a.kids[0].get()) && scalars_only(*a.kids[0]))
+      cost += kScalarReductionCost;
     switch (rule) {
       case ShapeRule::Same: return x;
       case ShapeRule::SquareSame: need_square(x, f, a); return x;
@@ -732,7 +771,7 @@ std::optional<std::size_t> first_dimension_arg(const Ast& a) {
 
 void collect_names(const Ast& a, std::vector<Undeclared>& out, std::set<std::string>& seen,
                    std::set<std::string>& dim_args) {
-  // Iterative over chains; recursion depth is bounded by the parser's nesting limit.
+  // Recursive: the depth is bounded by the parser's height limit.
   if (a.kind == Ast::Kind::Name) {
     if (seen.insert(a.text).second) out.push_back({a.text, a.pos});
     return;
@@ -783,7 +822,12 @@ struct Found {
 struct SearchOutcome {
   std::optional<Found> best;
   std::optional<Found> tie;          // another reading that fits as well as `best`
-  std::optional<Error> first_error;  // the conflict of the most preferred reading, when none type-checks
+  // When no reading type-checks: the conflict of the reading that got
+  // furthest (the rightmost column; a whole expression that is not a scalar
+  // is furthest), the most habitual first; and whether the readings failed
+  // in different places (if not, the undeclared symbols are not the cause).
+  std::optional<Error> first_error;
+  bool varied = false;
 };
 
 // The total work of one search, in AST nodes visited: a long expression whose
@@ -791,7 +835,7 @@ struct SearchOutcome {
 constexpr std::size_t kMaxInferenceWork = 10'000'000;
 
 // Finds the reading that fits best: the highest total name preference, less
-// its costs (kBroadcastCost, kScalarTransposeCost), among the
+// its costs (kBroadcastCost, kScalarTransposeCost, kScalarReductionCost), among the
 // readings that type-check (and, when `want_scalar`, make a scalar). A depth-
 // first branch and bound: a pass fixes a symbol's kind where it first meets
 // it (most preferred kind first), a shape conflict drops the branch at once,
@@ -830,14 +874,14 @@ class Search {
     {
       auto p = std::make_unique<Pass>(decls_, unknowns_, greedy, dim_names_, source_);
       try {
-        p->root = want_scalar_ ? p->run_scalar_root(ast_) : p->run(ast_);
+        p->root = p->run_root(ast_, want_scalar_);
         spend(*p);
         consider(out, *p, greedy);
         if (p->cost == 0) return out;
       } catch (const Error& e) {
         spend(*p);
         if (e.kind() != ErrorKind::Shape) throw;
-        out.first_error = e;
+        note(out, e);
       }
     }
     while (!stack.empty()) {
@@ -849,7 +893,7 @@ class Search {
       if (out.best && fit - f.cost + kBestFit * open < out.best->score) continue;
       auto p = std::make_unique<Pass>(decls_, unknowns_, f.reading, dim_names_, source_);
       try {
-        p->root = want_scalar_ ? p->run_scalar_root(ast_) : p->run(ast_);
+        p->root = p->run_root(ast_, want_scalar_);
       } catch (const NeedKind& need) {
         spend(*p);
         const auto kinds = preferred_kinds(unknowns_.list[need.symbol].name);
@@ -862,7 +906,7 @@ class Search {
       } catch (const Error& e) {
         spend(*p);
         if (e.kind() != ErrorKind::Shape) throw;  // syntax-level errors do not depend on kinds
-        if (!out.first_error) out.first_error = e;
+        note(out, e);
         continue;
       }
       spend(*p);
@@ -875,7 +919,7 @@ class Search {
   std::unique_ptr<Pass> replay(const std::vector<Kind>& kinds) {
     Reading full(kinds.begin(), kinds.end());
     auto p = std::make_unique<Pass>(decls_, unknowns_, full, dim_names_, source_, /*record=*/true);
-    p->root = want_scalar_ ? p->run_scalar_root(ast_) : p->run(ast_);
+    p->root = p->run_root(ast_, want_scalar_);
     return p;
   }
 
@@ -883,7 +927,7 @@ class Search {
   std::optional<Error> conflict(const Reading& full) {
     Pass p(decls_, unknowns_, full, dim_names_, source_);
     try {
-      want_scalar_ ? p.run_scalar_root(ast_) : p.run(ast_);
+      p.run_root(ast_, want_scalar_);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Shape) throw;
       return e;
@@ -898,6 +942,16 @@ class Search {
   std::string_view source_;
   const Ast& ast_;
   bool want_scalar_;
+
+  static void note(SearchOutcome& out, const Error& e) {
+    auto progress = [](const Error& x) { return x.column() == 0 ? std::numeric_limits<int>::max() : x.column(); };
+    if (!out.first_error) {
+      out.first_error = e;
+      return;
+    }
+    out.varied = out.varied || e.column() != out.first_error->column();
+    if (progress(e) > progress(*out.first_error)) out.first_error = e;
+  }
 
   void consider(SearchOutcome& out, const Pass& p, const Reading& reading) {
     Found f;
@@ -939,7 +993,8 @@ Error no_reading(const SearchOutcome& found, const Unknowns& unknowns) {
   if (unknowns.list.size() > kNamed) which += ", ...";
   if (m.rfind("the expression is ", 0) == 0)
     return Error(e.kind(), m + " (whatever the kinds of " + which + ")", e.column(), e.length());
-  return Error(e.kind(), m + " (reading every undeclared symbol by its name; no kinds of " + which + " type-check)",
+  if (!found.varied) return e;  // every reading fails there: not for the symbols' kinds
+  return Error(e.kind(), m + " (and no other kinds of " + which + " type-check)",
                e.column(), e.length());
 }
 
@@ -1013,7 +1068,7 @@ class Warnings {
     }
   }
 
-  // X^T: a lone letter after '^' that only this use makes a scalar.
+  // X^T: an undeclared lone letter after '^', read as a scalar exponent.
   void exponent_letter(const Ast& a) {
     const Ast& e = *a.kids[1];
     if (e.kind != Ast::Kind::Name || e.text.size() != 1 || !unknowns_.index.count(e.text)) return;
@@ -1065,7 +1120,8 @@ class Warnings {
     }
   }
 
-  // The chosen reading with symbol i of kind `habit` instead: its conflict.
+  // The chosen reading with symbol i of kind `habit` instead (a matrix for an
+  // upper-case name; a scalar, the likelier slip, for a lower-case one): its conflict.
   std::string why_not(std::size_t i, Kind habit) {
     Reading other(kinds_.begin(), kinds_.end());
     other[i] = habit;
@@ -1185,7 +1241,7 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
     prepare(ast, still_free);
     auto second = std::make_unique<Pass>(decls2, still_free, still_free_kinds, dim_names2, opt.source,
                                          /*record=*/true);
-    second->root = opt.want_scalar ? second->run_scalar_root(ast) : second->run(ast);
+    second->root = second->run_root(ast, opt.want_scalar);
     best = std::move(second);
     namer = DimNamer(*best, taken_names(dim_names2, names, decl_list));  // not the names the fixed ones hold
     for (const auto& n : names) namer.name_symbol(n.name);

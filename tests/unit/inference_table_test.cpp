@@ -251,7 +251,11 @@ const Row kRows[] = {
     {"warn_norm1_of_scalar", "norm1(x'*y)", "", kGrad, "x: vector(n); y: vector(n)", Outcome::Warns, {"norm1"}},
     {"warn_sum_of_declared_scalar", "sum(s)", "s: scalar", kGrad, "s: scalar", Outcome::Warns, {"sum"}},
     // a tr of a lower-case symbol that can only be a scalar
-    {"warn_tr_of_lower_case", "tr(a)", "", kGrad, "a: scalar", Outcome::Warns, {"tr"}},
+    // tr of a scalar made of scalars costs more than a lower-case matrix: a is the matrix, said so.
+    {"warn_tr_of_lower_case", "tr(a)", "", kGrad, "a: matrix(n,n)", Outcome::Warns, {"a is read as a matrix"}},
+    {"sum_v_minus_logsumexp", "sum(v - logsumexp(v))", "", kGrad, "v: vector(n)", Outcome::Silent, {}},
+    {"norm_x_minus_mean", "norm2(x - sum(x)/3)^2", "", kGrad, "x: vector(n)", Outcome::Silent, {}},
+    {"identity_is_never_1x1", "s^2*I", "", kGrad, "", Outcome::Fails, {"not a scalar"}, ErrorKind::Shape},
     {"warn_boltzmann_upper_case_scalars", "exp(-E/(K*T))", "", kGrad, "E: scalar; K: scalar; T: scalar",
      Outcome::Warns, {"E", "scalar"}},
     {"warn_lower_case_matrix", "x'*m*y", "x: vector(n); y: vector(k)", kGrad,

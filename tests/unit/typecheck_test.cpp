@@ -203,9 +203,12 @@ TEST(TypecheckErrors, QuadraticFormWithWrongMatrix) {
 
 TEST(TypecheckErrors, ScalarPlusMatrixIsRejectedWithBothMeanings) {
   // A scalar broadcasts onto a vector (TypecheckBroadcast), never onto a matrix.
-  Error m = compile_error("tr(X - s)", "X: matrix(n,k); s: scalar");
+  Error m = compile_error("tr(X - s)", "X: matrix(n,n); s: scalar");
   EXPECT_EQ(m.kind(), ErrorKind::Shape) << m.what();
-  EXPECT_TRUE(contains(m.what(), "s*I") && contains(m.what(), "s*ones(n,k)")) << m.what();
+  EXPECT_TRUE(contains(m.what(), "cannot subtract a scalar from a matrix (n x n)")) << m.what();
+  EXPECT_TRUE(contains(m.what(), "s*I") && contains(m.what(), "s*ones(n,n)")) << m.what();
+  Error r = compile_error("sum(X - s)", "X: matrix(n,k); s: scalar");  // not square: no I
+  EXPECT_TRUE(contains(r.what(), "write s*ones(n,k) for every entry") && !contains(r.what(), "s*I")) << r.what();
   Error p = compile_error("logdet(W*W' + s^2)", "W: matrix(n,k); s: scalar");
   EXPECT_TRUE(contains(p.what(), "s^2*I") && contains(p.what(), "s^2*ones(n,n)")) << p.what();
   Error c = compile_error("tr(1 + X)", "X: matrix(3,3)");
