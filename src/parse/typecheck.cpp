@@ -183,7 +183,7 @@ class Pass {
   TShape root{0, 0};
   std::unordered_map<const Ast*, TShape> shapes;    // a recorded pass's: every node's shape
   std::unordered_map<std::string, TShape> symbols;  // declared symbols met; undeclared ones when recorded
-  int cost = 0;  // the points of the costs above (kBroadcastCost, ...)
+  int cost = 0;                                     // the points of the costs above (kBroadcastCost, ...)
   std::size_t visited = 0;                          // AST nodes visited (the search's work)
 
   TShape run(const Ast& a, bool must_be_scalar = false) {
@@ -340,8 +340,10 @@ class Pass {
           return false;  // eye, ones, zeros
       if (k->kind != Ast::Kind::Name) continue;
       std::optional<TShape> sh;
-      if (auto u = unknowns_.at_node.find(k); u != unknowns_.at_node.end()) sh = unknown_shapes_[u->second];
-      else if (auto d = symbols.find(k->text); d != symbols.end()) sh = d->second;
+      if (auto u = unknowns_.at_node.find(k); u != unknowns_.at_node.end())
+        sh = unknown_shapes_[u->second];
+      else if (auto d = symbols.find(k->text); d != symbols.end())
+        sh = d->second;
       if (!sh || !is_scalar(*sh)) return false;  // I, or an array
     }
     return true;
@@ -405,9 +407,9 @@ class Pass {
                                           : "cannot subtract a scalar from " + described(other);
       fail(ErrorKind::Shape,
            what + " in '" + op + "': write " +
-               (may_be_square ? factor + "I for " + (factor.empty() ? "the identity" : "a multiple of the identity") +
-                                    ", or "
-                              : std::string()) +
+               (may_be_square
+                    ? factor + "I for " + (factor.empty() ? "the identity" : "a multiple of the identity") + ", or "
+                    : std::string()) +
                factor + "ones(" + r + "," + c + ") for every entry",
            at);
     }
@@ -994,8 +996,7 @@ Error no_reading(const SearchOutcome& found, const Unknowns& unknowns) {
   if (m.rfind("the expression is ", 0) == 0)
     return Error(e.kind(), m + " (whatever the kinds of " + which + ")", e.column(), e.length());
   if (!found.varied) return e;  // every reading fails there: not for the symbols' kinds
-  return Error(e.kind(), m + " (and no other kinds of " + which + " type-check)",
-               e.column(), e.length());
+  return Error(e.kind(), m + " (and no other kinds of " + which + " type-check)", e.column(), e.length());
 }
 
 // Two readings fit equally well: name the symbols they differ in and give the
