@@ -136,4 +136,11 @@ std::string format_number(double v) {
   return fmt::format("{}", v);
 }
 
+Expr lone_broadcast_factor(Expr term) {
+  if (term->op == Op::Ones) return nullptr;
+  ProductLayout p = layout_product(term);
+  if (p.coef == 1 && p.divisor == 1 && p.numerator.size() == 1 && p.denominator.empty()) return p.numerator[0];
+  return nullptr;
+}
+
 }  // namespace matcalc

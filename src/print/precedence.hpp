@@ -45,6 +45,9 @@ bool identity_size_known_in_sum(Expr add);
 // vectors are 1-D either way (NumPy, PyTorch).
 bool is_broadcast_term(Expr term, bool rows_too = false);            // ones(n) or c*ones(n)
 std::vector<bool> broadcast_terms(Expr add, bool rows_too = false);  // per term: prints as its scalar part
+// The scalar part of a broadcast term c*ones(n) when it is one factor (which
+// then prints at product level, as a term: v + x'*y); null otherwise.
+Expr lone_broadcast_factor(Expr term);
 // A broadcast term (-a - b)*ones(n) (the builders move a sign into a lone sum
 // factor) as the negative term (a + b)*ones(n), so that x - (a + b) prints
 // as it was written, not x + (-a - b); any other term as it is.

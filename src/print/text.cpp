@@ -94,11 +94,7 @@ class TextPrinter {
   // its column of ones (print/precedence.hpp, is_broadcast_term).
   std::string scalar_part(Expr term) {
     if (term->op == Op::Ones) return "1";
-    // A lone factor stands at product level, as a term: v + x'*y, not
-    // v + (x'*y) (its parentheses in (x'*y)*ones(n) keep it off the chain).
-    ProductLayout p = layout_product(term);
-    if (p.coef == 1 && p.divisor == 1 && p.numerator.size() == 1 && p.denominator.empty())
-      return wrap(p.numerator[0], kPrecProduct);
+    if (Expr f = lone_broadcast_factor(term)) return wrap(f, kPrecProduct);
     return product(term, false, true);
   }
 
