@@ -4,6 +4,7 @@
 // can import numpy (or torch) those tests are skipped, saying why.
 #include <gtest/gtest.h>
 
+#include "support/python_module.hpp"
 #include "support/temp_dir.hpp"
 
 #include <Eigen/Dense>
@@ -173,88 +174,14 @@ TEST(Json, PayloadsAndCompoundDims) {
 
 namespace {
 
-// An interpreter that can import `module`, or nothing. Debian's python3 has
-// numpy; the one first on PATH may not.
-// MATCALC_PYTHON, when set, is tried first (a virtual environment with torch).
-std::optional<std::string> python_with(const std::string& module) {
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("MATCALC_PYTHON"); env && *env) candidates.push_back(env);
-  for (const char* py : {"/usr/bin/python3", "python3", "python"}) candidates.push_back(py);
-  for (const std::string& py : candidates) {
-    std::string cmd = py + " -c 'import " + module + "' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0) return py;
-  }
-  return std::nullopt;
-}
-
-const std::optional<std::string>& numpy_python() {
-  static const std::optional<std::string> py = python_with("numpy");
-  return py;
-}
-
-// Loads the module, calls value() and gradient() on the values and prints
-// what came back as JSON, with each array's type and shape.
-constexpr const char* kDriver = R"PY(
-import importlib.util, json, sys
-import numpy as np
-spec = importlib.util.spec_from_file_location("generated", sys.argv[1])
-m = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(m)
-with open(sys.argv[2]) as fh:
-    raw = json.load(fh)
-args = {k: (np.array(x, dtype=float) if isinstance(x, list) else x) for k, x in raw.items()}
-
-def enc(x):
-    if isinstance(x, float):
-        return {"type": "float", "data": x}
-    t = type(x).__name__
-    if hasattr(x, "detach"):
-        x = x.detach().numpy()
-    a = np.asarray(x)
-    return {"type": t, "shape": list(a.shape), "data": a.tolist()}
-
-out = {}
-try:
-    out["value"] = enc(m.value(**args))
-    if hasattr(m, "gradient"):
-        g = m.gradient(**args)
-        out["gradient"] = {k: enc(x) for k, x in g.items()} if isinstance(g, dict) else enc(g)
-except ValueError as e:
-    out["error"] = str(e)
-print(json.dumps(out))
-)PY";
-
+// The interpreter, the driver and run_module() are tests/support/python_module.hpp's.
+using matcalc::testing::numpy_python;
+using matcalc::testing::python_with;
+using matcalc::testing::run_module;
 using matcalc::testing::TempDir;
 
 void write_file(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p) << text;
-}
-
-// Runs the driver on `module` with `values`; the parsed JSON it printed.
-json run_module(const std::string& python, const std::string& module, const json& values) {
-  TempDir dir;
-  write_file(dir.path() / "generated.py", module);
-  write_file(dir.path() / "driver.py", kDriver);
-  write_file(dir.path() / "values.json", values.dump());
-  std::string cmd = python + " " + (dir.path() / "driver.py").string() + " " +
-                    (dir.path() / "generated.py").string() + " " + (dir.path() / "values.json").string() +
-                    " 2>" + (dir.path() / "stderr.txt").string();
-  std::string out;
-  if (FILE* f = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    pclose(f);
-  }
-  std::ifstream err(dir.path() / "stderr.txt");
-  std::stringstream es;
-  es << err.rdbuf();
-  json j = json::parse(out, nullptr, false);
-  if (j.is_discarded()) {
-    ADD_FAILURE() << "the module did not run:\n" << es.str() << "\n--- module ---\n" << module;
-    return json::object();
-  }
-  return j;
 }
 
 json rows(const MatrixXd& m) {
