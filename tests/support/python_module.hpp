@@ -1,7 +1,7 @@
 // Running a generated Python module (print/numpy.hpp) in a test: find an
 // interpreter that can import numpy, call the module's value() and
-// gradient() on JSON values, and compare what came back. The same driver as
-// tests/unit/print_test.cpp uses it too.
+// gradient() on JSON values, and compare what came back (print_test.cpp and
+// broadcast_test.cpp).
 #pragma once
 #include <gtest/gtest.h>
 

@@ -8,6 +8,7 @@
 
 #include "ir/error.hpp"
 #include "parse/parser.hpp"
+#include "support/ast_text.hpp"
 
 using namespace matcalc;
 
@@ -15,27 +16,8 @@ namespace {
 
 // Fully parenthesised rendering of an AST, so precedence is visible:
 // chains "(a + b - c)", powers "(a^b)", negation "(-a)", transpose "(a)'",
-// calls "f(a,b)".
-std::string show(const Ast& a) {
-  switch (a.kind) {
-    case Ast::Kind::Number: return a.text;
-    case Ast::Kind::Name: return a.text;
-    case Ast::Kind::Call: {
-      std::string s = a.text + "(";
-      for (std::size_t i = 0; i < a.kids.size(); ++i) s += (i ? "," : "") + show(*a.kids[i]);
-      return s + ")";
-    }
-    case Ast::Kind::Neg: return "(-" + show(*a.kids[0]) + ")";
-    case Ast::Kind::Chain: {
-      std::string s = "(" + show(*a.kids[0]);
-      for (std::size_t i = 1; i < a.kids.size(); ++i) s += " " + a.ops[i] + " " + show(*a.kids[i]);
-      return s + ")";
-    }
-    case Ast::Kind::Power: return "(" + show(*a.kids[0]) + a.text + show(*a.kids[1]) + ")";
-    case Ast::Kind::Transpose: return "(" + show(*a.kids[0]) + ")'";
-  }
-  return "?";
-}
+// calls "f(a,b)" (tests/support/ast_text.hpp).
+using matcalc::testing::show;
 
 std::string parsed(const std::string& src) { return show(*parse_expression(src)); }
 
