@@ -114,6 +114,18 @@ Values read_values_file(const Function& f, const std::string& path,
 Values read_values_json(const Function& f, const std::string& json_text, const std::string& source,
                         const std::map<std::string, std::int64_t>& dims = {});
 
+// The kinds the entries of a values file show, for LoadOptions::kinds: a
+// number is "scalar", a flat list of numbers "vector" ([x] too), a list of
+// lists "matrix" ([[x]] too); other entries are left out. Empty when the file
+// cannot be read or is not a JSON object: reading it for real reports that.
+std::map<std::string, std::string> value_kinds_file(const std::string& path);
+std::map<std::string, std::string> value_kinds_json(const std::string& json_text);
+
+// The candidate closest to `word` in edit distance when that distance is at
+// most `max_distance` (the first of equally close ones), else "": for "did
+// you mean" hints.
+std::string closest_name(const std::string& word, const std::vector<std::string>& candidates, std::size_t max_distance);
+
 // Syntax only, no types (for live checking as a user types): a Syntax or
 // Limit error located in the text, or nothing.
 void check_syntax(const std::string& expression);

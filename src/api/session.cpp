@@ -5,7 +5,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "diff/gradient.hpp"
@@ -17,6 +20,7 @@
 #include "ir/node.hpp"
 #include "matcalc/matcalc.hpp"
 #include "parse/parser.hpp"
+#include "parse/suggest.hpp"
 #include "parse/typecheck.hpp"
 #include "print/eigen.hpp"
 #include "print/json.hpp"
@@ -114,6 +118,58 @@ Values read_values_json(const Function& f, const std::string& json_text, const s
   std::istringstream in(json_text);
   Bindings b = read_values(parse_values_json(in, source), symbol_map(f), values_context(f, source, dims));
   return Values{std::move(b.values), std::move(b.dims)};
+}
+
+namespace {
+
+std::map<std::string, std::string> kinds_of(const nlohmann::json& j) {
+  std::map<std::string, std::string> out;
+  if (!j.is_object()) return out;
+  for (const auto& item : j.items()) {
+    const std::string& name = item.key();
+    const nlohmann::json& v = item.value();
+    auto all = [&](auto pred) { return !v.empty() && std::all_of(v.begin(), v.end(), pred); };
+    if (v.is_number())
+      out[name] = "scalar";
+    else if (v.is_array() && all([](const nlohmann::json& e) { return e.is_number(); }))
+      out[name] = "vector";
+    else if (v.is_array() && all([](const nlohmann::json& e) { return e.is_array(); }))
+      out[name] = "matrix";
+  }
+  return out;
+}
+
+// Reads with the values file's own limits; any failure gives no kinds.
+std::map<std::string, std::string> kinds_of(std::istream& in) {
+  try {
+    return kinds_of(parse_values_json(in, "values"));
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> value_kinds_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return {};
+  std::ifstream in(path);
+  if (!in) return {};
+  return kinds_of(in);
+}
+
+std::map<std::string, std::string> value_kinds_json(const std::string& json_text) {
+  std::istringstream in(json_text);
+  return kinds_of(in);
+}
+
+std::string closest_name(const std::string& word, const std::vector<std::string>& candidates,
+                         std::size_t max_distance) {
+  std::string best;
+  std::size_t best_d = max_distance + 1;
+  for (const std::string& c : candidates)
+    if (std::size_t d = edit_distance(word, c); d < best_d) best = c, best_d = d;
+  return best;
 }
 
 void check_syntax(const std::string& expression) {
@@ -264,7 +320,16 @@ Expr origin_of(Expr failed, Expr expr) {
   const std::vector<Expr> order = topo_order(expr);
   const std::unordered_set<Expr> written(order.begin(), order.end());
   if (written.count(failed)) return failed;
-  auto smaller = [](Expr a, Expr b) { return !b || to_text(a).size() < to_text(b).size(); };
+  // "Smaller" by the size of the written tree (saturating), computed once in
+  // post-order: printing every candidate would make an error path slow.
+  std::unordered_map<Expr, std::uint64_t> size;
+  constexpr std::uint64_t kCap = std::uint64_t{1} << 40;
+  for (Expr n : order) {
+    std::uint64_t total = 1;
+    for (Expr k : n->kids) total = std::min(kCap, total + size[k]);
+    size[n] = total;
+  }
+  auto smaller = [&](Expr a, Expr b) { return !b || size[a] < size[b]; };
   Expr best = nullptr;
   for (Expr k : failed->kids)
     if (!k->kids.empty() && written.count(k) && smaller(k, best)) best = k;
@@ -306,13 +371,19 @@ std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vec
       // An error in a gradient: name the part of the user's expression whose
       // derivative it comes from, since the failing operation (an inv, a
       // division) may be one the user never wrote.
+      // Only the chosen parts are printed; should printing fail (a limit),
+      // the original error stands alone.
       std::string where = "in the gradient w.r.t. " + wrt[i - 1];
-      if (Expr from = origin_of(failed, f.expression.node())) {
-        where += " (from " + to_text(from);
-        if (from != failed) where += ", whose derivative needs " + to_text(failed);
-        where += ")";
-      } else {
-        where += " (at " + to_text(failed) + ")";
+      try {
+        if (Expr from = origin_of(failed, f.expression.node())) {
+          where += " (from " + to_text(from);
+          if (from != failed) where += ", whose derivative needs " + to_text(failed);
+          where += ")";
+        } else {
+          where += " (at " + to_text(failed) + ")";
+        }
+      } catch (const Error&) {
+        throw e;
       }
       throw Error(e.kind(), where + ": " + e.what());
     }

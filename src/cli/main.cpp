@@ -32,13 +32,15 @@ struct Common {
   std::string expr;
   std::string expr_file;  // --expr-file: EXPR read from a file ('-': stdin)
   std::vector<std::string> wrt;
-  std::string decl;
+  std::string decl;                               // every --decl, joined with "; "
+  std::vector<std::string> decls;                 // --decl as given (the option may be repeated)
+  std::map<std::string, std::string> kinds = {};  // eval: the kinds the values file shows
   bool show_types = false;  // --show-types: `types: ...` on stderr
   bool strict = false;      // --strict: inference warnings are errors
 };
 
 Function load(Session& s, const Common& c, bool want_scalar) {
-  return s.load(c.expr, c.decl, {.scalar = want_scalar, .wrt = c.wrt, .strict = c.strict});
+  return s.load(c.expr, c.decl, {.scalar = want_scalar, .wrt = c.wrt, .strict = c.strict, .kinds = c.kinds});
 }
 
 // On stderr, just before a command prints its result: `types: ...` (with
@@ -155,7 +157,50 @@ double parse_tolerance(const std::string& s) {
   return v;
 }
 
-int run_eval(const Common& c, const std::string& values_path, bool json, const std::vector<std::string>& dims) {
+// The kind a result is printed as (CLI.md): a number, a flat list or a list
+// of rows, by the kind of the expression, not the size it has at run time
+// (a 1 x 1 matrix is a list of one row).
+enum class Kind { Scalar, Vector, Matrix };
+
+Kind kind_of_declaration(const std::string& declaration) {
+  const std::size_t colon = declaration.rfind(": ");
+  const std::string word = colon == std::string::npos ? declaration : declaration.substr(colon + 2);
+  return word.rfind("scalar", 0) == 0 ? Kind::Scalar : word.rfind("vector", 0) == 0 ? Kind::Vector : Kind::Matrix;
+}
+
+Kind kind_of(const Function& f, Expression e) {
+  for (const SymbolInfo& sym : f.symbols)
+    if (sym.symbol == e) return kind_of_declaration(sym.declaration);
+  const std::string shape = e.shape();  // "scalar", "vector(n)", "1 x n", "n x k"
+  return shape == "scalar"                                              ? Kind::Scalar
+         : shape.rfind("vector", 0) == 0 || shape.rfind("1 x ", 0) == 0 ? Kind::Vector
+                                                                        : Kind::Matrix;
+}
+
+nlohmann::ordered_json value_of(const Eigen::MatrixXd& m, Kind kind) {
+  if (kind == Kind::Scalar && m.size() == 1) return m(0, 0);
+  if (kind == Kind::Vector && (m.rows() == 1 || m.cols() == 1)) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (Eigen::Index i = 0; i < m.size(); ++i) a.push_back(m.data()[i]);
+    return a;
+  }
+  if (kind == Kind::Matrix) {
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (Eigen::Index i = 0; i < m.rows(); ++i) {
+      nlohmann::ordered_json r = nlohmann::ordered_json::array();
+      for (Eigen::Index k = 0; k < m.cols(); ++k) r.push_back(m(i, k));
+      rows.push_back(std::move(r));
+    }
+    return rows;
+  }
+  return nlohmann::ordered_json::parse(value_json(m));  // a size the kind does not have: as it is
+}
+
+int run_eval(Common c, const std::string& values_path, bool json, const std::vector<std::string>& dims) {
+  // The kinds the values show are taken as given ({"s": 2} makes s a
+  // scalar); a file that cannot be read gives none, and reading it below
+  // reports why.
+  c.kinds = value_kinds_file(values_path);
   Session s;
   Function f = load(s, c, /*want_scalar=*/!c.wrt.empty());
   std::map<std::string, std::int64_t> sizes = parse_dims(dims, std::int64_t{1} << 27, "");
@@ -168,9 +213,9 @@ int run_eval(const Common& c, const std::string& values_path, bool json, const s
 
   // Keys in the order of CLI.md: value, then gradient by --wrt order.
   nlohmann::ordered_json out;
-  out["value"] = nlohmann::ordered_json::parse(value_json(vals[0]));
+  out["value"] = value_of(vals[0], kind_of(f, s.simplify(f.expression)));
   for (std::size_t i = 0; i < c.wrt.size(); ++i)
-    out["gradient"][c.wrt[i]] = nlohmann::ordered_json::parse(value_json(vals[i + 1]));
+    out["gradient"][c.wrt[i]] = value_of(vals[i + 1], kind_of(f, f.symbol(c.wrt[i])));
   if (json) {
     std::cout << out.dump() << "\n";
   } else {
@@ -238,13 +283,15 @@ const std::set<std::string>& value_options() {
 // `--wrt` takes one or more names: the argument after it, and every
 // identifier-shaped argument after that ([A-Za-z_][A-Za-z0-9_]*); the first
 // argument of another shape ends the list. So `grad "x'*y" --wrt x y` and
-// `grad --wrt x y -- "x'*y"` differentiate w.r.t. x and y, and in
-// `grad --wrt x x` both are names (EXPR is then missing: put EXPR first or
-// after `--`). Each name becomes its own `--wrt NAME` for CLI11.
+// `grad --wrt x y -- "x'*y"` differentiate w.r.t. x and y. Each name
+// becomes its own `--wrt NAME` for CLI11. When no EXPR is given otherwise and
+// the last list has two or more names, its last name is EXPR: `eval --wrt s s`
+// evaluates s and its gradient w.r.t. s.
 struct SplitArgs {
   std::vector<std::string> args;
   std::optional<std::string> expr;
-  bool wrt_list = false;  // --wrt took more than one name from one list
+  bool wrt_list = false;      // --wrt took more than one name from one list
+  std::size_t last_list = 0;  // how many names the last --wrt list took
 };
 
 SplitArgs split_expression(int argc, char** argv) {
@@ -271,9 +318,11 @@ SplitArgs split_expression(int argc, char** argv) {
       out.args.push_back("--wrt");
       out.args.push_back(a);
       out.wrt_list = true;
+      ++out.last_list;
       continue;
     }
     wrt_open = i > 1 && ((after_value_option && std::string(argv[i - 1]) == "--wrt") || a.rfind("--wrt=", 0) == 0);
+    if (wrt_open) out.last_list = 1;
     if (i > 1 && !after_value_option && a.size() > 1 && a[0] == '-' && !option_shaped(a)) {
       if (out.expr) throw Error(ErrorKind::Usage, "more than one expression given");
       out.expr = a;
@@ -282,22 +331,6 @@ SplitArgs split_expression(int argc, char** argv) {
     out.args.push_back(a);
   }
   return out;
-}
-
-// Levenshtein distance, for "did you mean" hints.
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
 }
 
 // Every option-shaped argument of the command must be one of its options:
@@ -318,14 +351,19 @@ void check_options_known(const CLI::App& app, const CLI::App& cmd, const std::ve
     if (value_options().count(args[i - 1]) || a.size() < 2 || a[0] != '-') continue;
     std::string name = a.substr(0, a.find('='));
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
-    std::string best;
-    std::size_t best_d = 3;
-    for (const std::string& k : known) {
-      if (k.size() < 3) continue;  // -h
-      std::size_t d = edit_distance(name, k);
-      if (k.rfind(name, 0) == 0 && name.size() >= 4) d = std::min<std::size_t>(d, 1);  // --val: --values
-      if (d < best_d) best = k, best_d = d;
-    }
+    std::vector<std::string> long_names;
+    for (const std::string& k : known)
+      if (k.size() >= 3) long_names.push_back(k);  // not -h
+    // One edit away, else a prefix of four letters or more (--val: --values),
+    // else two edits away.
+    std::string best = closest_name(name, long_names, 1);
+    if (best.empty() && name.size() >= 4)
+      for (const std::string& k : long_names)
+        if (k.rfind(name, 0) == 0) {
+          best = k;
+          break;
+        }
+    if (best.empty()) best = closest_name(name, long_names, 2);
     const bool short_form = name.rfind("--", 0) != 0;  // "-x" may be meant as an expression
     throw Error(ErrorKind::Usage, "unknown option " + name + " for 'matcalc " + cmd.get_name() + "'" +
                                       (!best.empty() ? " (did you mean " + best + "?)"
@@ -361,6 +399,25 @@ void read_expr_file(Common& c) {
   c.expr = std::move(text);
 }
 
+// "more than one expression given ('x'*A*y' and 'y'); ...", with the --wrt
+// list that the extra names would make.
+std::string more_than_one(const std::string& expr, const std::vector<std::string>& extras, const Common& c) {
+  std::string quoted = "'" + expr + "'";
+  bool names = !extras.empty();
+  for (std::size_t i = 0; i < extras.size(); ++i) {
+    quoted += (i + 1 == extras.size() ? " and '" : ", '") + extras[i] + "'";
+    names = names && identifier_shaped(extras[i]);
+  }
+  std::string wrt = "x y";
+  if (names && !c.wrt.empty()) {
+    wrt.clear();
+    for (const std::string& x : c.wrt) wrt += (wrt.empty() ? "" : " ") + x;
+    for (const std::string& x : extras) wrt += " " + x;
+  }
+  return "more than one expression given (" + quoted + "); to differentiate w.r.t. several variables write --wrt " +
+         wrt;
+}
+
 void add_common(CLI::App* cmd, Common& c, bool wrt_required) {
   cmd->add_option("EXPR", c.expr,
                   "the expression (LANGUAGE.md); declarations may precede it, separated by ';' or line breaks; "
@@ -369,11 +426,13 @@ void add_common(CLI::App* cmd, Common& c, bool wrt_required) {
                   "read EXPR from a file ('-': stdin), for long expressions; declarations may precede it");
   auto* w = cmd->add_option("--wrt", c.wrt,
                             "variables to differentiate with respect to: --wrt x y or --wrt x --wrt y. --wrt "
-                            "takes every name (letters, digits, '_') that follows it, so write EXPR before "
-                            "--wrt or after '--' when EXPR is a bare name")
+                            "takes every name (letters, digits, '_') that follows it; with no EXPR elsewhere, "
+                            "the last name of the last list of two or more is EXPR (eval --wrt s s)")
                 ->allow_extra_args(false);
   if (wrt_required) w->required();
-  cmd->add_option("--decl", c.decl, "declarations, e.g. \"W: matrix(n,k); s: scalar; S: symmetric(n)\"");
+  cmd->add_option("--decl", c.decls,
+                  "declarations, e.g. \"W: matrix(n,k); s: scalar; S: symmetric(n)\" (may be repeated)")
+      ->allow_extra_args(false);
   cmd->add_flag("--show-types", c.show_types,
                 "print 'types: ...' (every symbol, declared or inferred) on stderr before the result");
   cmd->add_flag("--strict", c.strict, "make inference warnings errors (exit 2)");
@@ -467,9 +526,17 @@ int main(int argc, char** argv) {
                                      : nullptr;  // rules: no expression
     if (!active && split.expr) throw CLI::ParseError("rules takes a NAME, not an expression", 2);
     if (active) {
+      for (const std::string& d : active->decls) active->decl += (active->decl.empty() ? "" : "; ") + d;
+      for (const std::string& x : active->wrt)
+        if (x.find(',') != std::string::npos)
+          throw Error(ErrorKind::Usage, "--wrt '" + x + "': give the variables as --wrt x y or --wrt x --wrt y");
       if (split.expr) {
-        if (!active->expr.empty()) throw CLI::ParseError("more than one expression given", 2);
+        if (!active->expr.empty()) throw Error(ErrorKind::Usage, more_than_one(active->expr, {*split.expr}, *active));
         active->expr = *split.expr;
+      }
+      if (active->expr.empty() && active->expr_file.empty() && split.last_list >= 2) {
+        active->expr = active->wrt.back();  // `eval --wrt s s`: the last name is EXPR
+        active->wrt.pop_back();
       }
       if (!active->expr_file.empty()) read_expr_file(*active);
       if (active->expr.empty())
@@ -479,6 +546,22 @@ int main(int argc, char** argv) {
                                   : "EXPR is required",
                               2);
     }
+  } catch (const CLI::ExtrasError& e) {
+    // A second EXPR (`grad --wrt x "x'*A*y" y`): most likely a --wrt name.
+    const CLI::App* sub = cargs.size() > 1 ? app.get_subcommand(cargs[1]) : nullptr;
+    Common* c = sub == grad          ? &grad_c
+                : sub == eval        ? &eval_c
+                : sub == check       ? &check_c
+                : sub == explain_cmd ? &explain_c
+                                     : nullptr;
+    if (!c || c->expr.empty()) {
+      std::cerr << "error: " << e.what() << "\nRun 'matcalc --help' or 'matcalc COMMAND --help' for usage.\n";
+      return kExitBadInput;
+    }
+    std::vector<std::string> extras = sub->remaining();
+    if (split.expr) extras.insert(extras.begin(), *split.expr);
+    std::cerr << format_error(Error(ErrorKind::Usage, more_than_one(c->expr, extras, *c)), "");
+    return kExitBadInput;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

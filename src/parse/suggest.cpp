@@ -29,9 +29,9 @@ constexpr Alias kAliases[] = {
      "absolute values"},
     {"frobenius", "the Frobenius norm is norm2(X)"},
     {"fro", "the Frobenius norm is norm2(X)"},
-    {"transpose", "transpose with a postfix ': X'"},
-    {"t", "transpose with a postfix ': X'"},
-    {"trans", "transpose with a postfix ': X'"},
+    {"transpose", "matcalc writes the transpose with a postfix ': X'"},
+    {"t", "matcalc writes the transpose with a postfix ': X'"},
+    {"trans", "matcalc writes the transpose with a postfix ': X'"},
     {"expm", "the matrix exponential is not in the language; exp(X) is elementwise"},
     {"logm", "the matrix logarithm is not in the language; log(X) is elementwise, and logdet(X) is log(det(X))"},
     {"sqrtm", "the matrix square root is not in the language; sqrt(X) is elementwise"},
@@ -77,21 +77,6 @@ std::vector<std::string> function_names() {
   return out;
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string hint(const std::string& name) {
   const std::string low = lower(name);
   // An alias also matches without '_' (logDet, log_det, LogDet).
@@ -121,8 +106,32 @@ std::string hint(const std::string& name) {
 
 }  // namespace
 
-std::string unknown_function_message(const std::string& name) {
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string unknown_function_message(const std::string& name, const std::string& argument) {
   std::string h = hint(name);
+  // The transpose hint writes its example as X': the argument itself reads
+  // better where it is known, in parentheses unless it is a name.
+  const std::string example = "postfix ': X'";
+  if (std::size_t at = h.find(example); at != std::string::npos && !argument.empty() && argument.size() <= 40) {
+    const bool name_shaped = std::all_of(argument.begin(), argument.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
+    h.replace(at + example.size() - 2, 1, name_shaped ? argument : "(" + argument + ")");
+  }
   return "unknown function '" + name + "'" + (h.empty() ? "" : " (" + h + ")");
 }
 

@@ -277,5 +277,32 @@ TEST(Api, SeparateSessionsOnSeparateThreads) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+TEST(Api, ValueKindsOfAValuesFile) {
+  const auto k = value_kinds_json(R"({"s": 2, "x": [1, 2], "v": [5], "A": [[1, 2], [3, 4]], "B": [[2]],
+                                     "e": [], "o": {"a": 1}, "b": true})");
+  const std::map<std::string, std::string> want = {
+      {"s", "scalar"}, {"x", "vector"}, {"v", "vector"}, {"A", "matrix"}, {"B", "matrix"}};
+  EXPECT_EQ(k, want);
+  EXPECT_TRUE(value_kinds_json("{bad").empty());
+  EXPECT_TRUE(value_kinds_json("[1, 2]").empty());
+  EXPECT_TRUE(value_kinds_file("/nonexistent/values.json").empty());
+}
+
+TEST(Api, KindsFromValuesMakeScalars) {
+  Session s;
+  Function f = s.load("s/t/2", "", {.kinds = value_kinds_json(R"({"s": 2, "t": 3})")});
+  EXPECT_EQ(f.declaration_text(), "s: scalar; t: scalar");
+  std::vector<Eigen::MatrixXd> v = s.evaluate(f, {}, read_values_json(f, R"({"s": 2, "t": 3})", "values"));
+  EXPECT_DOUBLE_EQ(v[0](0, 0), 1.0 / 3);
+}
+
+TEST(Api, ClosestName) {
+  const std::vector<std::string> names = {"--values", "--decl", "--wrt"};
+  EXPECT_EQ(closest_name("--decll", names, 2), "--decl");
+  EXPECT_EQ(closest_name("--valeus", names, 2), "--values");
+  EXPECT_EQ(closest_name("--valeus", names, 1), "");
+  EXPECT_EQ(closest_name("--zzzzzz", names, 2), "");
+}
+
 }  // namespace
 }  // namespace matcalc

@@ -256,4 +256,74 @@ TEST_F(Options, ExprFileBrokenInsideParentheses) {
   EXPECT_EQ(r.out, same.out);
 }
 
+// ------------------------------------------------ kinds from the values file
+
+TEST_F(Options, EvalTakesKindsFromTheValuesFile) {
+  REQUIRE_BINARY();
+  std::string v = file("kinds.json", R"({"s": 2, "t": 3, "X": [[1, 2], [3, 4]]})");
+  const std::pair<const char*, double> cases[] = {{"s/t/2", 1.0 / 3}, {"2.*s", 4.0}, {"tr(X)*s", 10.0}};
+  for (const auto& [expr, want] : cases) {
+    Result r = mc({"eval", expr, "--values", v, "--json"});
+    ASSERT_EQ(r.status, 0) << expr << "\n" << show(r);
+    EXPECT_DOUBLE_EQ(json::parse(r.out)["value"].get<double>(), want) << expr;
+  }
+  Result bad = mc({"eval", "X + s", "--values", v, "--json"});
+  EXPECT_EQ(bad.status, 2) << show(bad);
+  EXPECT_NE(bad.err.find("s*I"), std::string::npos) << show(bad);
+  EXPECT_NE(bad.err.find("s*ones("), std::string::npos) << show(bad);
+}
+
+TEST_F(Options, OneEntryListsKeepTheirKind) {
+  REQUIRE_BINARY();
+  std::string v = file("one.json", R"({"x": [5], "A": [[2]]})");
+  Result r = mc({"eval", "x'*A*x", "--wrt", "A", "--wrt", "x", "--values", v, "--json"});
+  ASSERT_EQ(r.status, 0) << show(r);
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["value"], 50.0);
+  EXPECT_EQ(j["gradient"]["A"], json::parse("[[25.0]]")) << r.out;
+  EXPECT_EQ(j["gradient"]["x"], json::parse("[20.0]")) << r.out;
+  Result text = mc({"eval", "x'*A*x", "--wrt", "A", "--values", v});
+  ASSERT_EQ(text.status, 0) << show(text);
+  EXPECT_EQ(text.out, "value: 50.0\ngradient A: [[25.0]]\n");
+  // A value that is a 1 x 1 matrix by its kind is a list of one row.
+  Result value = mc({"eval", "A", "--values", v, "--json"});
+  ASSERT_EQ(value.status, 0) << show(value);
+  EXPECT_EQ(json::parse(value.out)["value"], json::parse("[[2.0]]")) << value.out;
+}
+
+TEST_F(Options, BadValuesFilesStillReportTheirError) {
+  REQUIRE_BINARY();
+  Result r = mc({"eval", "s", "--values", file("bad.json", "{bad")});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("is not valid JSON"), std::string::npos) << show(r);
+}
+
+// --------------------------------------------------- --decl twice, --wrt rule
+
+TEST_F(Options, DeclGivenTwiceMergesBoth) {
+  REQUIRE_BINARY();
+  Result r = mc({"grad", "x'*A*x", "--wrt", "A", "--decl", "A: matrix(n,n)", "--decl", "x: vector(n)", "--show-types"});
+  ASSERT_EQ(r.status, 0) << show(r);
+  EXPECT_EQ(lines_of(r.err)[0], "types: x: vector(n); A: matrix(n,n)");
+  Result s = mc({"grad", "s*t", "--wrt", "s", "--decl", "s: scalar", "--decl", "t: scalar", "--show-types"});
+  ASSERT_EQ(s.status, 0) << show(s);
+  EXPECT_EQ(lines_of(s.err)[0], "types: s: scalar; t: scalar");
+  EXPECT_EQ(s.out, "t\n");
+}
+
+TEST_F(Options, LastNameOfAWrtListIsExprWhenNoneIsGiven) {
+  REQUIRE_BINARY();
+  std::string v = file("s.json", R"({"s": 2})");
+  Result r = mc({"eval", "--wrt", "s", "s", "--values", v, "--json"});
+  ASSERT_EQ(r.status, 0) << show(r);
+  EXPECT_EQ(json::parse(r.out), json::parse(R"({"value": 2.0, "gradient": {"s": 1.0}})"));
+  Result g = mc({"grad", "--wrt", "x", "x", "--decl", "x: scalar"});
+  ASSERT_EQ(g.status, 0) << show(g);
+  EXPECT_EQ(g.out, "1\n");
+  // An EXPR given elsewhere: every name is a --wrt name.
+  Result both = mc({"grad", "x'*y", "--wrt", "x", "y"});
+  ASSERT_EQ(both.status, 0) << show(both);
+  EXPECT_EQ(both.out, "x: y\ny: x\n");
+}
+
 }  // namespace

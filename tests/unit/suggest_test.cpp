@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <iostream>
 #include <string>
 
 namespace {
@@ -65,6 +67,44 @@ TEST(Suggest, CloseSpellings) {
 TEST(Suggest, NothingCloseNoHint) {
   EXPECT_EQ(unknown_function_message("zzzzzz"), "unknown function 'zzzzzz'");
   EXPECT_EQ(unknown_function_message("f"), "unknown function 'f'");
+}
+
+TEST(Suggest, TransposeHintNamesTheArgument) {
+  EXPECT_EQ(unknown_function_message("transpose"),
+            "unknown function 'transpose' (matcalc writes the transpose with a postfix ': X')");
+  EXPECT_EQ(unknown_function_message("transpose", "A"),
+            "unknown function 'transpose' (matcalc writes the transpose with a postfix ': A')");
+  EXPECT_EQ(unknown_function_message("t", "A*B"),
+            "unknown function 't' (matcalc writes the transpose with a postfix ': (A*B)')");
+  // Other hints keep their X.
+  EXPECT_EQ(unknown_function_message("symmetrize", "A"), "unknown function 'symmetrize' (sym(X) is (X + X')/2)");
+}
+
+// Every alias hint, printed: each reads as a sentence after the name.
+TEST(Suggest, EveryAliasHintReadsWell) {
+  for (const char* name :
+       {"trace",       "norm",     "frobenius",  "fro",      "transpose", "t",         "trans",
+        "expm",        "logm",     "sqrtm",      "inverse",  "pinv",      "log_det",   "logdeterminant",
+        "determinant", "dot",      "inner",      "outer",    "identity",  "ln",        "pow",
+        "power",       "square",   "matmul",     "mul",      "hadamard",  "kronecker", "logistic",
+        "lse",         "diagonal", "symmetrize", "vectorize"}) {
+    const std::string m = unknown_function_message(name);
+    std::cout << m << "\n";
+    const std::string head = std::string("unknown function '") + name + "' (";
+    ASSERT_EQ(m.rfind(head, 0), 0u) << m;
+    EXPECT_EQ(m.back(), ')') << m;
+    const std::string h = m.substr(head.size(), m.size() - head.size() - 1);
+    EXPECT_GT(h.size(), 10u) << m;
+    EXPECT_TRUE(std::islower(static_cast<unsigned char>(h[0])) || h[0] == 'X') << m;
+    EXPECT_EQ(h.find("  "), std::string::npos) << m;
+  }
+}
+
+TEST(Suggest, EditDistance) {
+  EXPECT_EQ(matcalc::edit_distance("", ""), 0u);
+  EXPECT_EQ(matcalc::edit_distance("logdet", "logdett"), 1u);
+  EXPECT_EQ(matcalc::edit_distance("--valeus", "--values"), 2u);
+  EXPECT_EQ(matcalc::edit_distance("abc", ""), 3u);
 }
 
 }  // namespace
