@@ -536,7 +536,8 @@ class Pass {
     if (!op) {
       if (decls_.count(f) || unknowns_.index.count(f))
         fail(ErrorKind::Syntax, "'" + f + "' is a symbol, not a function (write '*' for a product)", a);
-      fail(ErrorKind::Name, unknown_function_message(f), a);
+      fail(ErrorKind::Name,
+           unknown_function_message(f, a.kids.size() == 1 ? snippet(source_, *a.kids[0], *a.kids[0], "") : ""), a);
     }
     const ShapeRule rule = op_shape_rule(*op);
     if (rule == ShapeRule::Given) return leaf_call(*op, a);
@@ -1131,8 +1132,14 @@ Error ambiguity(Search& search, const Found& a, const Found& b, const Unknowns& 
 class Warnings {
  public:
   Warnings(Pass& pass, DimNamer& namer, Search& search, const Unknowns& unknowns, const std::vector<Kind>& kinds,
-           std::string_view source)
-      : pass_(pass), namer_(namer), search_(search), unknowns_(unknowns), kinds_(kinds), source_(source) {}
+           const Reading& given, std::string_view source)
+      : pass_(pass),
+        namer_(namer),
+        search_(search),
+        unknowns_(unknowns),
+        kinds_(kinds),
+        given_(given),
+        source_(source) {}
 
   std::vector<InferenceWarning> collect(const Ast& ast, const std::vector<Undeclared>& names) {
     walk(ast);
@@ -1148,6 +1155,7 @@ class Warnings {
   Search& search_;
   const Unknowns& unknowns_;
   const std::vector<Kind>& kinds_;
+  const Reading& given_;  // kinds the values gave
   std::string_view source_;
   std::vector<InferenceWarning> out_;
   std::set<std::string> exponents_;  // lone letters read as exponents: warned about once, there
@@ -1212,7 +1220,8 @@ class Warnings {
       const auto& [name, pos] = unknowns_.list[i];
       const Kind k = kinds_[i];
       const bool upper = is_upper(name);
-      if (exponents_.count(name) || (upper ? k == Kind::Matrix : k != Kind::Matrix)) continue;
+      if (given_[i] || exponents_.count(name) || (upper ? k == Kind::Matrix : k != Kind::Matrix))
+        continue;  // a kind the values gave is meant, like a declaration
       const Kind habit = upper ? Kind::Matrix : Kind::Scalar;
       std::string message = name + " is read as " + kind_word(k) + " (" + namer_.declaration(name, k) + "), though " +
                             (upper ? "an upper-case name usually means a matrix"
@@ -1382,7 +1391,7 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
       for (const auto& f : dm->factors()) used.insert(f);
   for (const auto& f : dim_args) used.insert(f);
   out.dims.assign(used.begin(), used.end());
-  out.warnings = Warnings(*best, namer, search, unknowns, best_kinds, opt.source).collect(ast, names);
+  out.warnings = Warnings(*best, namer, search, unknowns, best_kinds, given, opt.source).collect(ast, names);
   return out;
 }
 
