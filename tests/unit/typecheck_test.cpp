@@ -651,3 +651,18 @@ TEST(TypecheckSearch, IndependentTermsOfAScalarSumAreSearchedApart) {
   Error c = compile_error("x'*x + tr(W*W)", "W: matrix(n,k)", scalar);
   EXPECT_EQ(c.kind(), ErrorKind::Shape) << c.what();
 }
+
+TEST(TypecheckSearch, KindsFromTheValuesAreTakenAsGivenAndMeant) {
+  Context cx;
+  TypecheckOptions opt;
+  opt.kinds = {{"s", "matrix"}, {"t", "scalar"}, {"nobody", "vector"}, {"X", "no such kind"}};
+  TypedProgram p = compile(cx, "tr(X*s)*t", "", opt);
+  EXPECT_EQ(shape_of(p, "s"), "k x n");  // lower case, but the values say matrix: no warning
+  EXPECT_EQ(shape_of(p, "t"), "scalar");
+  EXPECT_TRUE(p.warnings.empty()) << p.warnings.front().message;
+  Context cx2;
+  TypecheckOptions scalar_s;
+  scalar_s.kinds = {{"s", "scalar"}};
+  Error e = compile_error("X + s", "X: matrix(2,2)", scalar_s);
+  EXPECT_TRUE(contains(e.what(), "write s*I") && !contains(e.what(), "no other kinds")) << e.what();
+}
