@@ -35,8 +35,8 @@ struct Common {
   std::string decl;                               // every --decl, joined with "; "
   std::vector<std::string> decls;                 // --decl as given (the option may be repeated)
   std::map<std::string, std::string> kinds = {};  // eval: the kinds the values file shows
-  bool show_types = false;  // --show-types: `types: ...` on stderr
-  bool strict = false;      // --strict: inference warnings are errors
+  bool show_types = false;                        // --show-types: `types: ...` on stderr
+  bool strict = false;                            // --strict: inference warnings are errors
 };
 
 Function load(Session& s, const Common& c, bool want_scalar) {

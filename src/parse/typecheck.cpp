@@ -840,7 +840,7 @@ struct Found {
 
 struct SearchOutcome {
   std::optional<Found> best;
-  std::optional<Found> tie;          // another reading that fits as well as `best`
+  std::optional<Found> tie;  // another reading that fits as well as `best`
   // When no reading type-checks: the conflict of the reading that got
   // furthest (the rightmost column; a whole expression that is not a scalar
   // is furthest), the most habitual first; and whether the readings failed

@@ -3,9 +3,7 @@
 // compared with values computed here with Eigen; without an interpreter that
 // can import numpy (or torch) those tests are skipped, saying why.
 #include <gtest/gtest.h>
-
-#include "support/python_module.hpp"
-#include "support/temp_dir.hpp"
+#include <unistd.h>
 
 #include <Eigen/Dense>
 #include <cstdio>
@@ -15,13 +13,14 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
-#include <unistd.h>
 
 #include "ir/builders.hpp"
 #include "parse/typecheck.hpp"
 #include "print/json.hpp"
 #include "print/latex.hpp"
 #include "print/numpy.hpp"
+#include "support/python_module.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace matcalc;
 using nlohmann::json;
