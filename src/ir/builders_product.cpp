@@ -69,6 +69,13 @@ void take_out_scalar_runs(Factors& p) {
 // = sum(x) (the form a broadcast scalar's adjoint and explain's steps meet).
 void sum_against_ones(Factors& p) {
   std::vector<Expr>& chain = p.chain;
+  if (chain.size() > 2 && std::any_of(chain.begin(), chain.end(), [](Expr f) { return f->op == Op::Identity; })) {
+    // y'*I*ones(n): the identities drop out (pass 9) only later, so look past them here.
+    std::vector<Expr> kept;
+    for (Expr f : chain)
+      if (f->op != Op::Identity) kept.push_back(f);
+    if (kept.size() == 2) chain = std::move(kept);
+  }
   if (chain.size() != 2 || !chain[0]->shape.is_row() || !chain[1]->shape.is_col()) return;
   if (chain[0]->op == Op::Ones) {
     p.scalars.push_back(sum(chain[1]));

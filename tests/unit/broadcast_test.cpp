@@ -193,6 +193,18 @@ TEST(Broadcast, LiteralSize) {
   EXPECT_EQ(compile(cx, "x + 1", "x: vector(3)").expr, e);
 }
 
+// A row times a column of ones is a sum also when identities stand between
+// them (they drop out of a chain only later): the product is then in normal
+// form, rebuilt from its own factors as itself (prop_runner --seed 7, case 313).
+TEST(Broadcast, SumAgainstOnesLooksPastIdentities) {
+  Context cx;
+  Shape col{Dim::symbol("n"), Dim::literal(1)};
+  Expr y = symbol(cx, "y", col);
+  Expr e = mul({constant(cx, 2), transpose(y), identity(cx, Dim::symbol("n")), ones(cx, col)});
+  EXPECT_EQ(to_text(e), "2*sum(y)");
+  EXPECT_EQ(mul(e->kids), e);
+}
+
 // ------------------------------------------------------------ (c) values
 
 // The evaluator's value of the lowered sum is NumPy's broadcast, by hand.
