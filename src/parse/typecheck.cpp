@@ -142,19 +142,17 @@ struct NeedKind {
   std::size_t symbol;
 };
 
-// The text of the source an AST node spans, with its closing parentheses;
-// `fallback` when there is no source.
+// The text of the source from AST node `first` to `last`, with its closing
+// parentheses, shortened past 60 characters (it is for messages); `fallback`
+// when there is no source. Kids stand in source order, so the span's ends lie
+// on the leftmost and the rightmost paths: no walk over the whole subtree
+// (the search builds many messages it throws away).
 std::string snippet(std::string_view source, const Ast& first, const Ast& last, const char* fallback) {
   if (source.empty()) return fallback;
   int lo = first.pos, hi = first.pos + first.len;
-  std::vector<const Ast*> stack{&first, &last};
-  while (!stack.empty()) {
-    const Ast* a = stack.back();
-    stack.pop_back();
-    lo = std::min(lo, a->pos);
+  for (const Ast* a = &first; a; a = a->kids.empty() ? nullptr : a->kids.front().get()) lo = std::min(lo, a->pos);
+  for (const Ast* a = &last; a; a = a->kids.empty() ? nullptr : a->kids.back().get())
     hi = std::max(hi, a->pos + a->len);
-    for (const auto& k : a->kids) stack.push_back(k.get());
-  }
   const auto size = static_cast<int>(source.size());
   hi = std::min(hi, size);
   int open = 0;
@@ -166,6 +164,8 @@ std::string snippet(std::string_view source, const Ast& first, const Ast& last, 
       ++open;
     ++hi;
   }
+  constexpr int kLongest = 60;
+  if (hi - lo > kLongest) return std::string(source.substr(lo, kLongest - 3)) + "...";
   return std::string(source.substr(lo, hi - lo));
 }
 
