@@ -367,7 +367,21 @@ std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vec
       out.push_back(ev.eval(roots[i].node()));
     } catch (const Error& e) {
       Expr failed = ev.failed_at();
-      if (i == 0 || !failed) throw;
+      if (!failed) throw;
+      if (i == 0) {
+        // In the value: name the failing part when the expression has others
+        // (logdet(B) + logdet(A)), and when it prints short.
+        if (failed == roots[0].node() || failed->kids.empty()) throw;
+        std::string part;
+        try {
+          part = to_text(failed);
+        } catch (const Error&) {
+          throw e;
+        }
+        constexpr std::size_t kLongest = 80;
+        if (part.size() > kLongest) throw;
+        throw Error(e.kind(), "in " + part + ": " + e.what());
+      }
       // An error in a gradient: name the part of the user's expression whose
       // derivative it comes from, since the failing operation (an inv, a
       // division) may be one the user never wrote.

@@ -897,3 +897,15 @@ TEST(CliRules, BookNameSearchAndErrors) {
     EXPECT_TRUE(r.out.empty()) << show(r);
   }
 }
+
+// An evaluation error in the value names the failing part when the
+// expression has others: which of two logdets is outside its domain.
+TEST(CliEval, ValueErrorNamesTheFailingPart) {
+  REQUIRE_BINARY();
+  std::string v = write_file("two_logdets.json", "{\"A\": [[1,2],[2,1]], \"B\": [[2,0],[0,2]]}");
+  Result r = mc({"eval", "logdet(B) + logdet(A)", "--values", v});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("in logdet(A): logdet: determinant is not positive"), std::string::npos) << r.err;
+  Result alone = mc({"eval", "logdet(A)", "--values", v});
+  EXPECT_EQ(alone.err.find("in logdet(A)"), std::string::npos) << alone.err;  // the whole expression: said already
+}
