@@ -208,7 +208,8 @@ class Session {
   // The value of f (simplified) and its gradients w.r.t. `wrt`, in one pass.
   // An error met while evaluating a gradient names the part of f's
   // expression it comes from ("in the gradient w.r.t. A (from logdet(A),
-  // whose derivative needs inv(A))").
+  // whose derivative needs inv(A))"); one in the value names the failing
+  // part when f has others ("in logdet(A): ...").
   std::vector<Eigen::MatrixXd> evaluate(const Function& f, const std::vector<std::string>& wrt, Values values);
 
   // Symbolic gradients against central finite differences at random inputs
