@@ -142,6 +142,20 @@ struct NeedKind {
   std::size_t symbol;
 };
 
+// Calls `visit` on every node under `root` (itself included), without
+// recursion (the tree may be 2000 deep), until it returns false; false then.
+template <class F>
+bool each_node(const Ast& root, F&& visit) {
+  std::vector<const Ast*> stack{&root};
+  while (!stack.empty()) {
+    const Ast* a = stack.back();
+    stack.pop_back();
+    if (!visit(*a)) return false;
+    for (const auto& k : a->kids) stack.push_back(k.get());
+  }
+  return true;
+}
+
 // The text of the source from AST node `first` to `last`, with its closing
 // parentheses, shortened past 60 characters (it is for messages); `fallback`
 // when there is no source. Kids stand in source order, so the span's ends lie
@@ -345,23 +359,18 @@ class Pass {
   // Whether every symbol in `a` (met already) is a scalar and no I or ones
   // is in it: a scalar made of scalars, not by structure (x'*y).
   bool scalars_only(const Ast& a) {
-    std::vector<const Ast*> stack{&a};
-    while (!stack.empty()) {
-      const Ast* k = stack.back();
-      stack.pop_back();
-      for (const auto& c : k->kids) stack.push_back(c.get());
-      if (k->kind == Ast::Kind::Call)
-        if (std::optional<Op> op = call_op(k->text); op && op_shape_rule(*op) == ShapeRule::Given)
+    return each_node(a, [&](const Ast& k) {
+      if (k.kind == Ast::Kind::Call)
+        if (std::optional<Op> op = call_op(k.text); op && op_shape_rule(*op) == ShapeRule::Given)
           return false;  // eye, ones, zeros
-      if (k->kind != Ast::Kind::Name) continue;
+      if (k.kind != Ast::Kind::Name) return true;
       std::optional<TShape> sh;
-      if (auto u = unknowns_.at_node.find(k); u != unknowns_.at_node.end())
+      if (auto u = unknowns_.at_node.find(&k); u != unknowns_.at_node.end())
         sh = unknown_shapes_[u->second];
-      else if (auto d = symbols.find(k->text); d != symbols.end())
+      else if (auto d = symbols.find(k.text); d != symbols.end())
         sh = d->second;
-      if (!sh || !is_scalar(*sh)) return false;  // I, or an array
-    }
-    return true;
+      return sh && is_scalar(*sh);  // not I, nor an array
+    });
   }
 
   static bool integer_exponent(const Ast& e) {
@@ -1029,19 +1038,16 @@ SearchOutcome search_all(Search& search, const Ast& ast, const Unknowns& unknown
   std::vector<std::optional<std::size_t>> owner(unknowns.list.size());  // the first term naming each symbol
   std::vector<std::vector<std::size_t>> names(terms);
   for (std::size_t t = 0; t < terms; ++t) {
-    std::vector<const Ast*> stack{ast.kids[t].get()};
-    while (!stack.empty()) {
-      const Ast* a = stack.back();
-      stack.pop_back();
-      for (const auto& k : a->kids) stack.push_back(k.get());
-      auto u = unknowns.at_node.find(a);
-      if (u == unknowns.at_node.end()) continue;
+    each_node(*ast.kids[t], [&](const Ast& a) {
+      auto u = unknowns.at_node.find(&a);
+      if (u == unknowns.at_node.end()) return true;
       names[t].push_back(u->second);
       if (!owner[u->second])
         owner[u->second] = t;
       else
         group[find(t)] = find(*owner[u->second]);
-    }
+      return true;
+    });
   }
   std::map<std::size_t, std::vector<bool>> groups;
   for (std::size_t t = 0; t < terms; ++t) {
@@ -1168,14 +1174,11 @@ class Warnings {
   }
 
   void walk(const Ast& root) {
-    std::vector<const Ast*> stack{&root};
-    while (!stack.empty()) {
-      const Ast* a = stack.back();
-      stack.pop_back();
-      for (const auto& k : a->kids) stack.push_back(k.get());
-      if (a->kind == Ast::Kind::Power && a->text == "^") exponent_letter(*a);
-      if (a->kind == Ast::Kind::Call) scalar_argument(*a);
-    }
+    each_node(root, [&](const Ast& a) {
+      if (a.kind == Ast::Kind::Power && a.text == "^") exponent_letter(a);
+      if (a.kind == Ast::Kind::Call) scalar_argument(a);
+      return true;
+    });
   }
 
   // X^T: an undeclared lone letter after '^', read as a scalar exponent.
@@ -1196,13 +1199,10 @@ class Warnings {
     if (!op || !(*op == Op::Sum || *op == Op::Norm1 || *op == Op::Norm2 || *op == Op::Trace)) return;
     if (a.kids.size() != 1 || !pass_.is_scalar(pass_.shapes.at(a.kids[0].get()))) return;
     std::set<std::string> scalars;  // the symbols in it read as scalars
-    std::vector<const Ast*> stack{a.kids[0].get()};
-    while (!stack.empty()) {
-      const Ast* k = stack.back();
-      stack.pop_back();
-      for (const auto& c : k->kids) stack.push_back(c.get());
-      if (k->kind == Ast::Kind::Name && inferred_scalar(k->text)) scalars.insert(k->text);
-    }
+    each_node(*a.kids[0], [&](const Ast& k) {
+      if (k.kind == Ast::Kind::Name && inferred_scalar(k.text)) scalars.insert(k.text);
+      return true;
+    });
     std::string which;
     for (const auto& n : scalars) which += (which.empty() ? "" : ", ") + n;
     const bool norm = *op == Op::Norm1 || *op == Op::Norm2;
