@@ -70,9 +70,11 @@ std::string guard_text(const std::string& g) {
   std::string var = g.substr(open + 1, g.size() - open - 2);
   if (pred == "symmetric") return var + " symmetric";
   if (pred == "square") return var + " square";
-  if (pred == "scalar") return var + " a scalar";
-  if (pred == "vector") return var + " a vector";
-  if (pred == "matrix") return var + " a matrix (not a vector)";
+  if (pred == "scalar") return var + " is a scalar";
+  if (pred == "vector") return var + " is a vector";
+  if (pred == "matrix") return var + " is a matrix (not a vector)";
+  // Domain conditions: said by the rule's domain text (rule_book()).
+  if (pred == "positive" || pred == "nonneg" || pred == "invertible") return "";
   return g;
 }
 
@@ -109,14 +111,14 @@ const std::vector<RuleEntry>& rule_book() {
       if (!seen.insert(r.name).second) continue;
       std::string decls = with_differentials(r.expression, r.declarations);
       RuleEntry e{"differential", r.name, std::string("d(") + r.expression + ")", r.differential, decls,
-                  r.conditions, r.reference, "", ""};
+                  r.conditions, r.reference, "", "", ""};
       e.lhs_latex = "\\mathrm{d}\\left(" + latex_side(r.expression, decls) + "\\right)";
       e.rhs_latex = latex_side(r.differential, decls);
       out.push_back(std::move(e));
     }
     for (const Identity& r : rearrangement_identities()) {
       if (!seen.insert(r.name).second) continue;
-      RuleEntry e{"identity", r.name, r.lhs, r.rhs, r.declarations, r.conditions, r.reference, "", ""};
+      RuleEntry e{"identity", r.name, r.lhs, r.rhs, r.declarations, r.conditions, r.reference, "", "", ""};
       e.lhs_latex = latex_side(r.lhs, r.declarations);
       e.rhs_latex = latex_side(r.rhs, r.declarations);
       out.push_back(std::move(e));
@@ -124,8 +126,17 @@ const std::vector<RuleEntry>& rule_book() {
     for (const RewriteRule& r : rewrite_rules()) {
       if (!seen.insert(r.name).second) continue;
       std::string conditions;
-      for (const auto& g : r.guards) conditions += (conditions.empty() ? "" : ", ") + guard_text(g);
-      RuleEntry e{"simplification", r.name, r.pattern, r.replacement, r.declarations, conditions, r.reference, "", ""};
+      bool domain_guard = false;
+      for (const auto& g : r.guards) {
+        std::string text = guard_text(g);
+        domain_guard = domain_guard || text.empty();
+        if (!text.empty()) conditions += (conditions.empty() ? "" : ", ") + text;
+      }
+      RuleEntry e{"simplification", r.name, r.pattern, r.replacement, r.declarations, conditions, r.reference, "", "", ""};
+      // Where each side is defined; a rule that would widen the domain
+      // applies only where that cannot happen (simplify/rules.hpp).
+      e.domain = r.domain;
+      if (domain_guard) e.domain += ": applied only where that is known, or still needed by the result";
       e.lhs_latex = latex_side(r.pattern, r.declarations);
       e.rhs_latex = latex_side(r.replacement, r.declarations);
       out.push_back(std::move(e));
@@ -166,6 +177,7 @@ std::string rules_text(const std::vector<RuleEntry>& rules) {
     }
     out += "  " + e.name + "\n      " + e.lhs + " = " + e.rhs + "\n";
     if (!e.conditions.empty()) out += "      when " + e.conditions + "\n";
+    if (!e.domain.empty()) out += "      domain: " + e.domain + "\n";
     if (!e.reference.empty()) out += "      " + reference_text(e.reference) + "\n";
   }
   return out;
@@ -199,13 +211,14 @@ std::string rules_markdown(const std::vector<RuleEntry>& rules) {
     }
     if (!e.reference.empty()) out += " (" + reference_text(e.reference) + ")";
     out += "\n";
+    if (!e.domain.empty()) out += "\nDomain: " + e.domain + ".\n";
   }
   return out;
 }
 
 nlohmann::ordered_json rules_json(const std::vector<RuleEntry>& rules) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (const RuleEntry& e : rules)
+  for (const RuleEntry& e : rules) {
     out.push_back({{"kind", e.kind},
                    {"name", e.name},
                    {"lhs", e.lhs},
@@ -214,6 +227,8 @@ nlohmann::ordered_json rules_json(const std::vector<RuleEntry>& rules) {
                    {"conditions", e.conditions},
                    {"reference", e.reference},
                    {"latex", e.lhs_latex + " = " + e.rhs_latex}});
+    if (!e.domain.empty()) out.back()["domain"] = e.domain;
+  }
   return out;
 }
 

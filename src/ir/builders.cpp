@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "ir/builders_internal.hpp"
+#include "ir/domain.hpp"
 #include "ir/error.hpp"
 
 namespace matcalc {
@@ -48,6 +50,29 @@ bool is_scalar_chain(Expr e) {
 std::pair<Expr, double> base_exponent(Expr f, Op pow_op) {
   if (f->op == pow_op && f->kid(1)->op == Op::Const) return {f->kid(0), f->kid(1)->value};
   return {f, 1.0};
+}
+
+double fold_product(std::span<const double> numbers) {
+  // The mantissa in long double, kept in [0.5, 1) in magnitude: it never
+  // under- or overflows, and 1e-200*1e-200*1e200*1e200 rounds to exactly 1.
+  long double mantissa = 1;
+  long long exponent = 0;
+  for (double v : numbers) {
+    if (v == 0) return 0;
+    int e = 0, f = 0;
+    mantissa = std::frexp(mantissa * std::frexp(static_cast<long double>(v), &e), &f);
+    exponent += e + f;
+  }
+  if (exponent > std::numeric_limits<int>::max()) return static_cast<double>(mantissa) * HUGE_VAL;  // constant() refuses it
+  exponent = std::max<long long>(exponent, std::numeric_limits<int>::min());
+  return checked_fold(1, static_cast<double>(std::ldexp(mantissa, static_cast<int>(exponent))));
+}
+
+double checked_fold(double x, double v) {
+  if (x != 0 && std::isfinite(v) && std::fabs(v) < std::numeric_limits<double>::min())
+    throw Error(ErrorKind::Limit,
+                "arithmetic on the constants of the expression underflows (a non-zero result below 2.2e-308)");
+  return v;
 }
 
 void unreachable(const char* where, Op op) {
@@ -231,7 +256,9 @@ Expr inv(Expr a) {
   need_square("inv", a);
   if (a->is_scalar()) return pow(a, -1.0);
   if (a->op == Op::Identity) return a;
-  if (a->op == Op::Inv) return a->kid(0);
+  // inv(inv(B)) = B only where B is known invertible: elsewhere B may be
+  // singular, and inv(inv(B)) has no value there.
+  if (a->op == Op::Inv && known(Condition::Invertible, a->kid(0))) return a->kid(0);
   if (a->op == Op::Zeros) throw Error(ErrorKind::Domain, "inv of a zero matrix");
   if (a->op == Op::Mul) {  // inv(c*M) = inv(M)/c for scalar c
     std::vector<Expr> scalars, chain;

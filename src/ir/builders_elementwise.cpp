@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 
 #include "ir/builders.hpp"
 #include "ir/builders_internal.hpp"
+#include "ir/domain.hpp"
 #include "ir/error.hpp"
 
 namespace matcalc {
@@ -31,7 +33,7 @@ Expr pull_scalars(Expr f, std::vector<Expr>& scalars) {
 // then (positive powers) ./ (negative powers).
 Expr entrywise(const std::vector<Expr>& num, const std::vector<Expr>& den, const Shape& s, Context& cx) {
   std::vector<Expr> scalars;
-  std::vector<std::pair<Expr, double>> bases;
+  std::vector<std::pair<Expr, std::vector<double>>> exponents;  // each base's, merged below
   std::map<Expr, std::size_t> where;
   bool zero = false;
   std::function<void(Expr, double)> take = [&](Expr f, double sign) {
@@ -54,15 +56,25 @@ Expr entrywise(const std::vector<Expr>& num, const std::vector<Expr>& den, const
     if (f->is_zero() && sign > 0) zero = true;
     if (f->op == Op::Ones) return;
     auto [b, e] = base_exponent(f, Op::ElemPow);
-    auto [it, fresh] = where.emplace(b, bases.size());
-    if (fresh)
-      bases.push_back({b, e * sign});
-    else
-      bases[it->second].second += e * sign;
+    auto [it, fresh] = where.emplace(b, exponents.size());
+    if (fresh) exponents.push_back({b, {}});
+    exponents[it->second].second.push_back(e * sign);
   };
   for (Expr f : num) take(f, 1);
   for (Expr f : den) take(f, -1);
-  if (zero) return zeros(cx, s);
+  // A zero factor makes zeros, unless a factor is undefined somewhere
+  // (zeros .* log(A) has no value where A has a negative entry); a scalar
+  // factor is kept by mul() likewise.
+  if (zero && std::none_of(exponents.begin(), exponents.end(), [](const auto& be) { return be.first->restricted; })) {
+    if (scalars.empty()) return zeros(cx, s);
+    scalars.push_back(zeros(cx, s));
+    return mul(std::move(scalars));
+  }
+  // Equal bases merge by exponent as far as the domain allows: A ./ A is
+  // ones only where A is known to have no zero entry (merge_exponents).
+  std::vector<std::pair<Expr, double>> bases;
+  for (auto& [b, es] : exponents)
+    for (double e : merge_exponents(b, std::move(es))) bases.push_back({b, e});
 
   auto product = [&](std::vector<Expr> fs) -> Expr {
     if (fs.empty()) return ones(cx, s);
@@ -73,7 +85,7 @@ Expr entrywise(const std::vector<Expr>& num, const std::vector<Expr>& den, const
   };
   std::vector<Expr> top, bottom;
   for (auto& [b, e] : bases) {
-    if (e > 0) top.push_back(epow(b, constant(cx, e)));
+    if (e > 0 || (e == 0 && b->restricted)) top.push_back(epow(b, constant(cx, e)));  // log(A).^0 stays
     if (e < 0) bottom.push_back(epow(b, constant(cx, -e)));
   }
   // A base whose exponents add up to +-1 is itself again (P.^2 ./ P = P),
@@ -138,8 +150,9 @@ Expr epow(Expr a, Expr p) {
   if (a->is_scalar()) return pow(a, p);
   if (p->op == Op::Const) {
     if (p->value == 1) return a;
-    if (p->value == 0) return ones(cx, a->shape);
-    if (a->op == Op::ElemPow && a->kid(1)->op == Op::Const && p->value == std::round(p->value))
+    if (p->value == 0 && !a->restricted) return ones(cx, a->shape);
+    if (a->op == Op::ElemPow && a->kid(1)->op == Op::Const && p->value == std::round(p->value) &&
+        power_keeps_domain(a->kid(0), a->kid(1)->value, p->value))
       return epow(a->kid(0), constant(cx, a->kid(1)->value * p->value));
   }
   if (a->op == Op::Ones) return a;
@@ -171,6 +184,20 @@ double fold_elementwise(ElementwiseFn f, double x) {
   return NAN;  // unreachable: the switch lists every elementwise function
 }
 
+// f(x) == 0 exactly (not by underflow). Only for elementwise functions.
+bool exactly_zero(ElementwiseFn f, double x) {
+  using F = ElementwiseFn;
+  // clang-format off
+  switch (f) {
+    case F::Sin: case F::Tan: case F::Tanh: case F::Abs: case F::Sign: case F::Sqrt: return x == 0;
+    case F::Relu: return x <= 0;
+    case F::Log: return x == 1;
+    case F::Exp: case F::Cos: case F::Sigmoid: case F::Softplus: return false;
+  }
+  // clang-format on
+  return false;  // unreachable: the switch lists every elementwise function
+}
+
 // f(0) == 0, so that f(zeros) is zeros. Only for elementwise functions.
 bool zero_preserving(ElementwiseFn f) {
   using F = ElementwiseFn;
@@ -192,8 +219,11 @@ Expr elementwise(Op f, Expr a) {
   std::optional<ElementwiseFn> fn = elementwise_fn(f);
   if (!fn) throw Error(ErrorKind::Name, std::string(op_spelling(f)) + " is not an elementwise function");
   if (a->op == Op::Const) {
+    // No folding where f has no finite value, nor where the value underflows
+    // (exp(-800) is not 0): the node stays, and evaluates as it can.
     double v = fold_elementwise(*fn, a->value);
-    if (std::isfinite(v)) return constant(cx, v);
+    const bool underflows = v == 0 ? !exactly_zero(*fn, a->value) : std::fabs(v) < std::numeric_limits<double>::min();
+    if (std::isfinite(v) && !underflows) return constant(cx, v);
   }
   if (a->op == Op::Zeros && zero_preserving(*fn)) return a;
   return make1(f, a, a->shape, a->symmetric);

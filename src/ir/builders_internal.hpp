@@ -6,6 +6,7 @@
 //   builders_product.cpp      mul and its passes, scalar and matrix powers, kron
 //   builders_elementwise.cpp  .*, ./, .^ and the elementwise functions
 #pragma once
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,5 +32,15 @@ bool is_scalar_chain(Expr e);
 // Scalar exponent of a factor for merging equal bases: x^3 -> (x, 3) for
 // pow_op Pow, X.^3 -> (X, 3) for ElemPow; anything else -> (f, 1).
 std::pair<Expr, double> base_exponent(Expr f, Op pow_op);
+
+// Constant folding that never loses a number silently. fold_product is the
+// product of the numbers with the exponents kept apart (std::frexp), so no
+// order of the factors overflows or underflows on the way
+// (1e-200*1e-200*1e200*1e200 is 1); checked_fold(x, v) is v, the folded value
+// of an operation on the non-zero number x, or a Limit error when v
+// underflowed to zero or lost digits below the normal range (constant()
+// refuses overflow likewise).
+double fold_product(std::span<const double> numbers);
+double checked_fold(double x, double v);
 
 }  // namespace matcalc::builders_detail

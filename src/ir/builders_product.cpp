@@ -14,6 +14,7 @@
 
 #include "ir/builders.hpp"
 #include "ir/builders_internal.hpp"
+#include "ir/domain.hpp"
 #include "ir/error.hpp"
 
 namespace matcalc {
@@ -144,21 +145,28 @@ struct ScalarPart {
 
 // Pass 7. Numeric factors are multiplied into one coefficient; equal bases
 // sum their exponents (a*a^2 -> a^3).
+// A base's exponents are summed as far as that keeps the domain
+// (merge_exponents): a^0.5*a^0.5 stays, since it is not a at a = -2.
+// The coefficient is the exact product of the numbers, whatever their order
+// (1e-200*1e-200*1e200 is 1e-200): see fold_product.
 ScalarPart collect_scalars(const std::vector<Expr>& scalars) {
   ScalarPart out;
+  std::vector<double> numbers;
+  std::vector<std::pair<Expr, std::vector<double>>> bases;
   std::map<Expr, std::size_t> where;
   for (Expr f : scalars) {
     if (f->op == Op::Const) {
-      out.coef *= f->value;
+      numbers.push_back(f->value);
       continue;
     }
     auto [b, e] = base_exponent(f, Op::Pow);
-    auto [it, fresh] = where.emplace(b, out.bases.size());
-    if (fresh)
-      out.bases.push_back({b, e});
-    else
-      out.bases[it->second].second += e;
+    auto [it, fresh] = where.emplace(b, bases.size());
+    if (fresh) bases.push_back({b, {}});
+    bases[it->second].second.push_back(e);
   }
+  for (auto& [b, exponents] : bases)
+    for (double e : merge_exponents(b, std::move(exponents))) out.bases.push_back({b, e});
+  out.coef = fold_product(numbers);
   return out;
 }
 
@@ -249,7 +257,7 @@ bool worth_distributing(double c, Expr sum) {
 // distributed: the new sum is built by add(), and may be what the earlier
 // passes would have treated otherwise (see mul()).
 bool distribute_coefficient(double& coef, std::vector<Expr>& sc, std::vector<Expr>& chain) {
-  if (coef == 1) return false;
+  if (coef == 1 || coef == 0) return false;  // 0: a zero kept for its domain (see mul_round)
   std::vector<Expr*> sums;
   for (Expr& f : sc)
     if (f->op == Op::Add) sums.push_back(&f);
@@ -311,10 +319,17 @@ Expr mul_round(std::vector<Expr> factors, int rounds_left) {
   // The scalar factors.
   ScalarPart part = collect_scalars(p.scalars);
   double coef = part.coef;
-  if (coef == 0 || std::any_of(p.chain.begin(), p.chain.end(), [](Expr f) { return f->is_zero(); }))
+  // A zero factor makes the product zero, unless a factor is undefined
+  // somewhere (0*log(a) is no number at a = -2): then it stays, 0*log(a),
+  // and carries that condition.
+  auto restricted = [](Expr f) { return f->restricted; };
+  const bool keeps_domain = std::any_of(p.scalars.begin(), p.scalars.end(), restricted) ||
+                            std::any_of(p.chain.begin(), p.chain.end(), restricted);
+  if (!keeps_domain &&
+      (coef == 0 || std::any_of(p.chain.begin(), p.chain.end(), [](Expr f) { return f->is_zero(); })))
     return zeros(cx, s);  // a zero factor: before raising powers, which may not exist (0^-1)
   std::vector<Expr> sc = raise_scalars(part, coef);
-  if (coef == 0) return zeros(cx, s);
+  if (coef == 0 && !keeps_domain) return zeros(cx, s);
   open_last_scalar_chain(sc, p.chain);
   std::sort(sc.begin(), sc.end(), expr_less);
 
@@ -354,14 +369,15 @@ Expr pow(Expr a, Expr p) {
   if (p->op == Op::Const) {
     double e = p->value;
     if (e == 1) return a;
-    if (e == 0) return constant(cx, 1);
+    if (e == 0 && !a->restricted) return constant(cx, 1);  // log(a)^0 stays: no number at a = -2
     if (a->op == Op::Const) {
       if (a->value == 0 && e < 0)  // 1/0: no value, and a node that could not print back
         throw Error(ErrorKind::Domain, "division by zero in the constants of the expression (0 to a negative power)");
       double v = std::pow(a->value, e);
-      if (std::isfinite(v) && (e == std::round(e) || a->value > 0)) return constant(cx, v);
+      if (std::isfinite(v) && (e == std::round(e) || a->value > 0)) return constant(cx, checked_fold(a->value, v));
     }
-    if (a->op == Op::Pow && a->kid(1)->op == Op::Const && e == std::round(e))
+    if (a->op == Op::Pow && a->kid(1)->op == Op::Const && e == std::round(e) &&
+        power_keeps_domain(a->kid(0), a->kid(1)->value, e))
       return pow(a->kid(0), a->kid(1)->value * e);
     if (a->op == Op::Mul && a->kid(0)->op == Op::Const && e == std::round(e) && !is_scalar_chain(a)) {
       std::vector<Expr> fs;  // (c*x*y)^k = c^k * x^k * y^k

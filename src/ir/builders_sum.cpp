@@ -9,6 +9,7 @@
 
 #include "ir/builders.hpp"
 #include "ir/builders_internal.hpp"
+#include "ir/domain.hpp"
 #include "ir/error.hpp"
 
 namespace matcalc {
@@ -147,7 +148,7 @@ std::vector<std::pair<Expr, double>> collect_like_terms(const std::vector<Expr>&
 std::vector<Expr> scalar_terms(Context& cx, const std::vector<std::pair<Expr, double>>& like) {
   std::vector<Expr> out;
   for (const auto& [rest, c] : like)
-    if (c != 0) out.push_back(rest->is_const(1) ? constant(cx, c) : mul(constant(cx, c), rest));
+    if (c != 0 || rest->restricted) out.push_back(rest->is_const(1) ? constant(cx, c) : mul(constant(cx, c), rest));
   return out;
 }
 
@@ -157,7 +158,7 @@ std::vector<Expr> matrix_terms(const std::vector<std::pair<Expr, double>>& like)
   std::vector<std::pair<Expr, std::vector<Expr>>> groups;
   std::map<Expr, std::size_t> where;
   for (const auto& [rest, c] : like) {
-    if (c == 0) continue;
+    if (c == 0 && !rest->restricted) continue;
     auto [coef, part] = split_scalar_part(c, rest);
     auto [it, fresh] = where.emplace(part, groups.size());
     if (fresh) groups.push_back({part, {}});
@@ -179,6 +180,23 @@ std::vector<Expr> pull_out_common_factors(std::vector<Expr> out) {
     out = factor_common(factor_common(std::move(out), true), false);
   }
   return out;
+}
+
+// Pass 4b. Terms that cancelled but were undefined somewhere stay as
+// 0*term (log(a) - log(a) = 0*log(a): no number at a = -2), witnesses of
+// their conditions. A witness goes when the other terms need every condition
+// it carries (inv(A)*y + 0*inv(A)*x is inv(A)*y).
+void drop_covered_witnesses(std::vector<Expr>& out) {
+  auto is_witness = [](Expr t) { return t->op == Op::Mul && t->kid(0)->is_const(0); };
+  if (std::none_of(out.begin(), out.end(), is_witness)) return;
+  std::vector<Expr> others;
+  for (Expr t : out)
+    if (!is_witness(t)) others.push_back(t);
+  if (others.empty()) return;
+  std::vector<Expr> kept;
+  for (Expr t : out)
+    if (!is_witness(t) || !conditions_covered(t, others)) kept.push_back(t);
+  out = std::move(kept);
 }
 
 // Pass 5. Two terms or more: the sum node, terms in canonical order
@@ -225,6 +243,7 @@ Expr add(std::vector<Expr> terms) {
   const Shape s = flat[0]->shape;
   const auto like = collect_like_terms(flat);
   std::vector<Expr> out = s.is_scalar() ? scalar_terms(cx, like) : pull_out_common_factors(matrix_terms(like));
+  drop_covered_witnesses(out);
   if (out.empty()) return zeros(cx, s);
   if (out.size() == 1) return out[0];
   return ordered_sum(cx, s, std::move(out));

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ir/domain.hpp"
 #include "ir/error.hpp"
 
 namespace matcalc {
@@ -117,6 +118,7 @@ Expr Context::intern(Node proto) {
   if (proto.depth > kMaxDepth)
     throw Error(ErrorKind::Limit,
                 "expression nested too deeply (more than " + std::to_string(kMaxDepth) + " levels)");
+  derive_domain_facts(proto);
   proto.id = static_cast<std::uint32_t>(nodes_.size());
   proto.ctx = this;
   nodes_.push_back(std::move(proto));

@@ -32,6 +32,10 @@ struct Node {
   int power = 0;        // MatPow
   bool symmetric = false;  // known to equal its own transpose (structurally)
   bool constant = false;   // contains no Symbol
+  // Domain facts (ir/domain.hpp), derived when the node is interned.
+  bool positive = false;    // every entry > 0 wherever defined
+  bool nonneg = false;      // every entry >= 0 wherever defined
+  bool restricted = false;  // undefined at some input (log, sqrt, inv, ./, ... whose condition is open)
   std::uint32_t id = 0;    // creation order within the context
   std::uint32_t depth = 1;
   std::size_t hash = 0;

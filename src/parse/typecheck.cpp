@@ -734,8 +734,12 @@ class Builder {
         Expr acc = build(*a.kids[0]);
         std::vector<Expr> terms;
         for (std::size_t i = 1; i < a.kids.size(); ++i) {
-          Expr r = build(*a.kids[i]);
           const std::string& op = a.ops[i];
+          if (op == "*" || op == "/") {  // a run of products: one mul, see product_run
+            i = product_run(a, i, acc) - 1;
+            continue;
+          }
+          Expr r = build(*a.kids[i]);
           if (op == "+" || op == "-") {  // collect the whole sum, then add once
             if (terms.empty()) terms.push_back(acc);
             terms.push_back(op == "+" ? r : neg(r));
@@ -743,8 +747,6 @@ class Builder {
           }
           try {
             if (op == ":") acc = frobenius(acc, r);
-            else if (op == "*") acc = mul(acc, r);
-            else if (op == "/") acc = div(acc, r);
             else if (op == ".*") acc = hadamard(acc, r);
             else acc = ediv(acc, r);
           } catch (const Error& e) {
@@ -758,6 +760,41 @@ class Builder {
         return call(a);
     }
     return nullptr;
+  }
+
+  // The run of '*' and '/' of chain `a` that starts at operand i, times
+  // acc, built as one product: the builder sees every factor at once, so the
+  // constants fold exactly whatever their order (1e-200*1e-200*x*1e200*1e200
+  // is x) and a product of k factors costs one pass, not k. Returns the index
+  // after the run. On an error the product is built again pairwise, left to
+  // right, so that the error points at the factor that caused it.
+  std::size_t product_run(const Ast& a, std::size_t i, Expr& acc) {
+    std::size_t end = i;
+    std::vector<Expr> operands;
+    while (end < a.kids.size() && (a.ops[end] == "*" || a.ops[end] == "/")) operands.push_back(build(*a.kids[end++]));
+    try {
+      std::vector<Expr> factors{acc};
+      for (std::size_t j = 0; j < operands.size(); ++j) {
+        if (a.ops[i + j] == "*") {
+          factors.push_back(operands[j]);
+        } else {
+          if (!operands[j]->is_scalar()) throw Error(ErrorKind::Shape, "pairwise");  // div() says what is wrong
+          factors.push_back(pow(operands[j], -1.0));
+        }
+      }
+      acc = mul(std::move(factors));
+      return end;
+    } catch (const Error&) {
+    }
+    for (std::size_t j = 0; j < operands.size(); ++j) {
+      try {
+        acc = a.ops[i + j] == "*" ? mul(acc, operands[j]) : div(acc, operands[j]);
+      } catch (const Error& e) {
+        if (e.column() > 0) throw;
+        throw Error(e.kind(), e.what(), a.kids[i + j]->pos + 1, a.kids[i + j]->len);
+      }
+    }
+    return end;  // the whole product fails only pairwise (never reached otherwise)
   }
 
   // The terms of a sum with scalars added to a vector (LANGUAGE.md): each

@@ -4,10 +4,12 @@
 // the table is first used (rules.hpp).
 #include "simplify/rules.hpp"
 
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 
 #include "ir/builders.hpp"
+#include "ir/domain.hpp"
 #include "ir/error.hpp"
 #include "parse/ast.hpp"
 #include "parse/parser.hpp"
@@ -16,26 +18,26 @@ namespace matcalc {
 
 namespace {
 
-// name, pattern, replacement, guards, shapes for the numeric test, reference
+// name, pattern, replacement, guards, shapes for the numeric test, reference, domain
 const RuleText kRows[] = {
-    {"log-of-det", "log(det(A))", "logdet(A)", {"square(A)"}, "A: matrix(n,n)", ""},
-    {"logdet-of-inverse", "logdet(inv(A))", "-logdet(A)", {}, "A: matrix(n,n)", ""},
-    {"det-of-inverse", "det(inv(A))", "1/det(A)", {}, "A: matrix(n,n)", ""},
-    {"inverse-times-self", "inv(A)*A", "eye(n)", {}, "A: matrix(n,n)", ""},
-    {"self-times-inverse", "A*inv(A)", "eye(n)", {}, "A: matrix(n,n)", ""},
-    {"log-of-exp", "log(exp(a))", "a", {}, "a: matrix(n,k)", ""},
-    {"exp-of-log", "exp(log(a))", "a", {}, "a: matrix(n,k)", ""},
-    {"sqrt-squared", "sqrt(a)^2", "a", {"scalar(a)"}, "a: scalar", ""},
-    {"sqrt-squared-elementwise", "sqrt(A).^2", "A", {}, "A: matrix(n,k)", ""},
-    {"sqrt-of-square", "sqrt(a^2)", "abs(a)", {"scalar(a)"}, "a: scalar", ""},
-    {"abs-squared", "abs(a)^2", "a^2", {"scalar(a)"}, "a: scalar", ""},
-    {"abs-squared-elementwise", "abs(A).^2", "A.^2", {}, "A: matrix(n,k)", ""},
-    {"norm2-squared-vector", "norm2(x)^2", "x'*x", {"vector(x)"}, "x: vector(n)", ""},
-    {"norm2-squared-matrix", "norm2(A)^2", "tr(A'*A)", {"matrix(A)"}, "A: matrix(n,k)", ""},
-    {"sum-of-hadamard-vectors", "sum(x .* y)", "x'*y", {"vector(x)", "vector(y)"}, "x: vector(n); y: vector(n)", ""},
-    {"trace-of-sym", "tr(sym(A))", "tr(A)", {}, "A: matrix(n,n)", ""},
-    {"frobenius-with-sym", "tr(S*sym(A))", "tr(S*A)", {"symmetric(S)"}, "S: symmetric(n); A: matrix(n,n)", ""},
-    {"sym-of-transpose", "sym(A')", "sym(A)", {}, "A: matrix(n,n)", ""},
+    {"log-of-det", "log(det(A))", "logdet(A)", {"square(A)"}, "A: matrix(n,n)", "", "both sides need det(A) > 0"},
+    {"logdet-of-inverse", "logdet(inv(A))", "-logdet(A)", {}, "A: matrix(n,n)", "", "both sides need det(A) > 0"},
+    {"det-of-inverse", "det(inv(A))", "1/det(A)", {}, "A: matrix(n,n)", "", "both sides need A invertible"},
+    {"inverse-times-self", "inv(A)*A", "eye(n)", {"invertible(A)"}, "A: matrix(n,n)", "", "the left side needs A invertible, the right side nothing"},
+    {"self-times-inverse", "A*inv(A)", "eye(n)", {"invertible(A)"}, "A: matrix(n,n)", "", "the left side needs A invertible, the right side nothing"},
+    {"log-of-exp", "log(exp(a))", "a", {}, "a: matrix(n,k)", "", "every a"},
+    {"exp-of-log", "exp(log(a))", "a", {"positive(a)"}, "a: matrix(n,k)", "", "the left side needs a > 0, the right side nothing"},
+    {"sqrt-squared", "sqrt(a)^2", "a", {"scalar(a)", "nonneg(a)"}, "a: scalar", "", "the left side needs a >= 0, the right side nothing"},
+    {"sqrt-squared-elementwise", "sqrt(A).^2", "A", {"nonneg(A)"}, "A: matrix(n,k)", "", "the left side needs A >= 0 entrywise, the right side nothing"},
+    {"sqrt-of-square", "sqrt(a^2)", "abs(a)", {"scalar(a)"}, "a: scalar", "", "every a"},
+    {"abs-squared", "abs(a)^2", "a^2", {"scalar(a)"}, "a: scalar", "", "every a"},
+    {"abs-squared-elementwise", "abs(A).^2", "A.^2", {}, "A: matrix(n,k)", "", "every A"},
+    {"norm2-squared-vector", "norm2(x)^2", "x'*x", {"vector(x)"}, "x: vector(n)", "", "every x"},
+    {"norm2-squared-matrix", "norm2(A)^2", "tr(A'*A)", {"matrix(A)"}, "A: matrix(n,k)", "", "every A"},
+    {"sum-of-hadamard-vectors", "sum(x .* y)", "x'*y", {"vector(x)", "vector(y)"}, "x: vector(n); y: vector(n)", "", "every x and y"},
+    {"trace-of-sym", "tr(sym(A))", "tr(A)", {}, "A: matrix(n,n)", "", "every A"},
+    {"frobenius-with-sym", "tr(S*sym(A))", "tr(S*A)", {"symmetric(S)"}, "S: symmetric(n); A: matrix(n,n)", "", "every S and A"},
+    {"sym-of-transpose", "sym(A')", "sym(A)", {}, "A: matrix(n,n)", "", "every A"},
 };
 
 // ------------------------------------------------------------ compiling
@@ -158,6 +160,12 @@ class RuleCompiler {
       out.kind = GuardKind::Vector;
     else if (pred == "matrix")
       out.kind = GuardKind::Matrix;
+    else if (pred == "positive")
+      out.kind = GuardKind::Positive;
+    else if (pred == "nonneg")
+      out.kind = GuardKind::Nonneg;
+    else if (pred == "invertible")
+      out.kind = GuardKind::Invertible;
     else
       fail("unknown guard \"" + g + "\"");
     out.var = slot(var);
@@ -204,9 +212,10 @@ class RuleCompiler {
 };
 
 RewriteRule compile_rule(const RuleText& row) {
-  RewriteRule r{row.name, row.pattern, row.replacement, row.guards, row.declarations, row.reference, {}, {},
+  RewriteRule r{row.name, row.pattern, row.replacement, row.guards, row.declarations, row.reference, row.domain, {}, {},
                 {},       {},          false,           false};
   RuleCompiler c(r.name);
+  if (r.domain.empty()) throw std::logic_error("rule " + r.name + ": no domain (say where each side is defined)");
   auto parse = [&](const std::string& text, const char* side) {
     try {
       return parse_expression(text);
@@ -257,6 +266,24 @@ bool match(const PatternNode& p, Expr e, Slots& s) {
   return false;
 }
 
+// The domain condition a guard states, if it is one.
+std::optional<Condition> condition_of(GuardKind k) {
+  // clang-format off
+  switch (k) {
+    case GuardKind::Positive: return Condition::Positive;
+    case GuardKind::Nonneg: return Condition::Nonneg;
+    case GuardKind::Invertible: return Condition::Invertible;
+    case GuardKind::Never: case GuardKind::Symmetric: case GuardKind::Square: case GuardKind::Scalar:
+    case GuardKind::Vector: case GuardKind::Matrix:
+      return std::nullopt;
+  }
+  // clang-format on
+  return std::nullopt;
+}
+
+// A structural guard holds or not; a domain guard holds here when the
+// matched expression's facts settle it, and is otherwise left for
+// domain_kept() to decide on the rewritten expression.
 bool holds(const Guard& g, const Slots& s) {
   if (g.kind == GuardKind::Never) return false;  // kept in the book, not applied automatically
   Expr e = s[static_cast<std::size_t>(g.var)];
@@ -267,6 +294,7 @@ bool holds(const Guard& g, const Slots& s) {
     case GuardKind::Scalar: return e->is_scalar();
     case GuardKind::Vector: return e->shape.is_col();
     case GuardKind::Matrix: return !e->is_scalar() && !e->shape.is_vector_like();
+    case GuardKind::Positive: case GuardKind::Nonneg: case GuardKind::Invertible: return true;
   }
   return false;
 }
@@ -274,6 +302,18 @@ bool holds(const Guard& g, const Slots& s) {
 bool guards_hold(const RewriteRule& r, const Slots& s) {
   for (const Guard& g : r.checks)
     if (!holds(g, s)) return false;
+  return true;
+}
+
+// Whether the rewritten expression `after` keeps every domain condition of
+// the rule: each is known of the matched expression, or `after` still needs it.
+bool domain_kept(const RewriteRule& r, const Slots& s, Expr after) {
+  for (const Guard& g : r.checks) {
+    std::optional<Condition> c = condition_of(g.kind);
+    if (!c) continue;
+    Expr e = s[static_cast<std::size_t>(g.var)];
+    if (!known(*c, e) && !requires_condition(after, *c, e)) return false;
+  }
   return true;
 }
 
@@ -349,13 +389,17 @@ std::optional<Expr> apply_rule(const RewriteRule& r, Expr e) {
       kids.insert(kids.end(), e->kids.begin(), e->kids.begin() + static_cast<long>(i));
       kids.push_back(replaced);
       kids.insert(kids.end(), e->kids.begin() + static_cast<long>(i + w), e->kids.end());
-      return mul(std::move(kids));
+      Expr after = mul(std::move(kids));
+      if (!domain_kept(r, s, after)) continue;
+      return after;
     }
     return std::nullopt;
   }
   Slots s{};
   if (!match(r.lhs, e, s) || !guards_hold(r, s)) return std::nullopt;
-  return instantiate(r.rhs, s, e);
+  Expr after = instantiate(r.rhs, s, e);
+  if (!domain_kept(r, s, after)) return std::nullopt;
+  return after;
 }
 
 }  // namespace matcalc

@@ -34,9 +34,14 @@ struct RuleText {
   std::string name;                 // kebab-case
   std::string pattern;              // e.g. "log(det(A))"
   std::string replacement;          // e.g. "logdet(A)"
-  std::vector<std::string> guards;  // "symmetric(A)", "square(A)", "scalar(a)", "vector(x)", "matrix(A)", "never"
+  std::vector<std::string> guards;  // "symmetric(A)", "square(A)", "scalar(a)", "vector(x)", "matrix(A)",
+                                    // "positive(a)", "nonneg(a)", "invertible(A)", "never"
   std::string declarations;         // shapes for testing both sides: "A: matrix(n,n)"
   std::string reference;            // Matrix Cookbook equation, where there is one
+  // Where each side is defined, in words (the rule book prints it). A rule
+  // whose left side needs more than its right side states that need as a
+  // domain guard too ("nonneg(a)"): the tests check both sides outside it.
+  std::string domain;
 };
 
 // What a guard requires of the expression its variable matched.
@@ -47,6 +52,15 @@ enum class GuardKind : std::uint8_t {
   Scalar,  // 1 x 1
   Vector,  // a column
   Matrix,  // neither a scalar nor vector-like
+  // Domain conditions: the left side needs them and the right side does not
+  // (sqrt(a)^2 needs a >= 0, a does not). The rule applies where the
+  // condition is known from the matched expression's facts (ir/domain.hpp:
+  // sqrt(x'*x)^2 = x'*x) or where the rewritten expression still needs it
+  // (inv(A)*A*inv(A) = inv(A)): never where it would make a value exist
+  // that did not.
+  Positive,    // "positive(a)": a > 0 entrywise
+  Nonneg,      // "nonneg(a)": a >= 0 entrywise
+  Invertible,  // "invertible(A)"
 };
 
 struct Guard {
@@ -101,6 +115,7 @@ struct RewriteRule {
   std::vector<std::string> guards;
   std::string declarations;
   std::string reference;
+  std::string domain;
   // Compiled when the table is built.
   PatternNode lhs;
   TemplateNode rhs;

@@ -7,10 +7,12 @@
 
 #include <random>
 #include <set>
+#include <unordered_map>
 
 #include "eval/check.hpp"
 #include "eval/evaluate.hpp"
 #include "ir/builders.hpp"
+#include "ir/error.hpp"
 #include "oracle.hpp"
 #include "parse/parser.hpp"
 #include "parse/typecheck.hpp"
@@ -31,6 +33,64 @@ double rel_diff(const Matrix& a, const Matrix& b) {
 Oracle oracle_for(const Bindings& b) {
   std::map<std::string, long> dims(b.dims.begin(), b.dims.end());
   return Oracle(b.values, dims);
+}
+
+// The rule's pattern with each variable of a domain guard replaced by an
+// expression known to meet it (sigmoid(a) > 0, inv(A) invertible), where the rule
+// must fire.
+Expr with_known_domain(const RewriteRule& r, const TypedProgram& lhs) {
+  std::unordered_map<Expr, Expr> with;
+  for (const Guard& g : r.checks) {
+    Expr v = lhs.symbols.at(r.variables[static_cast<std::size_t>(g.var)]);
+    if (g.kind == GuardKind::Positive || g.kind == GuardKind::Nonneg) with[v] = elementwise(Op::Sigmoid, v);
+    if (g.kind == GuardKind::Invertible) with[v] = inv(v);
+  }
+  return with.empty() ? lhs.expr : substitute(lhs.expr, with);
+}
+
+// Inputs where many left sides have no value: every scalar -2 or 0, every
+// array filled with -1 (singular beyond 1 x 1) or 0.
+std::vector<Bindings> adversarial_inputs(const TypedProgram& p) {
+  std::vector<Bindings> out;
+  for (double v : {-2.0, 0.0, -1.0}) {
+    Bindings b;
+    for (const auto& [name, sym] : p.symbols) {
+      auto size = [&](const Dim& d) { return d.is_one() ? 1 : 2; };
+      b.values[name] = Matrix::Constant(size(sym->shape.rows), size(sym->shape.cols), v);
+      for (const Dim* d : {&sym->shape.rows, &sym->shape.cols})
+        for (const auto& f : d->factors()) b.dims[f] = 2;
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+bool evaluates(Expr e, const Bindings& b) {
+  try {
+    (void)evaluate(e, b);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// "" when the rule keeps its left side's domain, else what went wrong.
+std::string domain_violation(const RewriteRule& r) {
+  Context cx;
+  TypedProgram lhs = compile(cx, r.pattern, r.declarations);
+  for (const Bindings& b : adversarial_inputs(lhs)) {
+    if (evaluates(lhs.expr, b)) continue;  // inside the domain here
+    for (Expr n : topo_order(lhs.expr)) {
+      auto out = apply_rule(r, n);
+      if (!out) continue;
+      Expr whole = substitute(lhs.expr, {{n, *out}});
+      if (evaluates(whole, b))
+        return r.name + ": " + to_text(lhs.expr) + " has no value at entries " + std::to_string(b.values.begin()->second(0, 0)) +
+               " but its rewrite " + to_text(whole) + " has";
+    }
+    if (evaluates(simplify(lhs.expr), b)) return r.name + ": the simplified " + to_text(lhs.expr) + " has a value";
+  }
+  return "";
 }
 
 }  // namespace
@@ -56,8 +116,30 @@ TEST_P(RewriteRuleTest, BothSidesAgreeAndTheRuleFires) {
   bool never = std::find(r.guards.begin(), r.guards.end(), "never") != r.guards.end();
   if (never) return;
   std::set<std::string> fired;
-  simplify(lhs.expr, [&](const std::string& name, Expr, Expr) { fired.insert(name); });
-  EXPECT_TRUE(fired.count(r.name)) << "the rule did not fire on its own pattern: " << to_text(lhs.expr);
+  Expr own = with_known_domain(r, lhs);
+  simplify(own, [&](const std::string& name, Expr, Expr) { fired.insert(name); });
+  EXPECT_TRUE(fired.count(r.name)) << "the rule did not fire on its own pattern: " << to_text(own);
+}
+
+// Outside the domain of a rule's left side, the rewritten expression is an
+// error too, never a number: at inputs where the left side has no value
+// (negative, zero and singular inputs), every rewrite the rule makes of a
+// node of its own pattern, and the simplified pattern, fail to evaluate.
+TEST_P(RewriteRuleTest, OutsideTheDomainTheRewrittenSideIsAnError) {
+  const RewriteRule& r = rewrite_rules()[GetParam()];
+  EXPECT_EQ(domain_violation(r), "");
+}
+
+// The suite catches a rule that drops a domain condition: exp(log(a)) = a
+// without its guard makes a number at a = -2.
+TEST(RewriteRules, APlantedDomainDroppingRuleIsCaught) {
+  RuleText planted[] = {
+      {"planted-exp-of-log", "exp(log(a))", "a", {}, "a: scalar", "", "every a (wrong)"},
+      {"planted-inverse-times-self", "inv(A)*A", "eye(n)", {}, "A: matrix(n,n)", "", "every A (wrong)"},
+      {"planted-sqrt-squared", "sqrt(A).^2", "A", {}, "A: matrix(n,k)", "", "every A (wrong)"},
+  };
+  RuleTable t(planted);
+  for (const RewriteRule& r : t.rules()) EXPECT_NE(domain_violation(r), "") << r.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Rules, RewriteRuleTest, ::testing::Range<std::size_t>(0, rewrite_rules().size()),
@@ -113,7 +195,8 @@ const NormalCase kNormal[] = {
     {"factor-left", "X*A + X*B", "X*(A + B)"},
     {"scalar-powers", "a*a*a", "a^3"},
     {"scalar-power-of-power", "(a^2)^3", "a^6"},
-    {"scalar-cancel", "a/b*b", "a"},
+    {"scalar-cancel", "a/b*b", "a*b/b"},  // b = 0 has no value: the quotient stays (domains)
+    {"scalar-cancel-known-nonzero", "a/exp(b)*exp(b)", "a"},
     {"matrix-powers", "X*X*X", "X^3"},
     {"matrix-power-negative", "X^-2", "inv(X)^2"},
     {"matrix-power-zero", "X^0", "eye(n)"},
@@ -123,7 +206,8 @@ const NormalCase kNormal[] = {
     {"trace-cyclic-outer", "tr(x*y')", "y'*x"},
     {"trace-cyclic-quadratic", "tr(W'*x*x'*W)", "x'*W*W'*x"},
     {"trace-cyclic-inner-vector", "tr(A*x*y'*B)", "y'*B*A*x"},
-    {"inverse-of-inverse", "inv(inv(A))", "A"},
+    {"inverse-of-inverse", "inv(inv(A))", "inv(inv(A))"},  // no value at a singular A: stays
+    {"inverse-of-inverse-of-an-inverse", "inv(inv(inv(A)))", "inv(A)"},
     {"inverse-of-scaled", "inv(2*A)", "inv(A)/2"},
     {"det-of-transpose", "det(A')", "det(A)"},
     {"logdet-of-transpose", "logdet(A')", "logdet(A)"},
@@ -157,7 +241,8 @@ const NormalCase kNormal[] = {
     {"logdet-of-scalar", "logdet(a)", "log(a)"},
     {"sub-sorted-positive-first", "-b + a", "a - b"},
     {"scalar-chain-coefficient-pulled-out", "(-x'*y)*x", "-(x'*y)*x"},
-    {"entrywise-quotient-cancels", "(y ./ x) .* x", "y"},
+    {"entrywise-quotient-cancels", "(y ./ x) .* x", "x .* y ./ x"},  // x = 0: no value, stays
+    {"entrywise-quotient-cancels-known-positive", "(y ./ exp(x)) .* exp(x)", "y"},
     {"scalar-times-entrywise", "2 .* x", "2*x"},
     {"entrywise-by-scalar", "x ./ 2", "x/2"},
     {"scalar-over-entrywise", "2 ./ x", "2*x.^-1"},
@@ -174,9 +259,17 @@ const NormalCase kNormal[] = {
     {"bug-every-common-factor-pulled-out", "A*x + B*x + A*y + B*y", "(A + B)*(x + y)"},
     {"bug-common-factor-of-a-cancelling-rest", "A*(X - X')*x + A*(X' - X)*x + y", "y"},
     {"bug-scaled-terms-that-meet-merge", "x'*(2*A + 2*B)*x + x'*(2*A + 2*B)*x + x'*(4*A + 4*B)*x", "x'*(8*A + 8*B)*x"},
-    {"bug-entrywise-base-back-to-a-product", "((W .* Y).^3 .* W) ./ (W .* Y).^2", "Y .* W.^2"},
-    {"bug-entrywise-base-back-to-a-quotient", "((W ./ Y).^3 .* W) ./ (W ./ Y).^2", "W.^2 ./ Y"},
-    {"bug-entrywise-base-back-to-a-scaled-factor", "((a*W).^3 .* Y) ./ (a*W).^2", "a*(W .* Y)"},
+    {"bug-entrywise-base-back-to-a-product", "((exp(W) .* exp(Y)).^3 .* W) ./ (exp(W) .* exp(Y)).^2", "W .* exp(W) .* exp(Y)"},
+    {"bug-entrywise-base-back-to-a-quotient", "((exp(W) ./ exp(Y)).^3 .* W) ./ (exp(W) ./ exp(Y)).^2", "W .* exp(W) ./ exp(Y)"},
+    {"bug-entrywise-base-back-to-a-scaled-factor", "((exp(a)*exp(W)).^3 .* Y) ./ (exp(a)*exp(W)).^2", "exp(a)*(Y .* exp(W))"},
+    {"entrywise-cancel-keeps-the-domain", "((W .* Y).^3 .* W) ./ (W .* Y).^2", "W .* (W .* Y).^3 ./ (W .* Y).^2"},
+    {"zero-times-log-keeps-the-domain", "0*log(a) + b", "b + 0*log(a)"},
+    {"cancelled-log-keeps-the-domain", "log(a) - log(a)", "0*log(a)"},
+    {"cancelled-witness-goes-when-covered", "inv(A)*x - inv(A)*x + inv(A)*y", "inv(A)*y"},
+    {"fractional-powers-keep-the-domain", "a^0.5*a^0.5", "a^0.5*a^0.5"},
+    {"fractional-powers-merge-when-known", "exp(a)^0.5*exp(a)^0.5", "exp(a)"},
+    {"power-of-power-keeps-the-domain", "(a^0.25)^4", "(a^0.25)^4"},
+    {"power-of-power-merges-when-known", "((x'*x)^0.25)^4", "x'*x"},
     // The sum a coefficient is distributed into is new to the product's
     // earlier passes: it can meet its own reciprocal, or collapse into a
     // product that must be flattened into the chain.

@@ -1,0 +1,63 @@
+// Domain facts: what is known, from an expression's structure alone, of the
+// sign of its entries and of where its value exists. They let the builders
+// and the rewrite rules keep every domain condition of the expression they
+// were given: a rewrite may make the value simpler, never defined where it
+// was not (sqrt(a)^2 is not a at a = -2, inv(A)*A is not I at a singular A).
+//
+// Each node carries three flags, derived once when it is interned
+// (derive_domain_facts, called by Context::intern):
+//   - positive: every entry is > 0 wherever the node is defined (exp(x),
+//     sigmoid(x), a positive constant, a sum or product of positives);
+//   - nonneg: every entry is >= 0 (abs(x), x'*x, norm2(x), a^2);
+//   - restricted: some input makes the value undefined. A node restricts by
+//     its own operation (log, sqrt, ./, inv, logdet, a negative or
+//     fractional power) unless its argument's facts settle the condition
+//     (log(exp(x)) is defined everywhere), and by any restricted argument.
+// An unrestricted node may be dropped, cancelled or folded freely; a
+// restricted one only where the condition it carries is still required by
+// what replaces it (docs/ARCHITECTURE.md, "Domains").
+#pragma once
+#include <span>
+#include <vector>
+
+#include "ir/node.hpp"
+
+namespace matcalc {
+
+// Fills n.positive, n.nonneg and n.restricted from n's operator and its
+// (already interned) children.
+void derive_domain_facts(Node& n);
+
+// A condition an operation puts on its argument.
+enum class Condition : std::uint8_t {
+  Positive,    // every entry > 0 (log, a negative fractional power)
+  Nonneg,      // every entry >= 0 (sqrt, a fractional power)
+  Nonzero,     // no entry is 0 (./, a negative power)
+  Invertible,  // a square matrix with an inverse (inv, logdet)
+};
+
+// Whether the facts of e settle c everywhere e is defined.
+bool known(Condition c, Expr e);
+
+// Whether evaluating `root` needs c of `subject`: some node of root applies
+// an operation with condition c (or a stronger one) to subject (or to its
+// transpose). Walks root's DAG once.
+bool requires_condition(Expr root, Condition c, Expr subject);
+
+// Whether every condition that e carries (each operation of e whose
+// condition is open) is also required by one of `others`: then e may go from
+// a sum without the sum's domain growing.
+bool conditions_covered(Expr e, std::span<const Expr> others);
+
+// The exponents of base b in a product, merged as far as the domain allows:
+// all into one sum where merging keeps every condition on b; else the
+// positive and the negative ones each into one where that keeps them, else
+// each alone. A function of the multiset of exponents (sorted first), so a
+// product's normal form does not depend on the order of its factors.
+std::vector<double> merge_exponents(Expr b, std::vector<double> exponents);
+
+// Whether (b^p)^q = b^(p*q) keeps every condition on b ((a^0.25)^4 = a needs
+// a >= 0). The caller checks that the values agree (q an integer).
+bool power_keeps_domain(Expr b, double p, double q);
+
+}  // namespace matcalc
