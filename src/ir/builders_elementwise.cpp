@@ -198,6 +198,37 @@ bool exactly_zero(ElementwiseFn f, double x) {
   return false;  // unreachable: the switch lists every elementwise function
 }
 
+}  // namespace
+
+ElementwiseSign elementwise_sign(ElementwiseFn f) {
+  using F = ElementwiseFn;
+  // clang-format off
+  switch (f) {
+    case F::Exp: case F::Sigmoid: case F::Softplus: return ElementwiseSign::Positive;
+    case F::Abs: case F::Relu: return ElementwiseSign::Nonneg;
+    case F::Sqrt: return ElementwiseSign::PositiveWhereArgIs;
+    case F::Log: case F::Sin: case F::Cos: case F::Tan: case F::Tanh: case F::Sign: return ElementwiseSign::Any;
+  }
+  // clang-format on
+  return ElementwiseSign::Any;  // unreachable: the switch lists every elementwise function
+}
+
+std::optional<Condition> elementwise_condition(ElementwiseFn f) {
+  using F = ElementwiseFn;
+  // clang-format off
+  switch (f) {
+    case F::Log: return Condition::Positive;
+    case F::Sqrt: return Condition::Nonneg;
+    case F::Exp: case F::Sin: case F::Cos: case F::Tan: case F::Tanh: case F::Abs: case F::Sign:
+    case F::Sigmoid: case F::Softplus: case F::Relu:
+      return std::nullopt;
+  }
+  // clang-format on
+  return std::nullopt;  // unreachable: the switch lists every elementwise function
+}
+
+namespace {
+
 // f(0) == 0, so that f(zeros) is zeros. Only for elementwise functions.
 bool zero_preserving(ElementwiseFn f) {
   using F = ElementwiseFn;

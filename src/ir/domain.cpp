@@ -34,30 +34,27 @@ std::optional<OpenCondition> own_condition(const Node& n) {
     if (settled_by_facts) return std::nullopt;
     return OpenCondition{c, subject};
   };
-  // clang-format off
-  switch (n.op) {
-    case Op::Log: return open_unless(n.kids[0]->positive, Condition::Positive, n.kids[0]);
-    case Op::Sqrt: return open_unless(known(Condition::Nonneg, n.kids[0]), Condition::Nonneg, n.kids[0]);
-    case Op::ElemDiv: return open_unless(n.kids[1]->positive, Condition::Nonzero, n.kids[1]);
-    case Op::Inv: case Op::LogDet:
-      return open_unless(n.kids[0]->op == Op::Identity, Condition::Invertible, n.kids[0]);
-    case Op::Pow: case Op::ElemPow: {
-      Expr b = n.kids[0], p = n.kids[1];
-      if (p->op != Op::Const) return open_unless(b->positive, Condition::Positive, b);
-      PowerNeeds need = needs_of(p->value);
-      if (settled(need, b)) return std::nullopt;
-      if (need.nonneg && need.nonzero) return OpenCondition{Condition::Positive, b};
-      return OpenCondition{need.nonneg ? Condition::Nonneg : Condition::Nonzero, b};
-    }
-    case Op::Const: case Op::Symbol: case Op::Identity: case Op::Zeros: case Op::Ones: case Op::Add:
-    case Op::Mul: case Op::MatPow: case Op::ElemMul: case Op::Transpose: case Op::Trace: case Op::Det:
-    case Op::Diag: case Op::DiagPart: case Op::Sum: case Op::Norm2: case Op::Norm1: case Op::Vec:
-    case Op::Reshape: case Op::Kron: case Op::Sym: case Op::LogSumExp: case Op::Softmax: case Op::Exp:
-    case Op::Sin: case Op::Cos: case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign: case Op::Sigmoid:
-    case Op::Softplus: case Op::Relu:
-      return std::nullopt;
+  const Op op = n.op;
+  if (std::optional<ElementwiseFn> f = elementwise_fn(op)) {
+    std::optional<Condition> c = elementwise_condition(*f);
+    if (!c) return std::nullopt;
+    return open_unless(known(*c, n.kids[0]), *c, n.kids[0]);
   }
-  // clang-format on
+  if (op == Op::ElemDiv) return open_unless(n.kids[1]->positive, Condition::Nonzero, n.kids[1]);
+  if (op == Op::Inv || op == Op::LogDet)
+    return open_unless(n.kids[0]->op == Op::Identity, Condition::Invertible, n.kids[0]);
+  if (op == Op::Pow || op == Op::ElemPow) {
+    Expr b = n.kids[0], p = n.kids[1];
+    if (p->op != Op::Const) return open_unless(b->positive, Condition::Positive, b);
+    PowerNeeds need = needs_of(p->value);
+    if (settled(need, b)) return std::nullopt;
+    if (need.nonneg && need.nonzero) return OpenCondition{Condition::Positive, b};
+    return OpenCondition{need.nonneg ? Condition::Nonneg : Condition::Nonzero, b};
+  }
+  if (op == Op::Det) return std::nullopt;  // defined for every square matrix
+  // Any other operator with a domain (ops.def): conservatively, its first
+  // argument must be positive, so nothing drops it unnoticed.
+  if (op_domain(op) != OpDomain::Any && !n.kids.empty()) return open_unless(n.kids[0]->positive, Condition::Positive, n.kids[0]);
   return std::nullopt;
 }
 
@@ -82,57 +79,46 @@ bool is_gram(const Node& n) {
 
 void derive_domain_facts(Node& n) {
   n.positive = n.nonneg = false;
+  const Op op = n.op;
+  auto nonneg = [](Expr k) { return k->nonneg || k->positive; };
   auto same_as = [&n](Expr k) {
     n.positive = k->positive;
     n.nonneg = k->nonneg;
   };
-  // clang-format off
-  switch (n.op) {
-    case Op::Const: n.positive = n.value > 0; n.nonneg = n.value >= 0; break;
-    case Op::Ones: n.positive = true; break;
-    case Op::Identity: case Op::Zeros: case Op::Abs: case Op::Relu: case Op::Norm2: case Op::Norm1:
-      n.nonneg = true;
-      break;
-    case Op::Exp: case Op::Sigmoid: case Op::Softplus: case Op::Softmax: n.positive = true; break;
-    case Op::Sqrt:
-      n.nonneg = true;
-      n.positive = n.kids[0]->positive;
-      break;
-    case Op::Add: {
-      bool all_nonneg = std::all_of(n.kids.begin(), n.kids.end(), [](Expr k) { return k->nonneg || k->positive; });
-      n.nonneg = all_nonneg;
-      n.positive = all_nonneg && std::any_of(n.kids.begin(), n.kids.end(), [](Expr k) { return k->positive; });
-      break;
-    }
-    case Op::Mul:
-      product_facts(n, n.kids);
-      if (!n.nonneg && is_gram(n)) {  // c*x'*x with every scalar factor non-negative
-        n.nonneg = std::all_of(n.kids.begin(), n.kids.end(),
-                               [](Expr k) { return !k->is_scalar() || k->nonneg || k->positive; });
-      }
-      break;
-    case Op::ElemMul: case Op::Kron: product_facts(n, n.kids); break;
-    case Op::ElemDiv:
-      n.positive = n.kids[0]->positive && n.kids[1]->positive;
-      n.nonneg = (n.kids[0]->nonneg || n.kids[0]->positive) && n.kids[1]->positive;
-      break;
-    case Op::Pow: case Op::ElemPow: {
-      Expr b = n.kids[0], p = n.kids[1];
-      n.positive = b->positive;
-      n.nonneg = b->nonneg || b->positive || (p->op == Op::Const && (is_even(p->value) || !is_integer(p->value)));
-      break;
-    }
-    case Op::Sum: case Op::Trace: case Op::Transpose: case Op::Vec: case Op::Reshape: case Op::Sym:
-    case Op::DiagPart:
-      same_as(n.kids[0]);
-      break;
-    case Op::Diag: n.nonneg = n.kids[0]->nonneg || n.kids[0]->positive; break;
-    case Op::Log: case Op::Inv: case Op::LogDet: case Op::Symbol: case Op::MatPow: case Op::Det: case Op::LogSumExp: case Op::Sin: case Op::Cos:
-    case Op::Tan: case Op::Tanh: case Op::Sign:
-      break;
+  if (std::optional<ElementwiseFn> f = elementwise_fn(op)) {
+    ElementwiseSign sign = elementwise_sign(*f);
+    n.positive = sign == ElementwiseSign::Positive || (sign == ElementwiseSign::PositiveWhereArgIs && n.kids[0]->positive);
+    n.nonneg = n.positive || sign != ElementwiseSign::Any;
+  } else if (op == Op::Const) {
+    n.positive = n.value > 0;
+    n.nonneg = n.value >= 0;
+  } else if (op == Op::Ones || op == Op::Softmax) {
+    n.positive = true;
+  } else if (op == Op::Identity || op == Op::Zeros || op == Op::Norm2 || op == Op::Norm1) {
+    n.nonneg = true;
+  } else if (op == Op::Add) {
+    n.nonneg = std::all_of(n.kids.begin(), n.kids.end(), nonneg);
+    n.positive = n.nonneg && std::any_of(n.kids.begin(), n.kids.end(), [](Expr k) { return k->positive; });
+  } else if (op == Op::Mul || op == Op::ElemMul || op == Op::Kron) {
+    product_facts(n, n.kids);
+    if (op == Op::Mul && !n.nonneg && is_gram(n))  // c*x'*x with every scalar factor non-negative
+      n.nonneg = std::all_of(n.kids.begin(), n.kids.end(), [&](Expr k) { return !k->is_scalar() || nonneg(k); });
+  } else if (op == Op::ElemDiv) {
+    n.positive = n.kids[0]->positive && n.kids[1]->positive;
+    n.nonneg = nonneg(n.kids[0]) && n.kids[1]->positive;
+  } else if (op == Op::Pow || op == Op::ElemPow) {
+    Expr b = n.kids[0], p = n.kids[1];
+    n.positive = b->positive;
+    n.nonneg = nonneg(b) || (p->op == Op::Const && (is_even(p->value) || !is_integer(p->value)));
+  } else if (op == Op::Sum || op == Op::Trace || op == Op::Transpose || op == Op::Vec || op == Op::Reshape ||
+             op == Op::Sym || op == Op::DiagPart) {
+    same_as(n.kids[0]);
+  } else if (op == Op::Diag) {
+    n.nonneg = nonneg(n.kids[0]);
   }
-  // clang-format on
-  n.restricted = own_condition(n).has_value() || std::any_of(n.kids.begin(), n.kids.end(), [](Expr k) { return k->restricted; });
+  // Every other operator: nothing known of its sign.
+  n.restricted = own_condition(n).has_value() ||
+                 std::any_of(n.kids.begin(), n.kids.end(), [](Expr k) { return k->restricted; });
 }
 
 bool known(Condition c, Expr e) {

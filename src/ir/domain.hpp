@@ -17,6 +17,7 @@
 // restricted one only where the condition it carries is still required by
 // what replaces it (docs/ARCHITECTURE.md, "Domains").
 #pragma once
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -38,6 +39,18 @@ enum class Condition : std::uint8_t {
 
 // Whether the facts of e settle c everywhere e is defined.
 bool known(Condition c, Expr e);
+
+// The domain facts of the elementwise functions, next to their constant
+// folding (builders_elementwise.cpp: a new function gives them there).
+enum class ElementwiseSign : std::uint8_t {
+  Any,
+  Nonneg,              // abs, relu
+  Positive,            // exp, sigmoid, softplus
+  PositiveWhereArgIs,  // sqrt: >= 0, and > 0 where its argument is
+};
+ElementwiseSign elementwise_sign(ElementwiseFn f);
+// The condition f puts on its argument (log: positive, sqrt: non-negative).
+std::optional<Condition> elementwise_condition(ElementwiseFn f);
 
 // Whether evaluating `root` needs c of `subject`: some node of root applies
 // an operation with condition c (or a stronger one) to subject (or to its
