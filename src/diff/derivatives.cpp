@@ -73,6 +73,8 @@ const DerivativeRule& derivative_rule(Op op) {
 namespace {
 
 constexpr int kMaxDifferentiatedPower = 64;
+// The most factors the adjoints of one product may hold together.
+constexpr std::size_t kMaxProductAdjointFactors = 1'000'000;
 
 // X and dX do not commute: d(X^k) has k terms and no shorter form.
 void check_power_limit(int power) {
@@ -146,6 +148,17 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
           chain_index.push_back(i);
         }
       }
+      // Each wanted factor's adjoint holds the k - 1 others: past a bound on
+      // their total, a Limit error now rather than seconds of building a
+      // result too large to print (docs/limits.md).
+      std::size_t wanted = 0;
+      for (std::size_t i = 0; i < k.size(); ++i) wanted += want(i) ? 1 : 0;
+      if (wanted > 1 && wanted * (k.size() - 1) > kMaxProductAdjointFactors)
+        throw Error(ErrorKind::Limit, "the gradient of a product of " + std::to_string(k.size()) + " factors, " +
+                                          std::to_string(wanted) + " of them depending on the variable, has " +
+                                          std::to_string(wanted) + " terms of " + std::to_string(k.size() - 1) +
+                                          " factors (limit " + std::to_string(kMaxProductAdjointFactors) +
+                                          " factors in all)");
       // All factors scalar: each one's adjoint is G times the others.
       if (chain.empty() && y->is_scalar()) {
         for (std::size_t j = 0; j < scalars.size(); ++j) {
