@@ -24,8 +24,11 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <numbers>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "ir/error.hpp"
 
@@ -43,6 +46,12 @@ constexpr double kSingularRcond = 1e-13;
 // No value, and no intermediate product, may hold more entries than this (1 GiB
 // of doubles): past it, a Limit error rather than an attempt to allocate.
 constexpr std::int64_t kMaxEntries = std::int64_t{1} << 27;
+
+// All values held at once (those still to be read, the roots, and the
+// factorizations) may hold at most this many entries (2 GiB): past it, a
+// Limit error. A value is freed after its last read, so this bounds the
+// width of the evaluation, not its length.
+constexpr std::int64_t kMaxLiveEntries = std::int64_t{1} << 28;
 
 void check_entries(std::int64_t rows, std::int64_t cols) {
   if (rows > 0 && cols > kMaxEntries / rows)
@@ -188,14 +197,6 @@ struct Factor {
     }
     return {s, sign};
   }
-
-  double det() const {
-    if (kind == Kind::Cholesky) {
-      double p = llt.matrixLLT().diagonal().prod();
-      return p * p;
-    }
-    return lu.determinant();
-  }
 };
 
 // The matrix whose factorization an Inv node needs, and whether the Inv is
@@ -270,6 +271,156 @@ double checked_pow(const std::string& fn, double base, double p) {
   return std::pow(base, p);
 }
 
+// --------------------------------------------------- scaled scalars (Wide)
+
+// A scalar as m * 2^e with m = 0 or 0.5 <= |m| < 1 and a 64-bit exponent:
+// products and powers of determinants (det(X)*inv(X)', det(X)^-1) are
+// computed in this form, so that a product whose value is representable
+// comes out right although a factor under- or overflows a double.
+struct Wide {
+  double m = 0;
+  std::int64_t e = 0;
+
+  // Far beyond any double (2^-1074 .. 2^1024): clamped so that exponents of
+  // long products never overflow the int64.
+  static constexpr std::int64_t kClamp = std::int64_t{1} << 40;
+
+  static Wide of(double x) {  // x finite
+    int k = 0;
+    double m = std::frexp(x, &k);
+    return {m, m == 0 ? 0 : k};
+  }
+  void normalize() {
+    int k = 0;
+    m = std::frexp(m, &k);
+    e = m == 0 ? 0 : std::clamp<std::int64_t>(e + k, -kClamp, kClamp);
+  }
+  Wide& operator*=(const Wide& o) {
+    m *= o.m;  // in [0.25, 1): never under- or overflows
+    e = std::clamp<std::int64_t>(e + o.e, -kClamp, kClamp);
+    normalize();
+    return *this;
+  }
+  Wide reciprocal() const {  // m != 0
+    Wide r{1.0 / m, -e};
+    r.normalize();
+    return r;
+  }
+  // The nearest double: 0 or a subnormal on underflow, +-inf on overflow.
+  double to_double() const {
+    if (m == 0) return 0;
+    if (e > 2000) return m * std::numeric_limits<double>::infinity();
+    if (e < -2000) return m * 0.0;
+    return std::ldexp(m, static_cast<int>(e));
+  }
+  // Whether to_double() is this value within rounding (a normal double or 0).
+  bool fits() const {
+    const double d = to_double();
+    return m == 0 || std::fpclassify(d) == FP_NORMAL;
+  }
+};
+
+// x * w for a finite double x, never under- or overflowing on the way.
+double scaled(double x, const Wide& w) {
+  Wide r = Wide::of(x);
+  r *= w;
+  return r.to_double();
+}
+
+// w^p: an integer p by binary powering (one rounding per step), any other p
+// through logarithms split into integer and fraction parts. w > 0 unless p
+// is an integer; w != 0 when p < 0 (the callers check both).
+Wide wide_pow(Wide w, double p) {
+  if (p == 0) return Wide::of(1);
+  if (is_integer(p) && std::fabs(p) <= 1e12) {
+    auto k = static_cast<std::int64_t>(std::fabs(p));
+    Wide r = Wide::of(1), b = w;
+    while (k > 0) {
+      if (k & 1) r *= b;
+      k >>= 1;
+      if (k > 0) b *= b;
+    }
+    return p < 0 ? r.reciprocal() : r;
+  }
+  // |w|^p = 2^(p log2|m| + p e); the sign is + (w > 0, or an even p).
+  const double lm = p * std::log2(std::fabs(w.m));
+  const double pe = p * double(w.e);
+  const double ei = std::floor(lm) + std::floor(pe);
+  const double frac = (lm - std::floor(lm)) + std::fma(p, double(w.e), -std::floor(pe));
+  if (!(std::fabs(ei) < double(Wide::kClamp))) return ei > 0 ? Wide{0.5, Wide::kClamp} : Wide{};
+  Wide r{std::exp2(frac), static_cast<std::int64_t>(ei)};
+  if (w.m < 0 && is_integer(p) && std::fmod(p, 2) != 0) r.m = -r.m;
+  r.normalize();
+  return r;
+}
+
+// The determinant of a square matrix in scaled form, exactly when every
+// entry is an integer and Hadamard's bound keeps every minor below 2^62
+// (fraction-free Bareiss elimination in 128-bit integers: each step's
+// products of two minors fit, and each division is exact); otherwise from
+// an LU factorization with partial pivoting, the product of the pivots
+// accumulated with exponent tracking so that it never overflows or
+// underflows on the way. Never Cholesky: its square of a product of roots
+// is inexact for integer matrices (176 as 175.99999999999994).
+__extension__ typedef __int128 Int128;
+
+bool det_exact_integer(const Matrix& a, Wide& out) {
+  const Index n = a.rows();
+  double bound = 1;
+  for (Index i = 0; i < n; ++i) {
+    double row = 0;
+    for (Index j = 0; j < n; ++j) {
+      const double v = a(i, j);
+      if (!(std::fabs(v) < 9007199254740992.0) || v != std::floor(v)) return false;
+      row += v * v;
+    }
+    bound *= std::max(1.0, std::sqrt(row));  // a zero row: det 0, bound unaffected
+    if (bound > 1e18) return false;           // 2^62 = 4.6e18, with margin for rounding
+  }
+  std::vector<Int128> m(static_cast<std::size_t>(n * n));
+  auto at = [&](Index i, Index j) -> Int128& { return m[static_cast<std::size_t>(i * n + j)]; };
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < n; ++j) at(i, j) = static_cast<Int128>(static_cast<std::int64_t>(a(i, j)));
+  int sign = 1;
+  Int128 prev = 1;
+  for (Index k = 0; k < n; ++k) {
+    if (at(k, k) == 0) {
+      Index p = k + 1;
+      while (p < n && at(p, k) == 0) ++p;
+      if (p == n) {
+        out = Wide{};
+        return true;
+      }
+      for (Index j = 0; j < n; ++j) std::swap(at(k, j), at(p, j));
+      sign = -sign;
+    }
+    for (Index i = k + 1; i < n; ++i) {
+      for (Index j = k + 1; j < n; ++j) at(i, j) = (at(k, k) * at(i, j) - at(i, k) * at(k, j)) / prev;
+      at(i, k) = 0;
+    }
+    prev = at(k, k);
+  }
+  const auto d = static_cast<std::int64_t>(at(n - 1, n - 1));  // |d| <= bound < 2^62
+  out = Wide::of(sign * static_cast<double>(d));
+  return true;
+}
+
+Wide det_of(const Matrix& a, const Eigen::PartialPivLU<Matrix>* lu_in) {
+  if (a.rows() == 0) return Wide::of(1);
+  Wide r;
+  if (det_exact_integer(a, r)) return r;
+  Eigen::PartialPivLU<Matrix> own;
+  if (!lu_in) own.compute(a);
+  const Eigen::PartialPivLU<Matrix>& lu = lu_in ? *lu_in : own;
+  r = Wide::of(static_cast<double>(lu.permutationP().determinant()));
+  const auto d = lu.matrixLU().diagonal();
+  for (Index i = 0; i < d.size(); ++i) {
+    if (d(i) == 0) return Wide{};
+    r *= Wide::of(d(i));
+  }
+  return r;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ Impl
@@ -279,18 +430,61 @@ struct Evaluator::Impl {
   std::map<std::string, std::int64_t> dims;  // b.dims plus sizes read off symbol values
   std::unordered_map<Expr, Matrix> values;   // node-stable: references survive rehash
   std::unordered_map<Expr, std::unique_ptr<Factor>> factors;
+  // Scalars whose double in `values` is not their value within rounding (0,
+  // a subnormal or +-inf: a det that under- or overflows, a product or power
+  // of one); products, powers, sums, logs and roots read this form.
+  std::unordered_map<Expr, Wide> wide;
+  std::optional<Wide> result_wide;  // set by compute() for the node it computes
   Expr failed = nullptr;  // the node whose operation threw (see failed_at)
+
+  // Freeing after the last use: `uses` counts the reads of each value by the
+  // scheduled nodes (planned or on the way to a requested root, not yet
+  // computed); at zero the value and its factorization are freed, unless the
+  // node is one a caller asked for (`keep`).
+  std::unordered_map<Expr, std::int64_t> uses;
+  std::unordered_set<Expr> scheduled;
+  std::unordered_set<Expr> keep;
+  std::int64_t live = 0;  // entries held by `values` and `factors`
+  std::vector<Expr> deps_buf;
 
   explicit Impl(const Bindings& bb) : b(bb), dims(bb.dims) {}
 
   const Matrix& value(Expr e) const { return values.at(e); }
 
+  Wide wide_of(Expr e) const {
+    if (auto it = wide.find(e); it != wide.end()) return it->second;
+    return Wide::of(value(e)(0, 0));
+  }
+  bool is_wide(Expr e) const { return wide.count(e) > 0; }
+
+  // Room for `entries` more live entries, or a Limit error.
+  void reserve_live(std::int64_t entries) const {
+    if (entries > kMaxLiveEntries - live)
+      throw Error(ErrorKind::Limit, "the evaluation needs more than " + std::to_string(kMaxLiveEntries) +
+                                        " entries of values at once (limit " + std::to_string(kMaxLiveEntries) +
+                                        " live entries = " + std::to_string(kMaxLiveEntries >> 27) + " GiB)");
+  }
+
   const Factor& factor(Expr a) {
     auto it = factors.find(a);
     if (it != factors.end()) return *it->second;
     const Matrix& m = value(a);
+    reserve_live(m.size());
     auto f = std::make_unique<Factor>(m, a->symmetric);
+    live += m.size();
     return *factors.emplace(a, std::move(f)).first->second;
+  }
+
+  void release(Expr d) {
+    if (auto it = values.find(d); it != values.end()) {
+      live -= it->second.size();
+      values.erase(it);
+    }
+    if (auto it = factors.find(d); it != factors.end()) {
+      live -= it->second->n * it->second->n;
+      factors.erase(it);
+    }
+    wide.erase(d);
   }
 
   // Binds dimension symbols that a symbol's shape names directly (`n`, not
@@ -305,27 +499,26 @@ struct Evaluator::Impl {
     bind(sym->shape.cols, it->second.cols());
   }
 
-  const Matrix& eval(Expr root) {
-    if (auto it = values.find(root); it != values.end()) return it->second;
-
-    // Post-order of the nodes not yet evaluated, by an explicit stack.
+  // Post-order of the nodes not yet evaluated that `roots` need, by an
+  // explicit stack.
+  std::vector<Expr> pending_order(std::span<const Expr> roots) {
     std::vector<Expr> order;
-    {
-      struct Frame {
-        Expr n;
-        std::vector<Expr> deps;
-        std::size_t i = 0;
-      };
-      std::unordered_map<Expr, bool> seen;
-      std::vector<Frame> stack;
+    struct Frame {
+      Expr n;
+      std::vector<Expr> deps;
+      std::size_t i = 0;
+    };
+    std::unordered_set<Expr> seen;
+    std::vector<Frame> stack;
+    for (Expr root : roots) {
+      if (values.count(root) || !seen.insert(root).second) continue;
       stack.push_back({root, {}, 0});
       dependencies(root, stack.back().deps);
-      seen[root] = true;
       while (!stack.empty()) {
         Frame& f = stack.back();
         if (f.i < f.deps.size()) {
           Expr k = f.deps[f.i++];
-          if (values.count(k) || !seen.emplace(k, true).second) continue;
+          if (values.count(k) || !seen.insert(k).second) continue;
           Frame nf{k, {}, 0};
           dependencies(k, nf.deps);
           stack.push_back(std::move(nf));  // invalidates f; not used after
@@ -335,37 +528,90 @@ struct Evaluator::Impl {
         }
       }
     }
+    return order;
+  }
+
+  // Counts the reads of the nodes of `order` not counted yet.
+  void schedule(const std::vector<Expr>& order) {
+    for (Expr n : order) {
+      if (!scheduled.insert(n).second) continue;
+      dependencies(n, deps_buf);
+      for (Expr d : deps_buf) ++uses[d];
+    }
+  }
+
+  void plan(std::span<const Expr> roots) {
+    keep.insert(roots.begin(), roots.end());
+    schedule(pending_order(roots));
+  }
+
+  const Matrix& eval(Expr root) {
+    if (auto it = values.find(root); it != values.end()) {
+      keep.insert(root);
+      finite_root(root);
+      return it->second;
+    }
+    keep.insert(root);
+    const Expr roots[] = {root};
+    const std::vector<Expr> order = pending_order(roots);
+    schedule(order);
     for (Expr n : order)
       if (n->op == Op::Symbol) bind_dims_from(n);
     failed = nullptr;
     for (Expr n : order) {
-      check_size(n);
+      const std::int64_t size = check_size(n);
+      reserve_live(size);
       Matrix v;
+      result_wide.reset();
       try {
         v = compute(n);
       } catch (const Error&) {
         if (!failed) failed = n;
         throw;
       }
-      if (!v.allFinite()) {
+      if (result_wide && !result_wide->fits()) {
+        wide.emplace(n, *result_wide);  // its double may be 0 or +-inf: consumers read the Wide
+      } else if (!v.allFinite()) {
         if (n->op == Op::Symbol) throw Error(ErrorKind::Value, "the value of '" + n->name + "' is not finite");
         domain_error(fn_name(n->op), "result is not finite (overflow or NaN)");
       }
+      live += v.size();
       values.emplace(n, std::move(v));
+      scheduled.erase(n);
+      dependencies(n, deps_buf);
+      for (Expr d : deps_buf) {
+        auto it = uses.find(d);
+        if (it == uses.end() || --it->second > 0) continue;
+        uses.erase(it);
+        if (!keep.count(d)) release(d);
+      }
     }
+    finite_root(root);
     return values.at(root);
+  }
+
+  // A result the caller reads must be a finite double: a scalar kept in
+  // scaled form that overflows is out of range.
+  void finite_root(Expr root) {
+    auto it = wide.find(root);
+    if (it == wide.end() || std::isfinite(it->second.to_double())) return;
+    failed = root;
+    domain_error(fn_name(root->op), "result is not finite (overflow: about 2^" + std::to_string(it->second.e) + ")");
   }
 
   Index size_of(const Dim& d) { return static_cast<Index>(dim_in(d, dims)); }
 
   // A node's size, where the bindings fix it, must fit kMaxEntries; an
   // unbound size is left to compute(), which reports it where it matters.
-  void check_size(Expr n) {
+  // Returns the size (0 when unbound).
+  std::int64_t check_size(Expr n) {
     auto bound = [&](const Dim& d) {
       return std::all_of(d.factors().begin(), d.factors().end(), [&](const std::string& f) { return dims.count(f) > 0; });
     };
-    if (bound(n->shape.rows) && bound(n->shape.cols))
-      check_entries(dim_in(n->shape.rows, dims), dim_in(n->shape.cols, dims));
+    if (!bound(n->shape.rows) || !bound(n->shape.cols)) return 0;
+    const std::int64_t r = dim_in(n->shape.rows, dims), c = dim_in(n->shape.cols, dims);
+    check_entries(r, c);
+    return r * c;
   }
 
   Matrix compute(Expr n) {
@@ -399,6 +645,8 @@ struct Evaluator::Impl {
 
       // ------------------------------------------------------ arithmetic
       case Op::Add: {
+        if (n->is_scalar() && std::any_of(n->kids.begin(), n->kids.end(), [&](Expr k) { return is_wide(k); }))
+          return wide_result(wide_sum(n));
         Matrix s = kid(0);
         for (std::size_t i = 1; i < n->kids.size(); ++i) {
           same_size(fn, s, kid(i));
@@ -411,8 +659,13 @@ struct Evaluator::Impl {
       case Op::Pow: {
         // a/b is a*b^-1 in the IR: a zero divisor is reported as '/'.
         const double base = kid(0)(0, 0), p = kid(1)(0, 0);
+        if (is_wide(n->kid(0))) return wide_result(checked_wide_pow(fn, wide_of(n->kid(0)), p));
         if (base == 0 && p == -1) domain_error("'/'", "division by zero");
-        return Matrix::Constant(1, 1, checked_pow(fn, base, p));
+        const double r = checked_pow(fn, base, p);
+        // Out of range although the base is not (1e-200^2 * 1e300): scaled.
+        if (base != 0 && std::fpclassify(r) != FP_NORMAL && std::isfinite(p))
+          return wide_result(checked_wide_pow(fn, Wide::of(base), p));
+        return Matrix::Constant(1, 1, r);
       }
       case Op::MatPow:
         return matrix_power(n);
@@ -436,13 +689,18 @@ struct Evaluator::Impl {
         return map_entries(kid(0), [&](double x) { return checked_pow(fn, x, p); });
       }
       case Op::Transpose:
+        if (is_wide(n->kid(0))) return wide_result(wide_of(n->kid(0)));
         return kid(0).transpose();
 
       // ------------------------------------------------ matrix functions
       case Op::Trace:
         return Matrix::Constant(1, 1, kid(0).trace());
-      case Op::Det:
-        return Matrix::Constant(1, 1, factor(n->kid(0)).det());
+      case Op::Det: {
+        // From LU with partial pivoting (reusing the node's factorization
+        // when it is one), or exactly for integer matrices: never Cholesky.
+        const Factor& f = factor(n->kid(0));
+        return wide_result(det_of(kid(0), f.kind == Factor::Kind::LU ? &f.lu : nullptr));
+      }
       case Op::LogDet:
         return log_det(fn, n->kid(0));
       case Op::Inv: {
@@ -509,11 +767,17 @@ struct Evaluator::Impl {
         return kid(0).array().exp().matrix();
       case Op::Log:
         if (is_log_det(n)) return log_det(fn, n->kid(0)->kid(0));
+        if (is_wide(n->kid(0))) {
+          const Wide w = wide_of(n->kid(0));
+          if (!(w.m > 0)) domain_error(fn, "argument " + fmt_num(w.to_double()) + " is not positive");
+          return Matrix::Constant(1, 1, std::log(w.m) + double(w.e) * std::numbers::ln2);
+        }
         return map_entries(kid(0), [&](double x) {
           if (!(x > 0)) domain_error(fn, "argument " + fmt_num(x) + " is not positive");
           return std::log(x);
         });
       case Op::Sqrt:
+        if (is_wide(n->kid(0))) return wide_result(checked_wide_pow(fn, wide_of(n->kid(0)), 0.5));
         return map_entries(kid(0), [&](double x) {
           if (x < 0) domain_error(fn, "argument " + fmt_num(x) + " is negative");
           return std::sqrt(x);
@@ -522,7 +786,13 @@ struct Evaluator::Impl {
       case Op::Cos: return kid(0).array().cos().matrix();
       case Op::Tan: return map_entries(kid(0), [](double x) { return std::tan(x); });
       case Op::Tanh: return map_entries(kid(0), [](double x) { return std::tanh(x); });
-      case Op::Abs: return kid(0).cwiseAbs();
+      case Op::Abs:
+        if (is_wide(n->kid(0))) {
+          Wide w = wide_of(n->kid(0));
+          w.m = std::fabs(w.m);
+          return wide_result(w);
+        }
+        return kid(0).cwiseAbs();
       case Op::Sign:
         return map_entries(kid(0), [](double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); });
       case Op::Sigmoid: return map_entries(kid(0), stable_sigmoid);
@@ -530,6 +800,41 @@ struct Evaluator::Impl {
       case Op::Relu: return map_entries(kid(0), [](double x) { return std::max(x, 0.0); });
     }
     throw Error(ErrorKind::Unsupported, "cannot evaluate operator " + std::string(op_name(n->op)));
+  }
+
+  // A scalar result in scaled form: the nearest double is the value, the
+  // Wide is kept beside it when that double is not the value within rounding.
+  Matrix wide_result(const Wide& w) {
+    result_wide = w;
+    return Matrix::Constant(1, 1, w.to_double());
+  }
+
+  Wide checked_wide_pow(const std::string& fn, const Wide& w, double p) {
+    if (w.m < 0 && !is_integer(p))
+      domain_error(fn, "negative base " + fmt_num(w.to_double()) + " with non-integer exponent " + fmt_num(p));
+    if (w.m == 0) {
+      if (p < 0) domain_error(p == -1 ? "'/'" : fn, "division by zero");
+      return p == 0 ? Wide::of(1) : Wide{};
+    }
+    return wide_pow(w, p);
+  }
+
+  // A sum of scalars, one of them scaled: aligned to the largest exponent.
+  Wide wide_sum(Expr n) const {
+    std::int64_t top = std::numeric_limits<std::int64_t>::min();
+    for (Expr k : n->kids) {
+      const Wide w = wide_of(k);
+      if (w.m != 0) top = std::max(top, w.e);
+    }
+    if (top == std::numeric_limits<std::int64_t>::min()) return Wide{};
+    double s = 0;
+    for (Expr k : n->kids) {
+      const Wide w = wide_of(k);
+      if (w.m != 0 && w.e - top > -2000) s += std::ldexp(w.m, static_cast<int>(w.e - top));
+    }
+    Wide r{s, top};
+    r.normalize();
+    return r;
   }
 
   Matrix log_det(const std::string& fn, Expr x) {
@@ -603,7 +908,7 @@ struct Evaluator::Impl {
   }
 
   Matrix product(Expr n) {
-    double coef = 1;
+    Wide coef = Wide::of(1);  // scaled: det(X)*inv(X)' at X = 1e-200*I
     std::vector<Piece> chain;
     for (Expr k : n->kids) {
       if (is_chain_inv(k)) {
@@ -618,7 +923,7 @@ struct Evaluator::Impl {
         p.rows = p.cols = f.n;
         chain.push_back(std::move(p));
       } else if (k->is_scalar()) {
-        coef *= value(k)(0, 0);
+        coef *= wide_of(k);
       } else {
         Piece p;
         p.ref = &value(k);
@@ -631,9 +936,14 @@ struct Evaluator::Impl {
       if (chain[i - 1].cols != chain[i].rows)
         throw Error(ErrorKind::Shape, "'*': sizes " + std::to_string(chain[i - 1].cols) +
                                           " and " + std::to_string(chain[i].rows) + " do not match");
-    if (chain.empty()) return Matrix::Constant(1, 1, coef);
+    if (chain.empty()) return wide_result(coef);
     Matrix r = chain.size() == 1 ? materialize(chain[0]) : multiply_chain(chain).own;
-    if (coef != 1) r *= coef;
+    if (coef.fits()) {
+      const double c = coef.to_double();
+      if (c != 1) r *= c;
+    } else {
+      for (Index i = 0; i < r.size(); ++i) r.data()[i] = scaled(r.data()[i], coef);
+    }
     return r;
   }
 
@@ -697,6 +1007,7 @@ struct Evaluator::Impl {
 Evaluator::Evaluator(const Bindings& b) : impl_(new Impl(b)) {}
 Evaluator::~Evaluator() { delete impl_; }
 const Matrix& Evaluator::eval(Expr e) { return impl_->eval(e); }
+void Evaluator::plan(std::span<const Expr> roots) { impl_->plan(roots); }
 Expr Evaluator::failed_at() const { return impl_->failed; }
 
 Matrix evaluate(Expr e, const Bindings& b) {
@@ -706,6 +1017,7 @@ Matrix evaluate(Expr e, const Bindings& b) {
 
 std::vector<Matrix> evaluate(std::span<const Expr> roots, const Bindings& b) {
   Evaluator ev(b);
+  ev.plan(roots);  // shared work stays until the last root that reads it
   std::vector<Matrix> out;
   out.reserve(roots.size());
   for (Expr r : roots) out.push_back(ev.eval(r));
