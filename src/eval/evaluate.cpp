@@ -445,6 +445,8 @@ struct Evaluator::Impl {
   std::unordered_set<Expr> scheduled;
   std::unordered_set<Expr> keep;
   std::int64_t live = 0;  // entries held by `values` and `factors`
+  std::int64_t max_live = kMaxLiveEntries;
+  std::size_t computed = 0;  // nodes computed (a freed one computed again counts again)
   std::vector<Expr> deps_buf;
 
   explicit Impl(const Bindings& bb) : b(bb), dims(bb.dims) {}
@@ -459,10 +461,10 @@ struct Evaluator::Impl {
 
   // Room for `entries` more live entries, or a Limit error.
   void reserve_live(std::int64_t entries) const {
-    if (entries > kMaxLiveEntries - live)
-      throw Error(ErrorKind::Limit, "the evaluation needs more than " + std::to_string(kMaxLiveEntries) +
-                                        " entries of values at once (limit " + std::to_string(kMaxLiveEntries) +
-                                        " live entries = " + std::to_string(kMaxLiveEntries >> 27) + " GiB)");
+    if (entries > max_live - live)
+      throw Error(ErrorKind::Limit, "the evaluation needs more than " + std::to_string(max_live) +
+                                        " entries of values at once (limit " + std::to_string(max_live) +
+                                        " live entries, " + std::to_string(max_live * 8 >> 20) + " MiB)");
   }
 
   const Factor& factor(Expr a) {
@@ -569,10 +571,12 @@ struct Evaluator::Impl {
         if (!failed) failed = n;
         throw;
       }
+      ++computed;
       if (result_wide && !result_wide->fits()) {
         wide.emplace(n, *result_wide);  // its double may be 0 or +-inf: consumers read the Wide
       } else if (!v.allFinite()) {
         if (n->op == Op::Symbol) throw Error(ErrorKind::Value, "the value of '" + n->name + "' is not finite");
+        failed = n;
         domain_error(fn_name(n->op), "result is not finite (overflow or NaN)");
       }
       live += v.size();
@@ -1008,6 +1012,8 @@ Evaluator::Evaluator(const Bindings& b) : impl_(new Impl(b)) {}
 Evaluator::~Evaluator() { delete impl_; }
 const Matrix& Evaluator::eval(Expr e) { return impl_->eval(e); }
 void Evaluator::plan(std::span<const Expr> roots) { impl_->plan(roots); }
+void Evaluator::limit_live_entries(std::int64_t entries) { impl_->max_live = entries; }
+std::size_t Evaluator::computed() const { return impl_->computed; }
 Expr Evaluator::failed_at() const { return impl_->failed; }
 
 Matrix evaluate(Expr e, const Bindings& b) {

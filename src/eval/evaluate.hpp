@@ -50,6 +50,10 @@ class Evaluator {
   // one eval() call no longer needs is freed, and a later root that needs it
   // computes it again).
   void plan(std::span<const Expr> roots);
+  // Lowers the cap on the entries held at once (default kMaxLiveEntries =
+  // 2^28) and counts the nodes computed so far: for tests.
+  void limit_live_entries(std::int64_t entries);
+  std::size_t computed() const;
   // After eval threw: the node whose operation failed (an inv(A) that a
   // product solves with, a logdet, a division's y^-1); null when none did.
   Expr failed_at() const;
