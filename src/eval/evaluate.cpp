@@ -12,7 +12,17 @@
 //     matrix-chain dynamic program on the actual sizes;
 //   - logdet is computed from the factorization's diagonal, never as
 //     log(det(A)) (and a log(det(A)) node is evaluated as logdet(A)); det
-//     from the same factorization;
+//     exactly for integer matrices within Hadamard's bound (Bareiss), else
+//     from LU with partial pivoting (never Cholesky), in scaled form: the
+//     pivot product never over- or underflows on the way;
+//   - a scalar whose double is not its value (a det, or a product, power,
+//     sum, log, root or |.| of one, that under- or overflows) is kept beside
+//     it as mantissa and exponent (Wide) and read so by those operations;
+//     other operations read the nearest double (0, a subnormal or +-inf);
+//     a root that overflows is a Domain error;
+//   - a value is freed after its last read by the nodes still to be
+//     evaluated (counts over the DAG of the planned roots and the requested
+//     one); roots stay; the entries held at once are capped (kMaxLiveEntries);
 //   - every value outside a function's domain, and every non-finite result,
 //     is an Error of kind Domain naming the function.
 #include "eval/evaluate.hpp"
@@ -30,6 +40,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "eval/scaled.hpp"
 #include "ir/error.hpp"
 
 namespace matcalc {
@@ -269,156 +280,6 @@ double checked_pow(const std::string& fn, double base, double p) {
   if (base == 0 && p < 0)
     domain_error(fn, "division by zero (0 raised to the negative power " + fmt_num(p) + ")");
   return std::pow(base, p);
-}
-
-// --------------------------------------------------- scaled scalars (Wide)
-
-// A scalar as m * 2^e with m = 0 or 0.5 <= |m| < 1 and a 64-bit exponent:
-// products and powers of determinants (det(X)*inv(X)', det(X)^-1) are
-// computed in this form, so that a product whose value is representable
-// comes out right although a factor under- or overflows a double.
-struct Wide {
-  double m = 0;
-  std::int64_t e = 0;
-
-  // Far beyond any double (2^-1074 .. 2^1024): clamped so that exponents of
-  // long products never overflow the int64.
-  static constexpr std::int64_t kClamp = std::int64_t{1} << 40;
-
-  static Wide of(double x) {  // x finite
-    int k = 0;
-    double m = std::frexp(x, &k);
-    return {m, m == 0 ? 0 : k};
-  }
-  void normalize() {
-    int k = 0;
-    m = std::frexp(m, &k);
-    e = m == 0 ? 0 : std::clamp<std::int64_t>(e + k, -kClamp, kClamp);
-  }
-  Wide& operator*=(const Wide& o) {
-    m *= o.m;  // in [0.25, 1): never under- or overflows
-    e = std::clamp<std::int64_t>(e + o.e, -kClamp, kClamp);
-    normalize();
-    return *this;
-  }
-  Wide reciprocal() const {  // m != 0
-    Wide r{1.0 / m, -e};
-    r.normalize();
-    return r;
-  }
-  // The nearest double: 0 or a subnormal on underflow, +-inf on overflow.
-  double to_double() const {
-    if (m == 0) return 0;
-    if (e > 2000) return m * std::numeric_limits<double>::infinity();
-    if (e < -2000) return m * 0.0;
-    return std::ldexp(m, static_cast<int>(e));
-  }
-  // Whether to_double() is this value within rounding (a normal double or 0).
-  bool fits() const {
-    const double d = to_double();
-    return m == 0 || std::fpclassify(d) == FP_NORMAL;
-  }
-};
-
-// x * w for a finite double x, never under- or overflowing on the way.
-double scaled(double x, const Wide& w) {
-  Wide r = Wide::of(x);
-  r *= w;
-  return r.to_double();
-}
-
-// w^p: an integer p by binary powering (one rounding per step), any other p
-// through logarithms split into integer and fraction parts. w > 0 unless p
-// is an integer; w != 0 when p < 0 (the callers check both).
-Wide wide_pow(Wide w, double p) {
-  if (p == 0) return Wide::of(1);
-  if (is_integer(p) && std::fabs(p) <= 1e12) {
-    auto k = static_cast<std::int64_t>(std::fabs(p));
-    Wide r = Wide::of(1), b = w;
-    while (k > 0) {
-      if (k & 1) r *= b;
-      k >>= 1;
-      if (k > 0) b *= b;
-    }
-    return p < 0 ? r.reciprocal() : r;
-  }
-  // |w|^p = 2^(p log2|m| + p e); the sign is + (w > 0, or an even p).
-  const double lm = p * std::log2(std::fabs(w.m));
-  const double pe = p * double(w.e);
-  const double ei = std::floor(lm) + std::floor(pe);
-  const double frac = (lm - std::floor(lm)) + std::fma(p, double(w.e), -std::floor(pe));
-  if (!(std::fabs(ei) < double(Wide::kClamp))) return ei > 0 ? Wide{0.5, Wide::kClamp} : Wide{};
-  Wide r{std::exp2(frac), static_cast<std::int64_t>(ei)};
-  if (w.m < 0 && is_integer(p) && std::fmod(p, 2) != 0) r.m = -r.m;
-  r.normalize();
-  return r;
-}
-
-// The determinant of a square matrix in scaled form, exactly when every
-// entry is an integer and Hadamard's bound keeps every minor below 2^62
-// (fraction-free Bareiss elimination in 128-bit integers: each step's
-// products of two minors fit, and each division is exact); otherwise from
-// an LU factorization with partial pivoting, the product of the pivots
-// accumulated with exponent tracking so that it never overflows or
-// underflows on the way. Never Cholesky: its square of a product of roots
-// is inexact for integer matrices (176 as 175.99999999999994).
-__extension__ typedef __int128 Int128;
-
-bool det_exact_integer(const Matrix& a, Wide& out) {
-  const Index n = a.rows();
-  double bound = 1;
-  for (Index i = 0; i < n; ++i) {
-    double row = 0;
-    for (Index j = 0; j < n; ++j) {
-      const double v = a(i, j);
-      if (!(std::fabs(v) < 9007199254740992.0) || v != std::floor(v)) return false;
-      row += v * v;
-    }
-    bound *= std::max(1.0, std::sqrt(row));  // a zero row: det 0, bound unaffected
-    if (bound > 1e18) return false;           // 2^62 = 4.6e18, with margin for rounding
-  }
-  std::vector<Int128> m(static_cast<std::size_t>(n * n));
-  auto at = [&](Index i, Index j) -> Int128& { return m[static_cast<std::size_t>(i * n + j)]; };
-  for (Index i = 0; i < n; ++i)
-    for (Index j = 0; j < n; ++j) at(i, j) = static_cast<Int128>(static_cast<std::int64_t>(a(i, j)));
-  int sign = 1;
-  Int128 prev = 1;
-  for (Index k = 0; k < n; ++k) {
-    if (at(k, k) == 0) {
-      Index p = k + 1;
-      while (p < n && at(p, k) == 0) ++p;
-      if (p == n) {
-        out = Wide{};
-        return true;
-      }
-      for (Index j = 0; j < n; ++j) std::swap(at(k, j), at(p, j));
-      sign = -sign;
-    }
-    for (Index i = k + 1; i < n; ++i) {
-      for (Index j = k + 1; j < n; ++j) at(i, j) = (at(k, k) * at(i, j) - at(i, k) * at(k, j)) / prev;
-      at(i, k) = 0;
-    }
-    prev = at(k, k);
-  }
-  const auto d = static_cast<std::int64_t>(at(n - 1, n - 1));  // |d| <= bound < 2^62
-  out = Wide::of(sign * static_cast<double>(d));
-  return true;
-}
-
-Wide det_of(const Matrix& a, const Eigen::PartialPivLU<Matrix>* lu_in) {
-  if (a.rows() == 0) return Wide::of(1);
-  Wide r;
-  if (det_exact_integer(a, r)) return r;
-  Eigen::PartialPivLU<Matrix> own;
-  if (!lu_in) own.compute(a);
-  const Eigen::PartialPivLU<Matrix>& lu = lu_in ? *lu_in : own;
-  r = Wide::of(static_cast<double>(lu.permutationP().determinant()));
-  const auto d = lu.matrixLU().diagonal();
-  for (Index i = 0; i < d.size(); ++i) {
-    if (d(i) == 0) return Wide{};
-    r *= Wide::of(d(i));
-  }
-  return r;
 }
 
 }  // namespace
