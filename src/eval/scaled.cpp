@@ -34,7 +34,7 @@ bool det_exact_integer(const Matrix& a, Wide& out) {
       row += v * v;
     }
     bound *= std::max(1.0, std::sqrt(row));  // a zero row: det 0, bound unaffected
-    if (bound > 1e18) return false;           // 2^62 = 4.6e18, with margin for rounding
+    if (bound > 1e18) return false;          // 2^62 = 4.6e18, with margin for rounding
   }
   std::vector<Int128> m(static_cast<std::size_t>(n * n));
   auto at = [&](Index i, Index j) -> Int128& { return m[static_cast<std::size_t>(i * n + j)]; };

@@ -240,10 +240,9 @@ void check_symmetric(Matrix& m, const std::string& name) {
     }
   if (bi >= 0) {
     char buf[200];
-    std::snprintf(buf, sizeof buf, "entries (%ld,%ld) = %.10g and (%ld,%ld) = %.10g differ", long(bj + 1),
-                  long(bi + 1), m(bj, bi), long(bi + 1), long(bj + 1), m(bi, bj));
-    value_error("'" + name + "' is declared symmetric but its value is not: " + buf +
-                " (more than a relative 1e-10)");
+    std::snprintf(buf, sizeof buf, "entries (%ld,%ld) = %.10g and (%ld,%ld) = %.10g differ", long(bj + 1), long(bi + 1),
+                  m(bj, bi), long(bi + 1), long(bj + 1), m(bi, bj));
+    value_error("'" + name + "' is declared symmetric but its value is not: " + buf + " (more than a relative 1e-10)");
   }
   // Exact symmetry from here on: Cholesky and the symmetric FD convention
   // rely on it.
@@ -368,8 +367,8 @@ void check_tokens(const std::string& text, const std::string& source) {
   std::size_t i = 0;
   while (i < n) {
     const char c = text[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '[' || c == ']' || c == '{' || c == '}' ||
-        c == ',' || c == ':') {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '[' || c == ']' || c == '{' || c == '}' || c == ',' ||
+        c == ':') {
       ++i;
       continue;
     }
@@ -421,8 +420,8 @@ json parse_values_json(std::istream& in, const std::string& source) {
         break;
       case json::parse_event_t::value:
         if (++count > kMaxValuesEntries)
-          throw Error(ErrorKind::Limit, source + " holds too many values (limit " +
-                                            std::to_string(kMaxValuesEntries) + " numbers)");
+          throw Error(ErrorKind::Limit,
+                      source + " holds too many values (limit " + std::to_string(kMaxValuesEntries) + " numbers)");
         break;
       default: break;
     }

@@ -58,8 +58,8 @@ TEST(ValuesLimits, DetGradientAtTinyScaleIsNotZero) {
 TEST(ValuesLimits, DetWithOverflowingPivotProductIsNotRefused) {
   REQUIRE_BINARY();
   ValuesRun run;
-  ProcessResult r = run.eval("det(X)", "X: matrix(4,4)",
-                             R"({"X": [[1e300,0,0,0],[0,1e300,0,0],[0,0,1e-300,0],[0,0,0,1e-300]]})");
+  ProcessResult r =
+      run.eval("det(X)", "X: matrix(4,4)", R"({"X": [[1e300,0,0,0],[0,1e300,0,0],[0,0,1e-300,0],[0,0,0,1e-300]]})");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "value: 1.0000000000000002\n");  // the exact determinant of these doubles, rounded
 }

@@ -11,8 +11,8 @@
 
 #include "eval/evaluate.hpp"
 #include "eval/values.hpp"
-#include "parse/typecheck.hpp"
 #include "ir/error.hpp"
+#include "parse/typecheck.hpp"
 
 using namespace matcalc;
 using json = nlohmann::json;
@@ -103,7 +103,8 @@ TEST(EvalNumerics, DetWithOverflowingPivotProductIsNotRefused) {
   EXPECT_LT(std::fabs(v - 1), 4e-16) << v;
   // A determinant that is itself out of range is a Domain error.
   b.values["X"] = 1e200 * Matrix::Identity(2, 2);
-  expect_error([&] { evaluate(c.expr("det(X)", "X: matrix(2,2)"), b); }, ErrorKind::Domain, "det: result is not finite");
+  expect_error([&] { evaluate(c.expr("det(X)", "X: matrix(2,2)"), b); }, ErrorKind::Domain,
+               "det: result is not finite");
 }
 
 // Through Cholesky these came out as 1992.0000000000005 and
@@ -182,9 +183,12 @@ TEST(EvalNumerics, ValuesFileLargerThanTheByteLimitIsRefusedBeforeReading) {
   // A seekable stream past the limit is refused from its size alone.
   struct SizedBuf : std::streambuf {
     std::streampos seekoff(std::streamoff off, std::ios_base::seekdir dir, std::ios_base::openmode) override {
-      if (dir == std::ios_base::end) pos = static_cast<std::streamoff>(kMaxValuesBytes) + 1 + off;
-      else if (dir == std::ios_base::beg) pos = off;
-      else pos += off;
+      if (dir == std::ios_base::end)
+        pos = static_cast<std::streamoff>(kMaxValuesBytes) + 1 + off;
+      else if (dir == std::ios_base::beg)
+        pos = off;
+      else
+        pos += off;
       return pos;
     }
     std::streampos seekpos(std::streampos p, std::ios_base::openmode) override { return pos = p; }
