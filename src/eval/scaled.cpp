@@ -22,9 +22,13 @@ bool is_integer(double p) { return std::isfinite(p) && p == std::round(p); }
 // accumulated with exponent tracking so that it never overflows or
 // underflows on the way. Never Cholesky: its square of a product of roots
 // is inexact for integer matrices (176 as 175.99999999999994).
+// Beyond this order the O(n^3) 128-bit divisions cost more than they are
+// worth (and a Hadamard bound below 2^62 is rare): LU instead.
+constexpr Index kMaxExactOrder = 100;
 
 bool det_exact_integer(const Matrix& a, Wide& out) {
   const Index n = a.rows();
+  if (n > kMaxExactOrder) return false;
   double bound = 1;
   for (Index i = 0; i < n; ++i) {
     double row = 0;

@@ -4,9 +4,10 @@
 //     that products, powers and sums of determinants (det(X)*inv(X)',
 //     det(X)^-1) come out right whenever the result is representable,
 //     although a factor under- or overflows a double;
-//   - det_of: exact for integer matrices within Hadamard's bound (Bareiss
-//     elimination in 128-bit integers), else from LU with partial pivoting,
-//     the pivot product accumulated with exponent tracking; never Cholesky.
+//   - det_of: exact for integer matrices up to 100 x 100 within Hadamard's
+//     bound (Bareiss elimination in 128-bit integers), else from LU with
+//     partial pivoting, the pivot product accumulated with exponent
+//     tracking; never Cholesky.
 #pragma once
 #include <Eigen/Dense>
 #include <Eigen/LU>
