@@ -360,6 +360,7 @@ std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vec
     roots.insert(roots.end(), gs.begin(), gs.end());
   }
   Evaluator ev(Bindings{std::move(values.symbols), std::move(values.dims)});
+  ev.plan(nodes(roots));  // the value and the gradients share work
   std::vector<Eigen::MatrixXd> out;
   out.reserve(roots.size());
   for (std::size_t i = 0; i < roots.size(); ++i) {

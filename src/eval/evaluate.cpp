@@ -12,7 +12,17 @@
 //     matrix-chain dynamic program on the actual sizes;
 //   - logdet is computed from the factorization's diagonal, never as
 //     log(det(A)) (and a log(det(A)) node is evaluated as logdet(A)); det
-//     from the same factorization;
+//     exactly for integer matrices within Hadamard's bound (Bareiss), else
+//     from LU with partial pivoting (never Cholesky), in scaled form: the
+//     pivot product never over- or underflows on the way;
+//   - a scalar whose double is not its value (a det, or a product, power,
+//     sum, log, root or |.| of one, that under- or overflows) is kept beside
+//     it as mantissa and exponent (Wide) and read so by those operations;
+//     other operations read the nearest double (0, a subnormal or +-inf);
+//     a root that overflows is a Domain error;
+//   - a value is freed after its last read by the nodes still to be
+//     evaluated (counts over the DAG of the planned roots and the requested
+//     one); roots stay; the entries held at once are capped (kMaxLiveEntries);
 //   - every value outside a function's domain, and every non-finite result,
 //     is an Error of kind Domain naming the function.
 #include "eval/evaluate.hpp"
@@ -24,9 +34,13 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <numbers>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "eval/scaled.hpp"
 #include "ir/error.hpp"
 
 namespace matcalc {
@@ -43,6 +57,12 @@ constexpr double kSingularRcond = 1e-13;
 // No value, and no intermediate product, may hold more entries than this (1 GiB
 // of doubles): past it, a Limit error rather than an attempt to allocate.
 constexpr std::int64_t kMaxEntries = std::int64_t{1} << 27;
+
+// All values held at once (those still to be read, the roots, and the
+// factorizations) may hold at most this many entries (2 GiB): past it, a
+// Limit error. A value is freed after its last read, so this bounds the
+// width of the evaluation, not its length.
+constexpr std::int64_t kMaxLiveEntries = std::int64_t{1} << 28;
 
 void check_entries(std::int64_t rows, std::int64_t cols) {
   if (rows > 0 && cols > kMaxEntries / rows)
@@ -188,14 +208,6 @@ struct Factor {
     }
     return {s, sign};
   }
-
-  double det() const {
-    if (kind == Kind::Cholesky) {
-      double p = llt.matrixLLT().diagonal().prod();
-      return p * p;
-    }
-    return lu.determinant();
-  }
 };
 
 // The matrix whose factorization an Inv node needs, and whether the Inv is
@@ -279,18 +291,63 @@ struct Evaluator::Impl {
   std::map<std::string, std::int64_t> dims;  // b.dims plus sizes read off symbol values
   std::unordered_map<Expr, Matrix> values;   // node-stable: references survive rehash
   std::unordered_map<Expr, std::unique_ptr<Factor>> factors;
+  // Scalars whose double in `values` is not their value within rounding (0,
+  // a subnormal or +-inf: a det that under- or overflows, a product or power
+  // of one); products, powers, sums, logs and roots read this form.
+  std::unordered_map<Expr, Wide> wide;
+  std::optional<Wide> result_wide;  // set by compute() for the node it computes
   Expr failed = nullptr;  // the node whose operation threw (see failed_at)
+
+  // Freeing after the last use: `uses` counts the reads of each value by the
+  // scheduled nodes (planned or on the way to a requested root, not yet
+  // computed); at zero the value and its factorization are freed, unless the
+  // node is one a caller asked for (`keep`).
+  std::unordered_map<Expr, std::int64_t> uses;
+  std::unordered_set<Expr> scheduled;
+  std::unordered_set<Expr> keep;
+  std::int64_t live = 0;  // entries held by `values` and `factors`
+  std::int64_t max_live = kMaxLiveEntries;
+  std::size_t computed = 0;  // nodes computed (a freed one computed again counts again)
+  std::vector<Expr> deps_buf;
 
   explicit Impl(const Bindings& bb) : b(bb), dims(bb.dims) {}
 
   const Matrix& value(Expr e) const { return values.at(e); }
 
+  Wide wide_of(Expr e) const {
+    if (auto it = wide.find(e); it != wide.end()) return it->second;
+    return Wide::of(value(e)(0, 0));
+  }
+  bool is_wide(Expr e) const { return wide.count(e) > 0; }
+
+  // Room for `entries` more live entries, or a Limit error.
+  void reserve_live(std::int64_t entries) const {
+    if (entries > max_live - live)
+      throw Error(ErrorKind::Limit, "the evaluation needs more than " + std::to_string(max_live) +
+                                        " entries of values at once (limit " + std::to_string(max_live) +
+                                        " live entries, " + std::to_string(max_live * 8 >> 20) + " MiB)");
+  }
+
   const Factor& factor(Expr a) {
     auto it = factors.find(a);
     if (it != factors.end()) return *it->second;
     const Matrix& m = value(a);
+    reserve_live(m.size());
     auto f = std::make_unique<Factor>(m, a->symmetric);
+    live += m.size();
     return *factors.emplace(a, std::move(f)).first->second;
+  }
+
+  void release(Expr d) {
+    if (auto it = values.find(d); it != values.end()) {
+      live -= it->second.size();
+      values.erase(it);
+    }
+    if (auto it = factors.find(d); it != factors.end()) {
+      live -= it->second->n * it->second->n;
+      factors.erase(it);
+    }
+    wide.erase(d);
   }
 
   // Binds dimension symbols that a symbol's shape names directly (`n`, not
@@ -305,27 +362,26 @@ struct Evaluator::Impl {
     bind(sym->shape.cols, it->second.cols());
   }
 
-  const Matrix& eval(Expr root) {
-    if (auto it = values.find(root); it != values.end()) return it->second;
-
-    // Post-order of the nodes not yet evaluated, by an explicit stack.
+  // Post-order of the nodes not yet evaluated that `roots` need, by an
+  // explicit stack.
+  std::vector<Expr> pending_order(std::span<const Expr> roots) {
     std::vector<Expr> order;
-    {
-      struct Frame {
-        Expr n;
-        std::vector<Expr> deps;
-        std::size_t i = 0;
-      };
-      std::unordered_map<Expr, bool> seen;
-      std::vector<Frame> stack;
+    struct Frame {
+      Expr n;
+      std::vector<Expr> deps;
+      std::size_t i = 0;
+    };
+    std::unordered_set<Expr> seen;
+    std::vector<Frame> stack;
+    for (Expr root : roots) {
+      if (values.count(root) || !seen.insert(root).second) continue;
       stack.push_back({root, {}, 0});
       dependencies(root, stack.back().deps);
-      seen[root] = true;
       while (!stack.empty()) {
         Frame& f = stack.back();
         if (f.i < f.deps.size()) {
           Expr k = f.deps[f.i++];
-          if (values.count(k) || !seen.emplace(k, true).second) continue;
+          if (values.count(k) || !seen.insert(k).second) continue;
           Frame nf{k, {}, 0};
           dependencies(k, nf.deps);
           stack.push_back(std::move(nf));  // invalidates f; not used after
@@ -335,37 +391,92 @@ struct Evaluator::Impl {
         }
       }
     }
+    return order;
+  }
+
+  // Counts the reads of the nodes of `order` not counted yet.
+  void schedule(const std::vector<Expr>& order) {
+    for (Expr n : order) {
+      if (!scheduled.insert(n).second) continue;
+      dependencies(n, deps_buf);
+      for (Expr d : deps_buf) ++uses[d];
+    }
+  }
+
+  void plan(std::span<const Expr> roots) {
+    keep.insert(roots.begin(), roots.end());
+    schedule(pending_order(roots));
+  }
+
+  const Matrix& eval(Expr root) {
+    if (auto it = values.find(root); it != values.end()) {
+      keep.insert(root);
+      finite_root(root);
+      return it->second;
+    }
+    keep.insert(root);
+    const Expr roots[] = {root};
+    const std::vector<Expr> order = pending_order(roots);
+    schedule(order);
     for (Expr n : order)
       if (n->op == Op::Symbol) bind_dims_from(n);
     failed = nullptr;
     for (Expr n : order) {
-      check_size(n);
+      const std::int64_t size = check_size(n);
+      reserve_live(size);
       Matrix v;
+      result_wide.reset();
       try {
         v = compute(n);
       } catch (const Error&) {
         if (!failed) failed = n;
         throw;
       }
-      if (!v.allFinite()) {
+      ++computed;
+      if (result_wide && !result_wide->fits()) {
+        wide.emplace(n, *result_wide);  // its double may be 0 or +-inf: consumers read the Wide
+      } else if (!v.allFinite()) {
         if (n->op == Op::Symbol) throw Error(ErrorKind::Value, "the value of '" + n->name + "' is not finite");
+        failed = n;
         domain_error(fn_name(n->op), "result is not finite (overflow or NaN)");
       }
+      live += v.size();
       values.emplace(n, std::move(v));
+      scheduled.erase(n);
+      dependencies(n, deps_buf);
+      for (Expr d : deps_buf) {
+        auto it = uses.find(d);
+        if (it == uses.end() || --it->second > 0) continue;
+        uses.erase(it);
+        if (!keep.count(d)) release(d);
+      }
     }
+    finite_root(root);
     return values.at(root);
+  }
+
+  // A result the caller reads must be a finite double: a scalar kept in
+  // scaled form that overflows is out of range.
+  void finite_root(Expr root) {
+    auto it = wide.find(root);
+    if (it == wide.end() || std::isfinite(it->second.to_double())) return;
+    failed = root;
+    domain_error(fn_name(root->op), "result is not finite (overflow: about 2^" + std::to_string(it->second.e) + ")");
   }
 
   Index size_of(const Dim& d) { return static_cast<Index>(dim_in(d, dims)); }
 
   // A node's size, where the bindings fix it, must fit kMaxEntries; an
   // unbound size is left to compute(), which reports it where it matters.
-  void check_size(Expr n) {
+  // Returns the size (0 when unbound).
+  std::int64_t check_size(Expr n) {
     auto bound = [&](const Dim& d) {
       return std::all_of(d.factors().begin(), d.factors().end(), [&](const std::string& f) { return dims.count(f) > 0; });
     };
-    if (bound(n->shape.rows) && bound(n->shape.cols))
-      check_entries(dim_in(n->shape.rows, dims), dim_in(n->shape.cols, dims));
+    if (!bound(n->shape.rows) || !bound(n->shape.cols)) return 0;
+    const std::int64_t r = dim_in(n->shape.rows, dims), c = dim_in(n->shape.cols, dims);
+    check_entries(r, c);
+    return r * c;
   }
 
   Matrix compute(Expr n) {
@@ -399,6 +510,8 @@ struct Evaluator::Impl {
 
       // ------------------------------------------------------ arithmetic
       case Op::Add: {
+        if (n->is_scalar() && std::any_of(n->kids.begin(), n->kids.end(), [&](Expr k) { return is_wide(k); }))
+          return wide_result(wide_sum(n));
         Matrix s = kid(0);
         for (std::size_t i = 1; i < n->kids.size(); ++i) {
           same_size(fn, s, kid(i));
@@ -411,8 +524,13 @@ struct Evaluator::Impl {
       case Op::Pow: {
         // a/b is a*b^-1 in the IR: a zero divisor is reported as '/'.
         const double base = kid(0)(0, 0), p = kid(1)(0, 0);
+        if (is_wide(n->kid(0))) return wide_result(checked_wide_pow(fn, wide_of(n->kid(0)), p));
         if (base == 0 && p == -1) domain_error("'/'", "division by zero");
-        return Matrix::Constant(1, 1, checked_pow(fn, base, p));
+        const double r = checked_pow(fn, base, p);
+        // Out of range although the base is not (1e-200^2 * 1e300): scaled.
+        if (base != 0 && std::fpclassify(r) != FP_NORMAL && std::isfinite(p))
+          return wide_result(checked_wide_pow(fn, Wide::of(base), p));
+        return Matrix::Constant(1, 1, r);
       }
       case Op::MatPow:
         return matrix_power(n);
@@ -436,13 +554,18 @@ struct Evaluator::Impl {
         return map_entries(kid(0), [&](double x) { return checked_pow(fn, x, p); });
       }
       case Op::Transpose:
+        if (is_wide(n->kid(0))) return wide_result(wide_of(n->kid(0)));
         return kid(0).transpose();
 
       // ------------------------------------------------ matrix functions
       case Op::Trace:
         return Matrix::Constant(1, 1, kid(0).trace());
-      case Op::Det:
-        return Matrix::Constant(1, 1, factor(n->kid(0)).det());
+      case Op::Det: {
+        // From LU with partial pivoting (reusing the node's factorization
+        // when it is one), or exactly for integer matrices: never Cholesky.
+        const Factor& f = factor(n->kid(0));
+        return wide_result(det_of(kid(0), f.kind == Factor::Kind::LU ? &f.lu : nullptr));
+      }
       case Op::LogDet:
         return log_det(fn, n->kid(0));
       case Op::Inv: {
@@ -509,11 +632,17 @@ struct Evaluator::Impl {
         return kid(0).array().exp().matrix();
       case Op::Log:
         if (is_log_det(n)) return log_det(fn, n->kid(0)->kid(0));
+        if (is_wide(n->kid(0))) {
+          const Wide w = wide_of(n->kid(0));
+          if (!(w.m > 0)) domain_error(fn, "argument " + fmt_num(w.to_double()) + " is not positive");
+          return Matrix::Constant(1, 1, std::log(w.m) + double(w.e) * std::numbers::ln2);
+        }
         return map_entries(kid(0), [&](double x) {
           if (!(x > 0)) domain_error(fn, "argument " + fmt_num(x) + " is not positive");
           return std::log(x);
         });
       case Op::Sqrt:
+        if (is_wide(n->kid(0))) return wide_result(checked_wide_pow(fn, wide_of(n->kid(0)), 0.5));
         return map_entries(kid(0), [&](double x) {
           if (x < 0) domain_error(fn, "argument " + fmt_num(x) + " is negative");
           return std::sqrt(x);
@@ -522,7 +651,13 @@ struct Evaluator::Impl {
       case Op::Cos: return kid(0).array().cos().matrix();
       case Op::Tan: return map_entries(kid(0), [](double x) { return std::tan(x); });
       case Op::Tanh: return map_entries(kid(0), [](double x) { return std::tanh(x); });
-      case Op::Abs: return kid(0).cwiseAbs();
+      case Op::Abs:
+        if (is_wide(n->kid(0))) {
+          Wide w = wide_of(n->kid(0));
+          w.m = std::fabs(w.m);
+          return wide_result(w);
+        }
+        return kid(0).cwiseAbs();
       case Op::Sign:
         return map_entries(kid(0), [](double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); });
       case Op::Sigmoid: return map_entries(kid(0), stable_sigmoid);
@@ -530,6 +665,41 @@ struct Evaluator::Impl {
       case Op::Relu: return map_entries(kid(0), [](double x) { return std::max(x, 0.0); });
     }
     throw Error(ErrorKind::Unsupported, "cannot evaluate operator " + std::string(op_name(n->op)));
+  }
+
+  // A scalar result in scaled form: the nearest double is the value, the
+  // Wide is kept beside it when that double is not the value within rounding.
+  Matrix wide_result(const Wide& w) {
+    result_wide = w;
+    return Matrix::Constant(1, 1, w.to_double());
+  }
+
+  Wide checked_wide_pow(const std::string& fn, const Wide& w, double p) {
+    if (w.m < 0 && !is_integer(p))
+      domain_error(fn, "negative base " + fmt_num(w.to_double()) + " with non-integer exponent " + fmt_num(p));
+    if (w.m == 0) {
+      if (p < 0) domain_error(p == -1 ? "'/'" : fn, "division by zero");
+      return p == 0 ? Wide::of(1) : Wide{};
+    }
+    return wide_pow(w, p);
+  }
+
+  // A sum of scalars, one of them scaled: aligned to the largest exponent.
+  Wide wide_sum(Expr n) const {
+    std::int64_t top = std::numeric_limits<std::int64_t>::min();
+    for (Expr k : n->kids) {
+      const Wide w = wide_of(k);
+      if (w.m != 0) top = std::max(top, w.e);
+    }
+    if (top == std::numeric_limits<std::int64_t>::min()) return Wide{};
+    double s = 0;
+    for (Expr k : n->kids) {
+      const Wide w = wide_of(k);
+      if (w.m != 0 && w.e - top > -2000) s += std::ldexp(w.m, static_cast<int>(w.e - top));
+    }
+    Wide r{s, top};
+    r.normalize();
+    return r;
   }
 
   Matrix log_det(const std::string& fn, Expr x) {
@@ -603,7 +773,7 @@ struct Evaluator::Impl {
   }
 
   Matrix product(Expr n) {
-    double coef = 1;
+    Wide coef = Wide::of(1);  // scaled: det(X)*inv(X)' at X = 1e-200*I
     std::vector<Piece> chain;
     for (Expr k : n->kids) {
       if (is_chain_inv(k)) {
@@ -618,7 +788,7 @@ struct Evaluator::Impl {
         p.rows = p.cols = f.n;
         chain.push_back(std::move(p));
       } else if (k->is_scalar()) {
-        coef *= value(k)(0, 0);
+        coef *= wide_of(k);
       } else {
         Piece p;
         p.ref = &value(k);
@@ -631,9 +801,14 @@ struct Evaluator::Impl {
       if (chain[i - 1].cols != chain[i].rows)
         throw Error(ErrorKind::Shape, "'*': sizes " + std::to_string(chain[i - 1].cols) +
                                           " and " + std::to_string(chain[i].rows) + " do not match");
-    if (chain.empty()) return Matrix::Constant(1, 1, coef);
+    if (chain.empty()) return wide_result(coef);
     Matrix r = chain.size() == 1 ? materialize(chain[0]) : multiply_chain(chain).own;
-    if (coef != 1) r *= coef;
+    if (coef.fits()) {
+      const double c = coef.to_double();
+      if (c != 1) r *= c;
+    } else {
+      for (Index i = 0; i < r.size(); ++i) r.data()[i] = scaled(r.data()[i], coef);
+    }
     return r;
   }
 
@@ -697,6 +872,9 @@ struct Evaluator::Impl {
 Evaluator::Evaluator(const Bindings& b) : impl_(new Impl(b)) {}
 Evaluator::~Evaluator() { delete impl_; }
 const Matrix& Evaluator::eval(Expr e) { return impl_->eval(e); }
+void Evaluator::plan(std::span<const Expr> roots) { impl_->plan(roots); }
+void Evaluator::limit_live_entries(std::int64_t entries) { impl_->max_live = entries; }
+std::size_t Evaluator::computed() const { return impl_->computed; }
 Expr Evaluator::failed_at() const { return impl_->failed; }
 
 Matrix evaluate(Expr e, const Bindings& b) {
@@ -706,6 +884,7 @@ Matrix evaluate(Expr e, const Bindings& b) {
 
 std::vector<Matrix> evaluate(std::span<const Expr> roots, const Bindings& b) {
   Evaluator ev(b);
+  ev.plan(roots);  // shared work stays until the last root that reads it
   std::vector<Matrix> out;
   out.reserve(roots.size());
   for (Expr r : roots) out.push_back(ev.eval(r));

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -208,16 +209,40 @@ struct DimBinder {
   }
 };
 
+// Symmetric within rounding, pair by pair: |a_ij - a_ji| <= kSymmetryTol *
+// max(|a_ij|, |a_ji|, sqrt(|a_ii| |a_jj|)). The relative part compares each
+// pair with itself, so a large entry elsewhere never hides an asymmetry
+// (S = [[1e10, 1], [0, 1]] is refused). The floor sqrt(|a_ii| |a_jj|) is the
+// scale of rounding in a computed Gram matrix (|(BB')_ij| <= sqrt(a_ii a_jj),
+// and its error is eps times that), so entries that are near zero only by
+// cancellation may differ in their last bits, or in sign, without being
+// refused; where the diagonal is zero the test is purely relative.
+constexpr double kSymmetryTol = 1e-10;
+
 void check_symmetric(Matrix& m, const std::string& name) {
-  double scale = m.cwiseAbs().maxCoeff();
-  double asym = (m - m.transpose()).cwiseAbs().maxCoeff();
-  if (asym > 1e-10 * scale) {
-    Index bi = 0, bj = 0;
-    (m - m.transpose()).cwiseAbs().maxCoeff(&bi, &bj);
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "entries (%ld,%ld) = %.10g and (%ld,%ld) = %.10g differ",
-                  long(bi + 1), long(bj + 1), m(bi, bj), long(bj + 1), long(bi + 1), m(bj, bi));
-    value_error("'" + name + "' is declared symmetric but its value is not: " + buf);
+  const Index n = m.rows();
+  Index bi = -1, bj = -1;
+  double worst = 0;  // the largest |a_ij - a_ji| / bound among failing pairs
+  for (Index j = 0; j < n; ++j)
+    for (Index i = j + 1; i < n; ++i) {
+      const double a = m(i, j), b = m(j, i);
+      const double scale =
+          std::max({std::fabs(a), std::fabs(b), std::sqrt(std::fabs(m(i, i))) * std::sqrt(std::fabs(m(j, j)))});
+      const double diff = std::fabs(a - b), bound = kSymmetryTol * scale;
+      if (diff > bound) {
+        const double ratio = bound > 0 ? diff / bound : std::numeric_limits<double>::infinity();
+        if (bi < 0 || ratio > worst) {
+          worst = ratio;
+          bi = i;
+          bj = j;
+        }
+      }
+    }
+  if (bi >= 0) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "entries (%ld,%ld) = %.10g and (%ld,%ld) = %.10g differ", long(bj + 1), long(bi + 1),
+                  m(bj, bi), long(bi + 1), long(bj + 1), m(bi, bj));
+    value_error("'" + name + "' is declared symmetric but its value is not: " + buf + " (more than a relative 1e-10)");
   }
   // Exact symmetry from here on: Cholesky and the symmetric FD convention
   // rely on it.
@@ -296,29 +321,114 @@ Bindings read_values(const json& j, const std::map<std::string, Expr>& symbols, 
   return b;
 }
 
-Bindings read_values_file(const std::string& path, const std::map<std::string, Expr>& symbols, ValuesContext context) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) value_error("values file '" + path + "' is a directory");
-  std::ifstream in(path);
-  if (!in) value_error("cannot read values file '" + path + "': " + std::strerror(errno));
-  context.source = "values file '" + path + "'";
-  return read_values(parse_values_json(in, context.source), symbols, context);
+namespace {
+
+std::string limit_bytes_message(const std::string& source) {
+  return source + " is larger than " + std::to_string(kMaxValuesBytes) + " bytes (limit " +
+         std::to_string(kMaxValuesBytes >> 20) + " MiB)";
 }
 
+// The whole text, or a Limit error past kMaxValuesBytes (never more than that
+// many bytes are read).
+std::string read_bounded(std::istream& in, const std::string& source) {
+  std::string text;
+  // A seekable stream (a file) tells its size before anything is read.
+  const std::istream::pos_type start = in.tellg();
+  if (start != std::istream::pos_type(-1) && in.seekg(0, std::ios::end)) {
+    const std::istream::pos_type end = in.tellg();
+    in.seekg(start);
+    if (end != std::istream::pos_type(-1) && end - start > static_cast<std::streamoff>(kMaxValuesBytes))
+      throw Error(ErrorKind::Limit, limit_bytes_message(source));
+  }
+  in.clear();
+  constexpr std::size_t kChunk = std::size_t{1} << 16;
+  char buf[kChunk];
+  while (in) {
+    in.read(buf, kChunk);
+    const auto got = static_cast<std::size_t>(in.gcount());
+    if (text.size() + got > kMaxValuesBytes) throw Error(ErrorKind::Limit, limit_bytes_message(source));
+    text.append(buf, got);
+  }
+  if (in.bad()) value_error("cannot read " + source);
+  return text;
+}
+
+// No token (a number, a literal, a string with its quotes) longer than
+// kMaxValuesTokenBytes: nlohmann's lexer buffers a token twice over, so one
+// huge token would cost gigabytes. A run of characters that are neither
+// whitespace nor structural is one token outside strings.
+void check_tokens(const std::string& text, const std::string& source) {
+  auto too_long = [&](std::size_t at) {
+    throw Error(ErrorKind::Limit, source + " has a token longer than " + std::to_string(kMaxValuesTokenBytes) +
+                                      " bytes at byte " + std::to_string(at + 1) + " (limit " +
+                                      std::to_string(kMaxValuesTokenBytes) + " bytes per number or string)");
+  };
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '[' || c == ']' || c == '{' || c == '}' || c == ',' ||
+        c == ':') {
+      ++i;
+      continue;
+    }
+    const std::size_t start = i;
+    if (c == '"') {
+      ++i;
+      while (i < n && text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+      ++i;  // the closing quote (or past the end: the parser reports it)
+    } else {
+      while (i < n) {
+        const char d = text[i];
+        if (d == ' ' || d == '\t' || d == '\n' || d == '\r' || d == '[' || d == ']' || d == '{' || d == '}' ||
+            d == ',' || d == ':' || d == '"')
+          break;
+        ++i;
+      }
+    }
+    if (i - start > kMaxValuesTokenBytes) too_long(start);
+  }
+}
+
+}  // namespace
+
 json parse_values_json(std::istream& in, const std::string& source) {
+  std::string text;
+  try {
+    text = read_bounded(in, source);
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorKind::Limit, source + " is too large to read into memory");
+  }
+  check_tokens(text, source);
   std::size_t count = 0;
+  // The keys seen in each open object, innermost last: a key twice is an error.
+  std::vector<std::set<std::string>> keys;
   // Called for every event while parsing, before the value is stored.
-  json::parser_callback_t limit = [&](int depth, json::parse_event_t event, json&) {
+  json::parser_callback_t limit = [&](int depth, json::parse_event_t event, json& parsed) {
     if (depth > kMaxValuesDepth)
       throw Error(ErrorKind::Limit, source + " is nested too deeply (limit " + std::to_string(kMaxValuesDepth) +
                                         " levels)");
-    if (event == json::parse_event_t::value && ++count > kMaxValuesEntries)
-      throw Error(ErrorKind::Limit, source + " holds too many values (limit " + std::to_string(kMaxValuesEntries) +
-                                        " numbers)");
+    switch (event) {
+      case json::parse_event_t::object_start: keys.emplace_back(); break;
+      case json::parse_event_t::object_end:
+        if (!keys.empty()) keys.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!keys.empty() && parsed.is_string() && !keys.back().insert(parsed.get<std::string>()).second)
+          value_error(source + " has the key \"" + parsed.get<std::string>() +
+                      "\" twice in one object (which value is meant is unclear)");
+        break;
+      case json::parse_event_t::value:
+        if (++count > kMaxValuesEntries)
+          throw Error(ErrorKind::Limit,
+                      source + " holds too many values (limit " + std::to_string(kMaxValuesEntries) + " numbers)");
+        break;
+      default: break;
+    }
     return true;
   };
   try {
-    return json::parse(in, limit);
+    return json::parse(text, limit);
   } catch (const json::exception& e) {
     std::string what = e.what();  // "last read: '...'" may quote a whole token
     value_error(source + " is not valid JSON: " + (what.size() > 200 ? what.substr(0, 197) + "..." : what));
@@ -329,6 +439,20 @@ json parse_values_json(std::istream& in, const std::string& source) {
   } catch (const std::exception& e) {
     value_error("cannot read " + source + ": " + e.what());
   }
+}
+
+Bindings read_values_file(const std::string& path, const std::map<std::string, Expr>& symbols, ValuesContext context) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) value_error("values file '" + path + "' is a directory");
+  context.source = "values file '" + path + "'";
+  // A regular file's size is known before reading it (a pipe's is checked while reading).
+  if (std::filesystem::is_regular_file(path, ec)) {
+    const auto bytes = std::filesystem::file_size(path, ec);
+    if (!ec && bytes > kMaxValuesBytes) throw Error(ErrorKind::Limit, limit_bytes_message(context.source));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) value_error("cannot read values file '" + path + "': " + std::strerror(errno));
+  return read_values(parse_values_json(in, context.source), symbols, context);
 }
 
 json value_to_json(const Matrix& m) {

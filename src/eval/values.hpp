@@ -15,13 +15,19 @@
 
 namespace matcalc {
 
-// Limits on a values file: deeper nesting or more JSON values is a Limit error
-// (never a stack overflow or gigabytes of memory).
+// Limits on a values file: a larger file, a longer token, deeper nesting or
+// more JSON values is a Limit error (never a stack overflow or gigabytes of
+// memory). The byte limit is checked before reading (a regular file's size)
+// and while reading (a stream); the token limit before parsing, so that the
+// JSON lexer never buffers a huge number or string.
+inline constexpr std::size_t kMaxValuesBytes = std::size_t{1} << 28;  // 256 MiB
+inline constexpr std::size_t kMaxValuesTokenBytes = 4096;
 inline constexpr int kMaxValuesDepth = 32;
 inline constexpr std::size_t kMaxValuesEntries = std::size_t{1} << 24;
 
 // Parses the JSON text of a values file within those limits; `source` names
-// it in messages ("values file 'v.json'").
+// it in messages ("values file 'v.json'"). A key that appears twice in one
+// object is a Value error naming it.
 nlohmann::json parse_values_json(std::istream& in, const std::string& source);
 
 // What a values file is read against besides the symbols: its name in
