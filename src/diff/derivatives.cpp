@@ -54,7 +54,7 @@ const std::vector<DerivativeRule>& derivative_rules() {
       {Op::Sin, "chain-sin", "sin(X)", "cos(X) .* dX", "X: matrix(n,m)", "", ""},
       {Op::Cos, "chain-cos", "cos(X)", "-sin(X) .* dX", "X: matrix(n,m)", "", ""},
       {Op::Tan, "chain-tan", "tan(X)", "dX ./ cos(X).^2", "X: matrix(n,m)", "cos(X) has no zero entry", ""},
-      {Op::Tanh, "chain-tanh", "tanh(X)", "dX - tanh(X).^2 .* dX", "X: matrix(n,m)", "", ""},
+      {Op::Tanh, "chain-tanh", "tanh(X)", "(ones(n,m) - tanh(X).^2) .* dX", "X: matrix(n,m)", "", ""},
       {Op::Abs, "chain-abs", "abs(X)", "sign(X) .* dX", "X: matrix(n,m)", "no entry of X is 0", ""},
       {Op::Sign, "chain-sign", "sign(X)", "zeros(n,m)", "X: matrix(n,m)", "no entry of X is 0", ""},
       {Op::Sigmoid, "chain-sigmoid", "sigmoid(X)", "sigmoid(X) .* sigmoid(-X) .* dX", "X: matrix(n,m)", "", ""},
@@ -103,7 +103,7 @@ Expr elementwise_adjoint(ElementwiseFn f, Expr y, Expr G) {
     case F::Sin: return hadamard(G, elementwise(Op::Cos, x));                          // d sin x = cos x dx
     case F::Cos: return neg(hadamard(G, elementwise(Op::Sin, x)));                     // d cos x = -sin x dx
     case F::Tan: return ediv(G, epow(elementwise(Op::Cos, x), constant(*x->ctx, 2)));  // sec^2
-    case F::Tanh: return sub(G, hadamard(G, epow(y, constant(*x->ctx, 2))));           // 1 - tanh^2
+    case F::Tanh: return hadamard(G, sub(ones(*x->ctx, y->shape), epow(y, constant(*x->ctx, 2))));  // 1 - tanh^2
     case F::Abs: return hadamard(G, elementwise(Op::Sign, x));                         // |x|' = sign x
     case F::Sign: return zero_like(x);                                                 // flat away from 0
     case F::Sigmoid: return hadamard({G, y, elementwise(Op::Sigmoid, neg(x))});        // s(x) s(-x)
