@@ -309,6 +309,22 @@ TEST_P(NormalFormTest, PrintsAsExpectedAndKeepsTheValue) {
   EXPECT_LT(rel_diff(raw, evaluate(in.expr, b)), 1e-9);
 }
 
+// Outside the input's domain the normal form has no value either: at
+// negative, zero and singular inputs where the raw input (the oracle, no
+// normal form) has no finite value, evaluating the built form is an error.
+TEST_P(NormalFormTest, OutsideTheDomainTheBuiltFormIsAnError) {
+  const NormalCase& c = GetParam();
+  SCOPED_TRACE(std::string(c.input) + "  ->  " + c.expected);
+  Context cx;
+  TypedProgram in = compile(cx, c.input, kDecls);
+  for (const Bindings& b : adversarial_inputs(in)) {
+    Matrix raw = oracle_for(b).eval(*parse_expression(c.input));
+    if (raw.allFinite()) continue;
+    EXPECT_FALSE(evaluates(in.expr, b)) << "the raw input has no value at entries " << b.values.begin()->second(0, 0)
+                                        << ", the built " << to_text(in.expr) << " has one";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Builders, NormalFormTest, ::testing::ValuesIn(kNormal), [](const auto& info) {
   std::string n = info.param.name;
   for (char& ch : n)
