@@ -411,7 +411,7 @@ Expr matpow(Expr x, long long k) {
 Expr kron(Expr a, Expr b) {
   if (a->is_scalar() || b->is_scalar()) return mul(a, b);
   Shape s{a->shape.rows * b->shape.rows, a->shape.cols * b->shape.cols};
-  if (a->is_zero() || b->is_zero()) return zeros(*a->ctx, s);
+  if ((a->is_zero() && !b->restricted) || (b->is_zero() && !a->restricted)) return zeros(*a->ctx, s);  // kron(0, inv(A)) keeps A's condition
   return make(*a->ctx, Op::Kron, s, {a, b}, a->symmetric && b->symmetric);
 }
 

@@ -265,6 +265,8 @@ const NormalCase kNormal[] = {
     {"entrywise-cancel-keeps-the-domain", "((W .* Y).^3 .* W) ./ (W .* Y).^2", "W .* (W .* Y).^3 ./ (W .* Y).^2"},
     {"zero-times-log-keeps-the-domain", "0*log(a) + b", "b + 0*log(a)"},
     {"cancelled-log-keeps-the-domain", "log(a) - log(a)", "0*log(a)"},
+    {"kron-of-zeros-keeps-the-domain", "kron(zeros(n,n), inv(A))", "kron(zeros(n,n), inv(A))"},
+    {"kron-of-zeros", "kron(zeros(n,n), A)", "zeros(n*n,n*n)"},
     {"cancelled-witness-goes-when-covered", "inv(A)*x - inv(A)*x + inv(A)*y", "inv(A)*y"},
     {"fractional-powers-keep-the-domain", "a^0.5*a^0.5", "a^0.5*a^0.5"},
     {"fractional-powers-merge-when-known", "exp(a)^0.5*exp(a)^0.5", "exp(a)"},
