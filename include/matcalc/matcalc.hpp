@@ -134,7 +134,7 @@ void check_declarations(const std::string& declarations);
 std::string value_json(const Eigen::MatrixXd& m);
 
 struct CheckSettings {
-  std::map<std::string, std::int64_t> dims;  // sizes for dimension symbols; others random in [2,5]
+  std::map<std::string, std::int64_t> dims = {};  // sizes for dimension symbols; others random in [2,5]
   std::uint64_t seed = 1;
   double tolerance = 1e-5;  // on the relative error; a positive finite number
   // Gradients to check instead of matcalc's, by variable (`check --gradient`),

@@ -207,14 +207,16 @@ std::string verdict_text(const CheckedGradient& r) {
       return fmt::format("ok  relative error {:.3g}, above the tolerance but within the noise floor {:.2g} ({})",
                          r.relative_error, r.noise_floor, how);
     case GradientVerdict::RoundingLevel:
-      return fmt::format(
-          "ok  agrees (both are at rounding level: norm {:.2g} here, {:.2g} by central differences; {}; the exact "
-          "gradient is zero)",
-          r.gradient_norm, r.fd_norm, how);
+      return fmt::format("ok  agrees (both are at rounding level: norm {:.2g}, and {:.2g} by {})", r.gradient_norm,
+                         r.fd_norm, how);
     case GradientVerdict::Mismatch:
       return fmt::format("MISMATCH  relative error {:.3g} (noise floor {:.2g}: {})", r.relative_error, r.noise_floor,
                          how);
     case GradientVerdict::Unresolved:
+      if (!std::isfinite(r.noise_floor))
+        return fmt::format("UNRESOLVED  (the function, its gradient or the central differences are not finite here: "
+                           "norm {:.3g}, and {:.3g} by {})",
+                           r.gradient_norm, r.fd_norm, how);
       return fmt::format(
           "UNRESOLVED  relative error {:.3g} (noise floor {:.2g}: central differences cannot resolve this gradient "
           "here; {})",

@@ -273,7 +273,7 @@ ChosenDims choose(std::span<const Expr> roots, const std::map<std::string, Expr>
         if (auto s = free_symbol(need.small))
           std::swap(dims[*b], dims[*s]);  // keeps the sizes distinct
         else
-          dims[*b] = small;
+          dims[*b] = small + 1;  // distinct from the other size where it can be
         changed = true;
       } else if (auto s = free_symbol(need.small); s && !need.big.is_literal() && big >= 2) {
         dims[*s] = big;  // under a size the caller fixed
@@ -285,10 +285,11 @@ ChosenDims choose(std::span<const Expr> roots, const std::map<std::string, Expr>
   for (const RankNeed& need : needs) {
     const std::int64_t big = need.big.value(dims).value_or(1), small = need.small.value(dims).value_or(1);
     if (big < small) {
-      out.note = fmt::format(
-          "; a {} x {} matrix that must be invertible is a product with a factor dimension {} = {} < {} = {}, so it "
-          "is singular at these sizes",
-          need.small.str(), need.small.str(), need.big.str(), big, need.small.str(), small);
+      const std::string n = need.small.str(), k = need.big.str();
+      out.note = fmt::format("; note: a product that must be invertible is {} x {} with {} = {}, but one of its factors "
+                             "has a dimension {}, so it is singular at every input{}",
+                             n, n, n, small, need.big.is_literal() ? k : fmt::format("{} = {}", k, big),
+                             need.big.is_literal() ? "" : fmt::format(" (give --dims with {} >= {})", k, n));
       break;
     }
   }
@@ -484,6 +485,14 @@ void judge(CheckResult& r, const Matrix& g, const Matrix& gfd, double g_noise, d
   r.gradient_norm = g.norm();
   r.fd_norm = gfd.norm();
   r.abs_error = (g - gfd).norm();
+  if (!std::isfinite(r.gradient_norm) || !std::isfinite(r.fd_norm) || !std::isfinite(g_noise) ||
+      !std::isfinite(fd_noise)) {
+    // An overflow (f, its gradient or the differences): nothing to compare.
+    r.relative_error = r.noise_floor = std::numeric_limits<double>::infinity();
+    r.verdict = CheckVerdict::Unresolved;
+    r.ok = false;
+    return;
+  }
   const double scale = std::max(r.gradient_norm, r.fd_norm);
   r.relative_error = scale > 0 ? r.abs_error / scale : 0;
   r.noise_floor = scale > 0 ? kNoiseSafety * (g_noise + fd_noise) / scale : 0;
