@@ -161,12 +161,12 @@ struct CheckedGradient {
   bool given = false;   // from CheckSettings::gradients, not matcalc's own
   double relative_error = 0;
   double abs_error = 0;
-  double noise_floor = 0;              // relative, as relative_error
-  double gradient_norm = 0;            // ||G||
-  double fd_norm = 0;                  // ||G_fd||, the central differences
-  double step_min = 0, step_max = 0;   // the steps h
-  bool two_steps = false;              // also at 2h
-  double f_noise = 0;                  // the rounding noise of one evaluation of f (absolute)
+  double noise_floor = 0;             // relative, as relative_error
+  double gradient_norm = 0;           // ||G||
+  double fd_norm = 0;                 // ||G_fd||, the central differences
+  double step_min = 0, step_max = 0;  // the steps h
+  bool two_steps = false;             // also at 2h
+  double f_noise = 0;                 // the rounding noise of one evaluation of f (absolute)
   GradientVerdict verdict = GradientVerdict::Mismatch;
   bool ok = false;  // Agrees, WithinNoise or RoundingLevel
 };

@@ -214,9 +214,10 @@ std::string verdict_text(const CheckedGradient& r) {
                          how);
     case GradientVerdict::Unresolved:
       if (!std::isfinite(r.noise_floor))
-        return fmt::format("UNRESOLVED  (the function, its gradient or the central differences are not finite here: "
-                           "norm {:.3g}, and {:.3g} by {})",
-                           r.gradient_norm, r.fd_norm, how);
+        return fmt::format(
+            "UNRESOLVED  (the function, its gradient or the central differences are not finite here: "
+            "norm {:.3g}, and {:.3g} by {})",
+            r.gradient_norm, r.fd_norm, how);
       return fmt::format(
           "UNRESOLVED  relative error {:.3g} (noise floor {:.2g}: central differences cannot resolve this gradient "
           "here; {})",
@@ -457,7 +458,8 @@ std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vec
 
 CheckOutcome Session::check(const Function& f, const std::vector<std::string>& wrt, const CheckSettings& options) {
   if (!(options.tolerance > 0) || !std::isfinite(options.tolerance))
-    throw Error(ErrorKind::Usage, fmt::format("the tolerance must be a positive finite number, got {}", options.tolerance));
+    throw Error(ErrorKind::Usage,
+                fmt::format("the tolerance must be a positive finite number, got {}", options.tolerance));
   Expr value = simplify(f.expression).node();
   std::vector<Expr> xs = wrt_symbols(f, wrt);
   for (const auto& [name, g] : options.gradients)
@@ -521,8 +523,7 @@ Expression Session::gradient_formula(const Function& f, const std::string& wrt, 
   prog.decls.insert(prog.decls.begin(), decls.begin(), decls.end());
   TypecheckOptions opt;
   opt.source = formula;
-  TypedProgram p =
-      located(ErrorSource::Expression, [&] { return typecheck(impl_->cx, *prog.expr, prog.decls, opt); });
+  TypedProgram p = located(ErrorSource::Expression, [&] { return typecheck(impl_->cx, *prog.expr, prog.decls, opt); });
   const std::size_t first = formula.find_first_not_of(" \t\r\n");
   const std::size_t last = formula.find_last_not_of(" \t\r\n");
   const int column = first == std::string::npos ? 1 : static_cast<int>(first) + 1;

@@ -288,9 +288,8 @@ int run_rules(const std::string& name, const std::string& search, const std::str
 // Options that take a value: the argument after one is that value, never
 // EXPR nor an option.
 const std::set<std::string>& value_options() {
-  static const std::set<std::string> names = {"--wrt",  "--decl",      "--expr-file", "--format",
-                                              "--values", "--dims",     "--seed",      "--tolerance",
-                                              "--search", "--gradient"};
+  static const std::set<std::string> names = {"--wrt",  "--decl", "--expr-file", "--format", "--values",
+                                              "--dims", "--seed", "--tolerance", "--search", "--gradient"};
   return names;
 }
 

@@ -286,10 +286,11 @@ ChosenDims choose(std::span<const Expr> roots, const std::map<std::string, Expr>
     const std::int64_t big = need.big.value(dims).value_or(1), small = need.small.value(dims).value_or(1);
     if (big < small) {
       const std::string n = need.small.str(), k = need.big.str();
-      out.note = fmt::format("; note: a product that must be invertible is {} x {} with {} = {}, but one of its factors "
-                             "has a dimension {}, so it is singular at every input{}",
-                             n, n, n, small, need.big.is_literal() ? k : fmt::format("{} = {}", k, big),
-                             need.big.is_literal() ? "" : fmt::format(" (give --dims with {} >= {})", k, n));
+      out.note = fmt::format(
+          "; note: a product that must be invertible is {} x {} with {} = {}, but one of its factors "
+          "has a dimension {}, so it is singular at every input{}",
+          n, n, n, small, need.big.is_literal() ? k : fmt::format("{} = {}", k, big),
+          need.big.is_literal() ? "" : fmt::format(" (give --dims with {} >= {})", k, n));
       break;
     }
   }
@@ -354,7 +355,8 @@ Bindings draw(std::span<const Expr> roots, const std::map<std::string, Expr>& sy
 
 constexpr double kNodeOverhead = 1000;  // allocation and dispatch of one node, in flops
 constexpr int kNoiseSamples = 4;
-constexpr double kTranscendental = 20;  // one exp, log, tanh, ... in flops        // perturbed evaluations that measure the rounding noise
+constexpr double kTranscendental =
+    20;  // one exp, log, tanh, ... in flops        // perturbed evaluations that measure the rounding noise
 
 // Entries finite differences move in x: n(n+1)/2 for a symmetric matrix.
 double free_entries(Expr x, const std::map<std::string, std::int64_t>& dims) {
@@ -373,7 +375,8 @@ double chain_flops(const std::vector<double>& d) {
     for (std::size_t i = 0; i + len < n; ++i) {
       const std::size_t j = i + len;
       m[i][j] = std::numeric_limits<double>::infinity();
-      for (std::size_t k = i; k < j; ++k) m[i][j] = std::min(m[i][j], m[i][k] + m[k + 1][j] + d[i] * d[k + 1] * d[j + 1]);
+      for (std::size_t k = i; k < j; ++k)
+        m[i][j] = std::min(m[i][j], m[i][k] + m[k + 1][j] + d[i] * d[k + 1] * d[j + 1]);
     }
   return m[0][n - 1];
 }
@@ -410,7 +413,8 @@ Work work_of(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>& grad
 // Sizes the caller gave, scaled down together until the work fits; "" when
 // the caller gave none or no scaling fits.
 std::string smaller_dims(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>& grads,
-                         const std::map<std::string, std::int64_t>& dims, const std::map<std::string, std::int64_t>& given) {
+                         const std::map<std::string, std::int64_t>& dims,
+                         const std::map<std::string, std::int64_t>& given) {
   auto scaled = [&](double s) {
     std::map<std::string, std::int64_t> d = dims, shown;
     for (const auto& [name, v] : given)
@@ -451,8 +455,8 @@ Noise rounding_noise(Expr f, const std::vector<Expr>& grads, const std::map<std:
   std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
   std::bernoulli_distribution up(0.5);
   auto ulp_step = [&](double v) {
-    return std::nextafter(v, up(rng) ? std::numeric_limits<double>::infinity()
-                                     : -std::numeric_limits<double>::infinity());
+    return std::nextafter(v,
+                          up(rng) ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity());
   };
   for (int k = 0; k < kNoiseSamples; ++k) {
     Bindings p = b;
@@ -510,9 +514,8 @@ void judge(CheckResult& r, const Matrix& g, const Matrix& gfd, double g_noise, d
 
 }  // namespace
 
-std::map<std::string, std::int64_t> choose_dims(std::span<const Expr> roots,
-                                                const std::map<std::string, Expr>& symbols, const CheckOptions& opts,
-                                                std::mt19937_64& rng) {
+std::map<std::string, std::int64_t> choose_dims(std::span<const Expr> roots, const std::map<std::string, Expr>& symbols,
+                                                const CheckOptions& opts, std::mt19937_64& rng) {
   return choose(roots, symbols, opts, rng).dims;
 }
 

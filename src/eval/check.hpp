@@ -32,9 +32,8 @@ struct CheckOptions {
 // others distinct in [2,5] where possible, then raised so that every matrix
 // that must be invertible can be (an n x n product A*B whose factors have a
 // dimension k needs k >= n; inv(A*A') with A n x k is singular for k < n).
-std::map<std::string, std::int64_t> choose_dims(std::span<const Expr> roots,
-                                                const std::map<std::string, Expr>& symbols, const CheckOptions& opts,
-                                                std::mt19937_64& rng);
+std::map<std::string, std::int64_t> choose_dims(std::span<const Expr> roots, const std::map<std::string, Expr>& symbols,
+                                                const CheckOptions& opts, std::mt19937_64& rng);
 
 // Random values for `symbols` at which every node of each root evaluates
 // (inside the domain of every function), with the sizes of choose_dims.
@@ -54,8 +53,7 @@ double evaluation_flops(std::span<const Expr> roots, const std::map<std::string,
 // For a symmetric x the symmetric convention is used (entries (i,j) and
 // (j,i) move together; the result matches sym(G)). `steps`, when given,
 // receives each entry's h.
-Matrix finite_difference_gradient(Expr f, Expr x, const Bindings& b, double step_scale = 1.0,
-                                  Matrix* steps = nullptr);
+Matrix finite_difference_gradient(Expr f, Expr x, const Bindings& b, double step_scale = 1.0, Matrix* steps = nullptr);
 
 // How a comparison came out.
 enum class CheckVerdict : std::uint8_t {
@@ -70,11 +68,11 @@ inline constexpr double kMaxUsefulFloor = 1e-2;
 
 struct CheckResult {
   std::string variable;
-  double relative_error = 0;  // ||G - G_fd|| / max(||G||, ||G_fd||) (0 when both are 0)
-  double abs_error = 0;       // ||G - G_fd||
-  double noise_floor = 0;     // relative: the error that rounding and truncation explain
-  double gradient_norm = 0;   // ||G||
-  double fd_norm = 0;         // ||G_fd||
+  double relative_error = 0;          // ||G - G_fd|| / max(||G||, ||G_fd||) (0 when both are 0)
+  double abs_error = 0;               // ||G - G_fd||
+  double noise_floor = 0;             // relative: the error that rounding and truncation explain
+  double gradient_norm = 0;           // ||G||
+  double fd_norm = 0;                 // ||G_fd||
   double step_min = 0, step_max = 0;  // the central-difference steps h (first step)
   bool two_steps = false;             // also at 2h: the truncation error was measured
   double f_noise = 0;                 // the rounding noise of one evaluation of f (absolute)

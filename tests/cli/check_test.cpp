@@ -25,9 +25,7 @@ bool have_binary() {
 #define REQUIRE_BINARY() \
   if (!have_binary()) GTEST_SKIP() << "matcalc binary not built: " << MATCALC_BINARY
 
-ProcessResult mc(const std::vector<std::string>& args) {
-  return matcalc::testing::run_process(MATCALC_BINARY, args);
-}
+ProcessResult mc(const std::vector<std::string>& args) { return matcalc::testing::run_process(MATCALC_BINARY, args); }
 
 std::string show(const ProcessResult& r) {
   return "status " + std::to_string(r.status) + "\n--- stdout ---\n" + r.out.substr(0, 3000) + "\n--- stderr ---\n" +
@@ -52,8 +50,8 @@ void expect_refused(const ProcessResult& r, const std::string& message) {
 TEST(CheckWork, LogdetOfARankOneUpdateAtN2000IsRefusedBeforeItStarts) {
   REQUIRE_BINARY();
   // It ran for an hour: 4000 evaluations of a 2000 x 2000 factorization.
-  ProcessResult r = mc({"check", "logdet(S + x*x')", "--wrt", "x", "--decl", "S: symmetric(n); x: vector(n)",
-                        "--dims", "n=2000"});
+  ProcessResult r =
+      mc({"check", "logdet(S + x*x')", "--wrt", "x", "--decl", "S: symmetric(n); x: vector(n)", "--dims", "n=2000"});
   expect_refused(r, "floating-point operations");
   EXPECT_TRUE(has(r.err, "the limit is 2e+10")) << r.err;
   EXPECT_TRUE(has(r.err, "give smaller --dims")) << r.err;
@@ -67,8 +65,8 @@ TEST(CheckWork, LogdetOfARankOneUpdateAtN2000IsRefusedBeforeItStarts) {
 
 TEST(CheckWork, SizesWithinTheLimitStillCheck) {
   REQUIRE_BINARY();
-  ProcessResult r = mc({"check", "logdet(S + x*x')", "--wrt", "x", "--decl", "S: symmetric(n); x: vector(n)",
-                        "--dims", "n=30"});
+  ProcessResult r =
+      mc({"check", "logdet(S + x*x')", "--wrt", "x", "--decl", "S: symmetric(n); x: vector(n)", "--dims", "n=30"});
   EXPECT_EQ(r.status, 0) << show(r);
   EXPECT_TRUE(has(r.out, "x: ok")) << r.out;
 }
@@ -85,8 +83,8 @@ TEST(CheckNoiseFloor, AGradientOffBy1e3RelativeAtF1e12IsAMismatch) {
   // |f| ~ 1e12 and |G| ~ 1e6: the old floor (1e-9 * |f| = 1e3, absolute)
   // passed an error of 1e-3 relative (~600 absolute).
   for (const char* seed : {"1", "2", "3", "4", "5"}) {
-    ProcessResult r = mc({"check", "1e12 + 2e5*x'*x", "--wrt", "x", "--dims", "n=3", "--gradient", "4.004e5*x",
-                          "--seed", seed});
+    ProcessResult r =
+        mc({"check", "1e12 + 2e5*x'*x", "--wrt", "x", "--dims", "n=3", "--gradient", "4.004e5*x", "--seed", seed});
     EXPECT_EQ(r.status, 1) << show(r);
     EXPECT_TRUE(has(r.out, "x: MISMATCH  relative error 0.00")) << r.out;
     EXPECT_TRUE(has(r.out, "noise floor")) << r.out;
@@ -165,8 +163,8 @@ TEST(CheckZeroGradient, SizesUnderWhichAProductMustBeSingularAreExplained) {
   expect_refused(r, "could not draw inputs in the domain");
   EXPECT_TRUE(has(r.err, "singular at every input (give --dims with k >= n)")) << r.err;
   // Free sizes are chosen so that it is not: k > n.
-  ProcessResult free = mc({"check", "logdet(A*B)", "--wrt", "A", "--decl", "A: matrix(n,k); B: matrix(k,n)",
-                           "--dims", "n=4"});
+  ProcessResult free =
+      mc({"check", "logdet(A*B)", "--wrt", "A", "--decl", "A: matrix(n,k); B: matrix(k,n)", "--dims", "n=4"});
   EXPECT_EQ(free.status, 0) << show(free);
   EXPECT_TRUE(has(free.out, "k=5")) << free.out;
 }
@@ -211,8 +209,9 @@ TEST(CheckGivenGradient, AWrongFormulaIsAMismatch) {
 TEST(CheckGivenGradient, AFormulaOfTheWrongShapeIsExit2WithACaret) {
   REQUIRE_BINARY();
   ProcessResult r = mc({"check", "x'*A*x", "--wrt", "x", "--gradient", "x'*A"});
-  expect_refused(r, "in --gradient: error: the gradient w.r.t. x must have the shape of x, vector(n), but this "
-                    "formula is 1 x n");
+  expect_refused(r,
+                 "in --gradient: error: the gradient w.r.t. x must have the shape of x, vector(n), but this "
+                 "formula is 1 x n");
   EXPECT_TRUE(has(r.err, "\n  x'*A\n  ^^^^\n")) << r.err;
   // A conflict inside the formula: the caret under its place.
   ProcessResult inner = mc({"check", "x'*A*x", "--wrt", "x", "--gradient", "A*x + x*x"});
