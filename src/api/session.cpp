@@ -219,8 +219,8 @@ std::string verdict_text(const CheckedGradient& r) {
             "norm {:.3g}, and {:.3g} by {})",
             r.gradient_norm, r.fd_norm, how);
       return fmt::format(
-          "UNRESOLVED  relative error {:.3g} (noise floor {:.2g}: central differences cannot resolve this gradient "
-          "here; {})",
+          "UNRESOLVED  relative error {:.3g} (noise floor {:.2g}, above 0.01: {}; too coarse to resolve this "
+          "gradient here)",
           r.relative_error, r.noise_floor, how);
   }
   throw std::logic_error("unknown gradient verdict");
