@@ -19,7 +19,7 @@ inline constexpr std::int64_t kMaxCheckedEntries = 10'000;
 // the sizes (check_work): every evaluation of the function and its
 // gradients, finite differences at two steps included. Past it: a Limit
 // error before any evaluation, naming the sizes to lower.
-inline constexpr double kMaxCheckFlops = 2e10;
+inline constexpr double kMaxCheckFlops = 1e10;
 
 struct CheckOptions {
   std::map<std::string, std::int64_t> dims;  // sizes for dimension symbols; others random in [2,5]
