@@ -134,17 +134,41 @@ void check_declarations(const std::string& declarations);
 std::string value_json(const Eigen::MatrixXd& m);
 
 struct CheckSettings {
-  std::map<std::string, std::int64_t> dims;  // sizes for dimension symbols; others random in [2,5]
+  std::map<std::string, std::int64_t> dims = {};  // sizes for dimension symbols; others random in [2,5]
   std::uint64_t seed = 1;
-  double tolerance = 1e-5;  // on the relative error
+  double tolerance = 1e-5;  // on the relative error; a positive finite number
+  // Gradients to check instead of matcalc's, by variable (`check --gradient`),
+  // each from Session::gradient_formula.
+  std::map<std::string, Expression> gradients = {};
+};
+
+// How one comparison came out. The noise floor is the relative error that
+// rounding (measured: the spread of f and of the gradient when every input
+// moves by a few units in the last place, over the step h) and truncation
+// (measured: the difference between the steps h and 2h, taken when the first
+// comparison fails) explain; it never grows with |f| alone.
+enum class GradientVerdict {
+  Agrees,         // relative error within the tolerance
+  WithinNoise,    // above the tolerance but within a noise floor of at most 1e-2
+  RoundingLevel,  // the gradient and the finite differences are both at rounding level (a zero gradient)
+  Mismatch,       // above the tolerance and the noise floor: the gradient is wrong
+  Unresolved,     // the noise floor is above 1e-2: central differences cannot tell here
 };
 
 struct CheckedGradient {
   std::string variable;
-  Expression gradient;
+  Expression gradient;  // the gradient that was checked
+  bool given = false;   // from CheckSettings::gradients, not matcalc's own
   double relative_error = 0;
   double abs_error = 0;
-  bool ok = false;
+  double noise_floor = 0;             // relative, as relative_error
+  double gradient_norm = 0;           // ||G||
+  double fd_norm = 0;                 // ||G_fd||, the central differences
+  double step_min = 0, step_max = 0;  // the steps h
+  bool two_steps = false;             // also at 2h
+  double f_noise = 0;                 // the rounding noise of one evaluation of f (absolute)
+  GradientVerdict verdict = GradientVerdict::Mismatch;
+  bool ok = false;  // Agrees, WithinNoise or RoundingLevel
 };
 
 struct CheckOutcome {
@@ -175,6 +199,7 @@ class Explanation {
 
 // Limits of the library (docs/limits.md), for callers that check up front.
 std::size_t max_source_bytes();
+double check_flops_limit();  // the most work one check may take, in floating-point operations
 
 class Session {
  public:
@@ -212,9 +237,16 @@ class Session {
   // part when f has others ("in logdet(A): ...").
   std::vector<Eigen::MatrixXd> evaluate(const Function& f, const std::vector<std::string>& wrt, Values values);
 
-  // Symbolic gradients against central finite differences at random inputs
-  // drawn inside the domain.
+  // Symbolic gradients (or those of settings.gradients) against central
+  // finite differences at random inputs drawn inside the domain. A Limit
+  // error, before anything is evaluated, when the estimated work is past
+  // check_flops_limit() (smaller dims).
   CheckOutcome check(const Function& f, const std::vector<std::string>& wrt, const CheckSettings& settings);
+  // A gradient w.r.t. `wrt` that the caller derived, for CheckSettings::gradients:
+  // `formula` is read under f's declarations (declared and inferred) and may
+  // use only f's symbols; it must have the shape of `wrt` (a Shape error
+  // spanning the formula). Errors are located in `formula` (ErrorSource::Expression).
+  Expression gradient_formula(const Function& f, const std::string& wrt, const std::string& formula);
 
  private:
   struct Impl;  // the IR context and the memo of simplified forms and gradients

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -184,16 +186,65 @@ std::string value_json(const Eigen::MatrixXd& m) { return value_to_json(m).dump(
 
 std::size_t max_source_bytes() { return kMaxSourceBytes; }
 
+double check_flops_limit() { return kMaxCheckFlops; }
+
+namespace {
+
+// "h = 6.06e-06" (or a range), and the second step when it was taken.
+std::string steps_text(const CheckedGradient& r) {
+  std::string h = fmt::format("{:.3g}", r.step_min);
+  if (fmt::format("{:.3g}", r.step_max) != h) h += fmt::format(" to {:.3g}", r.step_max);
+  return "h = " + h + (r.two_steps ? " and twice that" : "");
+}
+
+// The verdict and its numbers, as `check` prints them after the variable.
+std::string verdict_text(const CheckedGradient& r) {
+  const std::string how = fmt::format("central differences, {}; rounding noise of f {:.2g}", steps_text(r), r.f_noise);
+  switch (r.verdict) {
+    case GradientVerdict::Agrees:
+      return fmt::format("ok  relative error {:.3g} (noise floor {:.2g}: {})", r.relative_error, r.noise_floor, how);
+    case GradientVerdict::WithinNoise:
+      return fmt::format("ok  relative error {:.3g}, above the tolerance but within the noise floor {:.2g} ({})",
+                         r.relative_error, r.noise_floor, how);
+    case GradientVerdict::RoundingLevel:
+      return fmt::format("ok  agrees (both are at rounding level: norm {:.2g}, and {:.2g} by {})", r.gradient_norm,
+                         r.fd_norm, how);
+    case GradientVerdict::Mismatch:
+      return fmt::format("MISMATCH  relative error {:.3g} (noise floor {:.2g}: {})", r.relative_error, r.noise_floor,
+                         how);
+    case GradientVerdict::Unresolved:
+      if (!std::isfinite(r.noise_floor))
+        return fmt::format(
+            "UNRESOLVED  (the function, its gradient or the central differences are not finite here: "
+            "norm {:.3g}, and {:.3g} by {})",
+            r.gradient_norm, r.fd_norm, how);
+      return fmt::format(
+          "UNRESOLVED  relative error {:.3g} (noise floor {:.2g}, above 0.01: {}; too coarse to resolve this "
+          "gradient here)",
+          r.relative_error, r.noise_floor, how);
+  }
+  throw std::logic_error("unknown gradient verdict");
+}
+
+}  // namespace
+
 std::string CheckOutcome::text(std::uint64_t seed) const {
   std::string out, sizes;
   for (const auto& [name, v] : dims) sizes += (sizes.empty() ? "" : ", ") + name + "=" + std::to_string(v);
-  for (const CheckedGradient& r : results)
-    out += fmt::format("{}: {}  relative error {:.3g} (gradient {})\n", r.variable, r.ok ? "ok" : "MISMATCH",
-                       r.relative_error, r.gradient.text());
-  out += fmt::format(
-      "{} with seed {}{}{}\n",
-      ok ? "gradient agrees with central finite differences" : "gradient DISAGREES with central finite differences",
-      seed, sizes.empty() ? "" : ", ", sizes);
+  bool given = false, unresolved = false;
+  for (const CheckedGradient& r : results) {
+    std::string g = r.gradient ? r.gradient.text() : "?";
+    out += fmt::format("{}: {} ({} {})\n", r.variable, verdict_text(r),
+                       r.given ? "checked the given gradient" : "gradient", g);
+    given = given || r.given;
+    unresolved = unresolved || r.verdict == GradientVerdict::Unresolved;
+  }
+  const std::string what = given ? "the given gradient" : "gradient";
+  out += fmt::format("{} with seed {}{}{}\n",
+                     ok           ? what + " agrees with central finite differences"
+                     : unresolved ? what + " could not be verified by central finite differences"
+                                  : what + " DISAGREES with central finite differences",
+                     seed, sizes.empty() ? "" : ", ", sizes);
   return out;
 }
 
@@ -407,9 +458,24 @@ std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vec
 }
 
 CheckOutcome Session::check(const Function& f, const std::vector<std::string>& wrt, const CheckSettings& options) {
+  if (!(options.tolerance > 0) || !std::isfinite(options.tolerance))
+    throw Error(ErrorKind::Usage,
+                fmt::format("the tolerance must be a positive finite number, got {}", options.tolerance));
   Expr value = simplify(f.expression).node();
-  std::vector<Expression> gs = gradients(f, wrt);
   std::vector<Expr> xs = wrt_symbols(f, wrt);
+  for (const auto& [name, g] : options.gradients)
+    if (std::find(wrt.begin(), wrt.end(), name) == wrt.end())
+      throw Error(ErrorKind::Usage, "a gradient is given for '" + name + "', which is not a --wrt variable");
+  // matcalc's gradients only for the variables without a given one.
+  std::vector<std::string> own;
+  for (const std::string& x : wrt)
+    if (!options.gradients.count(x)) own.push_back(x);
+  std::vector<Expression> own_gs = own.empty() ? std::vector<Expression>{} : gradients(f, own);
+  std::vector<Expression> gs;
+  for (std::size_t i = 0, j = 0; i < wrt.size(); ++i) {
+    auto it = options.gradients.find(wrt[i]);
+    gs.push_back(it != options.gradients.end() ? it->second : own_gs[j++]);
+  }
   for (const auto& [name, v] : options.dims)
     if (std::find(f.dimensions.begin(), f.dimensions.end(), name) == f.dimensions.end())
       throw Error(ErrorKind::Usage, "--dims names '" + name + "', which is not a dimension of the expression");
@@ -423,9 +489,72 @@ CheckOutcome Session::check(const Function& f, const std::vector<std::string>& w
   out.dims = r.inputs.dims;
   for (std::size_t i = 0; i < r.results.size(); ++i) {
     const CheckResult& res = r.results[i];
-    out.results.push_back({res.variable, gs[i], res.relative_error, res.abs_error, res.ok});
+    CheckedGradient c;
+    c.variable = res.variable;
+    c.gradient = gs[i];
+    c.given = options.gradients.count(wrt[i]) > 0;
+    c.relative_error = res.relative_error;
+    c.abs_error = res.abs_error;
+    c.noise_floor = res.noise_floor;
+    c.gradient_norm = res.gradient_norm;
+    c.fd_norm = res.fd_norm;
+    c.step_min = res.step_min;
+    c.step_max = res.step_max;
+    c.two_steps = res.two_steps;
+    c.f_noise = res.f_noise;
+    c.ok = res.ok;
+    switch (res.verdict) {
+      case CheckVerdict::Agrees: c.verdict = GradientVerdict::Agrees; break;
+      case CheckVerdict::WithinNoise: c.verdict = GradientVerdict::WithinNoise; break;
+      case CheckVerdict::RoundingLevel: c.verdict = GradientVerdict::RoundingLevel; break;
+      case CheckVerdict::Mismatch: c.verdict = GradientVerdict::Mismatch; break;
+      case CheckVerdict::Unresolved: c.verdict = GradientVerdict::Unresolved; break;
+    }
+    out.results.push_back(std::move(c));
   }
   return out;
+}
+
+Expression Session::gradient_formula(const Function& f, const std::string& wrt, const std::string& formula) {
+  Expr x = f.symbol(wrt).node();
+  // Read under every symbol's type, declared or inferred: the same symbols,
+  // the same dimension names.
+  Program prog = located(ErrorSource::Expression, [&] { return parse_program(formula); });
+  Declarations decls = located(ErrorSource::Declarations, [&] { return parse_declarations(f.declaration_text()); });
+  prog.decls.insert(prog.decls.begin(), decls.begin(), decls.end());
+  TypecheckOptions opt;
+  opt.source = formula;
+  TypedProgram p = located(ErrorSource::Expression, [&] { return typecheck(impl_->cx, *prog.expr, prog.decls, opt); });
+  const std::size_t first = formula.find_first_not_of(" \t\r\n");
+  const std::size_t last = formula.find_last_not_of(" \t\r\n");
+  const int column = first == std::string::npos ? 1 : static_cast<int>(first) + 1;
+  const int length = first == std::string::npos ? 1 : static_cast<int>(last - first + 1);
+  for (Expr n : topo_order(p.expr)) {
+    if (n->op != Op::Symbol) continue;
+    bool known = false;
+    for (const SymbolInfo& s : f.symbols) known = known || s.name == n->name;
+    if (!known) {
+      // The first place the name stands as a whole word, for the caret.
+      std::size_t at = 0;
+      auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+      for (std::size_t i = formula.find(n->name); i != std::string::npos; i = formula.find(n->name, i + 1))
+        if ((i == 0 || !word(formula[i - 1])) &&
+            (i + n->name.size() >= formula.size() || !word(formula[i + n->name.size()]))) {
+          at = i + 1;
+          break;
+        }
+      throw Error(ErrorKind::Name, "the gradient uses '" + n->name + "', which is not a symbol of the expression",
+                  static_cast<int>(at), static_cast<int>(n->name.size()))
+          .in(ErrorSource::Expression);
+    }
+  }
+  if (p.expr->shape != x->shape)
+    throw Error(ErrorKind::Shape,
+                "the gradient w.r.t. " + wrt + " must have the shape of " + wrt + ", " + x->shape.str() +
+                    ", but this formula is " + p.expr->shape.str(),
+                column, length)
+        .in(ErrorSource::Expression);
+  return Expression(p.expr);
 }
 
 std::string rules(const std::string& name, const std::string& search, DocFormat format) {

@@ -228,13 +228,30 @@ int run_eval(Common c, const std::string& values_path, bool json, const std::vec
 // ---------------------------------------------------------------- check
 
 int run_check(const Common& c, const std::vector<std::string>& dims, const std::string& seed_text,
-              const std::string& tolerance_text) {
+              const std::string& tolerance_text, const std::vector<std::string>& given) {
   const std::uint64_t seed = parse_seed(seed_text);
   const double tolerance = parse_tolerance(tolerance_text);
   Session s;
   Function f = load(s, c, /*want_scalar=*/true);
-  (void)s.gradients(f, c.wrt);  // errors in the order of the pipeline: names before --dims
   CheckSettings opt;
+  if (given.empty()) {
+    (void)s.gradients(f, c.wrt);  // errors in the order of the pipeline: names before --dims
+  } else {
+    // --gradient: one formula per --wrt, in the same order.
+    if (given.size() != c.wrt.size())
+      throw Error(ErrorKind::Usage, fmt::format("give one --gradient per --wrt, in the same order ({} --wrt, {} "
+                                                "--gradient)",
+                                                c.wrt.size(), given.size()));
+    for (std::size_t i = 0; i < given.size(); ++i) {
+      try {
+        opt.gradients[c.wrt[i]] = s.gradient_formula(f, c.wrt[i], given[i]);
+      } catch (const Error& e) {
+        // Located in the formula, not in EXPR: the caret goes under it.
+        std::cerr << "in --gradient: " << format_error(e, e.source() == ErrorSource::Expression ? given[i] : "");
+        return kExitBadInput;
+      }
+    }
+  }
   opt.dims = parse_dims(dims, 2000, " for a check");
   opt.seed = seed;
   opt.tolerance = tolerance;
@@ -272,7 +289,7 @@ int run_rules(const std::string& name, const std::string& search, const std::str
 // EXPR nor an option.
 const std::set<std::string>& value_options() {
   static const std::set<std::string> names = {"--wrt",  "--decl", "--expr-file", "--format", "--values",
-                                              "--dims", "--seed", "--tolerance", "--search"};
+                                              "--dims", "--seed", "--tolerance", "--search", "--gradient"};
   return names;
 }
 
@@ -447,7 +464,7 @@ int main(int argc, char** argv) {
 
   Common grad_c, eval_c, check_c;
   std::string format = "text", values;
-  std::vector<std::string> eval_dims, check_dims;
+  std::vector<std::string> eval_dims, check_dims, check_given;
   bool json = false;
   std::string seed = "1", tolerance = "1e-5";
 
@@ -464,12 +481,20 @@ int main(int argc, char** argv) {
   eval->add_option("--dims", eval_dims, "sizes of dimension symbols that no value carries, e.g. n=5,k=3")
       ->allow_extra_args(false);
 
-  CLI::App* check = app.add_subcommand("check", "compare the symbolic gradient with central finite differences");
+  CLI::App* check = app.add_subcommand(
+      "check", "compare the symbolic gradient (or one given with --gradient) with central finite differences");
   add_common(check, check_c, true);
   check->add_option("--dims", check_dims, "sizes of dimension symbols, e.g. n=5,k=3 (others random in 2..5)")
       ->allow_extra_args(false);
   check->add_option("--seed", seed, "random seed (default 1)");
-  check->add_option("--tolerance", tolerance, "largest accepted relative error (default 1e-5)");
+  check->add_option("--tolerance", tolerance,
+                    "largest accepted relative error, a positive number (default 1e-5); an error within the "
+                    "measured noise floor of the finite differences passes too, and the output says so");
+  check
+      ->add_option("--gradient", check_given,
+                   "check this gradient instead of matcalc's: a formula in the symbols of EXPR with the shape of "
+                   "the --wrt variable (one per --wrt, in the same order)")
+      ->allow_extra_args(false);
 
   Common explain_c;
   std::string explain_format = "text";
@@ -579,7 +604,7 @@ int main(int argc, char** argv) {
   try {
     if (active == &grad_c) return run_grad(grad_c, format);
     if (active == &eval_c) return run_eval(eval_c, values, json, eval_dims);
-    if (active == &check_c) return run_check(check_c, check_dims, seed, tolerance);
+    if (active == &check_c) return run_check(check_c, check_dims, seed, tolerance, check_given);
     if (active == &explain_c) return run_explain(explain_c, explain_format);
     return run_rules(rule_name, rule_search, rules_format);
   } catch (const Error& e) {

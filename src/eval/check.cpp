@@ -2,18 +2,27 @@
 //   - random_inputs is deterministic in (roots, symbols, opts, rng state) and
 //     returns only inputs at which every root evaluates without a Domain
 //     error; it gives each free dimension symbol a different size where it
-//     can, so that a transposed or mis-shaped gradient cannot pass by luck;
+//     can, so that a transposed or mis-shaped gradient cannot pass by luck,
+//     and sizes under which every matrix that must be invertible can be;
 //   - finite_difference_gradient uses central differences with a step
 //     proportional to cbrt(eps), the step that balances truncation (O(h^2))
 //     against rounding (O(eps/h)) error;
 //   - for a symmetric variable it follows LANGUAGE.md's convention: the
-//     result is sym(G), G the gradient with all entries independent.
+//     result is sym(G), G the gradient with all entries independent;
+//   - check_gradients refuses, before evaluating anything, a check whose
+//     estimated work is past kMaxCheckFlops; it judges the error against a
+//     noise floor measured at the inputs (the spread of f and G when the
+//     inputs move by a few ulps, and the difference between two steps), never
+//     against the size of f alone: a wrong gradient fails at any |f|.
 #include "eval/check.hpp"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <set>
 #include <unordered_set>
 
@@ -180,14 +189,49 @@ std::string root_description(std::span<const Expr> roots) {
   return roots.size() == 1 ? "the expression" : "the expression and its gradients";
 }
 
-}  // namespace
+// ------------------------------------------------------------ sizes
 
-Bindings random_inputs(std::span<const Expr> roots, const std::map<std::string, Expr>& symbols,
-                       const CheckOptions& opts, std::mt19937_64& rng) {
-  Bindings b;
+// `big` >= `small` is needed for some matrix to be invertible.
+struct RankNeed {
+  Dim big, small;
+};
 
-  // Dimension sizes: fixed ones from opts, the others distinct in [2,5]
-  // where possible, avoiding the fixed ones.
+// The rank of a product is at most the least dimension of its factors: an
+// n x n product that must be invertible (the argument of inv, det, logdet)
+// needs every factor's rows and columns to be at least n. inv(A*A') with A
+// n x k is singular for k < n, whatever A is.
+std::vector<RankNeed> rank_needs(std::span<const Expr> roots) {
+  std::vector<RankNeed> out;
+  for (Expr n : topo_order(roots)) {
+    if (op_domain(n->op) != OpDomain::SpdArg) continue;
+    Expr a = n->kid(0);
+    while (a->op == Op::Transpose || a->op == Op::Sym) a = a->kid(0);
+    if (a->op != Op::Mul) continue;
+    for (Expr k : a->kids) {
+      if (k->is_scalar()) continue;
+      for (const Dim& d : {k->shape.rows, k->shape.cols})
+        if (d != a->shape.rows) out.push_back({d, a->shape.rows});
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> single_symbol(const Dim& d) {
+  if (d.coeff() != 1 || d.factors().size() != 1) return std::nullopt;
+  return d.factors()[0];
+}
+
+struct ChosenDims {
+  std::map<std::string, std::int64_t> dims;
+  std::string note;  // why an invertible matrix cannot be drawn at these sizes ("" when it can)
+};
+
+ChosenDims choose(std::span<const Expr> roots, const std::map<std::string, Expr>& symbols, const CheckOptions& opts,
+                  std::mt19937_64& rng) {
+  ChosenDims out;
+  std::map<std::string, std::int64_t>& dims = out.dims;
+  // Fixed sizes from opts, the others distinct in [2,5] where possible,
+  // avoiding the fixed ones.
   std::set<std::string> dim_names;
   for (const auto& [name, sym] : symbols) collect_dims(sym->shape, dim_names);
   for (Expr n : topo_order(roots)) collect_dims(n->shape, dim_names);
@@ -203,20 +247,68 @@ Bindings random_inputs(std::span<const Expr> roots, const std::map<std::string, 
     if (auto it = opts.dims.find(d); it != opts.dims.end()) {
       if (it->second < 1)
         throw Error(ErrorKind::Usage, "dimension " + d + " must be positive, got " + std::to_string(it->second));
-      b.dims[d] = it->second;
+      dims[d] = it->second;
     } else if (next < pool.size()) {
-      b.dims[d] = pool[next++];
+      dims[d] = pool[next++];
     } else {
-      b.dims[d] = std::uniform_int_distribution<std::int64_t>(2, 5)(rng);
+      dims[d] = std::uniform_int_distribution<std::int64_t>(2, 5)(rng);
     }
   }
-  for (const auto& [d, size] : opts.dims) b.dims.emplace(d, size);
+  for (const auto& [d, size] : opts.dims) dims.emplace(d, size);
 
+  // Rank needs: raise (or swap) free sizes until every one holds; sizes the
+  // caller fixed stay.
+  const std::vector<RankNeed> needs = rank_needs(roots);
+  auto free_symbol = [&](const Dim& d) -> std::optional<std::string> {
+    auto s = single_symbol(d);
+    if (!s || opts.dims.count(*s) || !dims.count(*s)) return std::nullopt;
+    return s;
+  };
+  for (int pass = 0; pass < 16; ++pass) {
+    bool changed = false;
+    for (const RankNeed& need : needs) {
+      const std::int64_t big = need.big.value(dims).value_or(1), small = need.small.value(dims).value_or(1);
+      if (big >= small) continue;
+      if (auto b = free_symbol(need.big)) {
+        if (auto s = free_symbol(need.small))
+          std::swap(dims[*b], dims[*s]);  // keeps the sizes distinct
+        else
+          dims[*b] = small + 1;  // distinct from the other size where it can be
+        changed = true;
+      } else if (auto s = free_symbol(need.small); s && !need.big.is_literal() && big >= 2) {
+        dims[*s] = big;  // under a size the caller fixed
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  for (const RankNeed& need : needs) {
+    const std::int64_t big = need.big.value(dims).value_or(1), small = need.small.value(dims).value_or(1);
+    if (big < small) {
+      const std::string n = need.small.str(), k = need.big.str();
+      out.note = fmt::format(
+          "; note: a product that must be invertible is {} x {} with {} = {}, but one of its factors "
+          "has a dimension {}, so it is singular at every input{}",
+          n, n, n, small, need.big.is_literal() ? k : fmt::format("{} = {}", k, big),
+          need.big.is_literal() ? "" : fmt::format(" (give --dims with {} >= {})", k, n));
+      break;
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ draws
+
+Bindings draw(std::span<const Expr> roots, const std::map<std::string, Expr>& symbols, const ChosenDims& chosen,
+              int attempts, std::mt19937_64& rng) {
+  Bindings b;
+  b.dims = chosen.dims;
   const std::map<std::string, Hint> hints = domain_hints(roots);
-  const int attempts = std::max(1, opts.attempts);
+  attempts = std::max(1, attempts);
   // The first draws follow the hints; after that every square matrix is
-  // positive definite (SPD when declared symmetric) and every entry positive, at shrinking scales (for domains such as
-  // log(1 - x'*x) that need small values).
+  // positive definite (SPD when declared symmetric) and every entry
+  // positive, at shrinking scales (for domains such as log(1 - x'*x) that
+  // need small values).
   const int hinted = std::min(5, (attempts + 1) / 2);
   std::string last_error;
   for (int attempt = 0; attempt < attempts; ++attempt) {
@@ -254,12 +346,219 @@ Bindings random_inputs(std::span<const Expr> roots, const std::map<std::string, 
       last_error = e.what();
     }
   }
-  throw Error(ErrorKind::Domain, "could not draw inputs in the domain of " + root_description(roots) +
-                                     " after " + std::to_string(attempts) +
-                                     " attempts (last: " + last_error + ")");
+  throw Error(ErrorKind::Domain, "could not draw inputs in the domain of " + root_description(roots) + " after " +
+                                     std::to_string(attempts) + " attempt" + (attempts == 1 ? "" : "s") +
+                                     " (last: " + last_error + ")" + chosen.note);
 }
 
-Matrix finite_difference_gradient(Expr f, Expr x, const Bindings& b) {
+// ------------------------------------------------------------ work
+
+constexpr double kNodeOverhead = 1000;  // allocation and dispatch of one node, in flops
+constexpr int kNoiseSamples = 4;
+constexpr double kTranscendental =
+    20;  // one exp, log, tanh, ... in flops        // perturbed evaluations that measure the rounding noise
+
+// Entries finite differences move in x: n(n+1)/2 for a symmetric matrix.
+double free_entries(Expr x, const std::map<std::string, std::int64_t>& dims) {
+  const double r = static_cast<double>(x->shape.rows.value(dims).value_or(1));
+  const double c = static_cast<double>(x->shape.cols.value(dims).value_or(1));
+  return x->symmetric && r == c && r > 1 ? r * (r + 1) / 2 : r * c;
+}
+
+// The cheapest order of a matrix chain with these dimensions (d[0] x d[1],
+// d[1] x d[2], ...), in multiply-adds: the textbook dynamic program.
+double chain_flops(const std::vector<double>& d) {
+  if (d.size() < 3) return 0;  // no product, or one factor
+  const std::size_t n = d.size() - 1;
+  std::vector<std::vector<double>> m(n, std::vector<double>(n, 0));
+  for (std::size_t len = 1; len < n; ++len)
+    for (std::size_t i = 0; i + len < n; ++i) {
+      const std::size_t j = i + len;
+      m[i][j] = std::numeric_limits<double>::infinity();
+      for (std::size_t k = i; k < j; ++k)
+        m[i][j] = std::min(m[i][j], m[i][k] + m[k + 1][j] + d[i] * d[k + 1] * d[j + 1]);
+    }
+  return m[0][n - 1];
+}
+
+std::string sizes_text(const std::map<std::string, std::int64_t>& dims) {
+  std::string out;
+  for (const auto& [d, v] : dims) out += (out.empty() ? "" : ",") + d + "=" + std::to_string(v);
+  return out;
+}
+
+struct Work {
+  double total = 0;        // flops
+  double evaluations = 0;  // of f
+  double per_f = 0;        // flops of one evaluation of f
+};
+
+Work work_of(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>& grads,
+             const std::map<std::string, std::int64_t>& dims) {
+  std::vector<Expr> roots{f};
+  roots.insert(roots.end(), grads.begin(), grads.end());
+  Work w;
+  w.per_f = evaluation_flops(std::span<const Expr>(&f, 1), dims);
+  const double all = evaluation_flops(roots, dims);
+  // One draw, the evaluation at the inputs, the noise samples: f and the
+  // gradients together; then finite differences, two evaluations per free
+  // entry at each of (at most) two steps.
+  double fd = 0;
+  for (Expr x : wrt) fd += 4 * free_entries(x, dims);
+  w.evaluations = 2 + kNoiseSamples + fd;
+  w.total = (2 + kNoiseSamples) * all + fd * w.per_f;
+  return w;
+}
+
+// Sizes the caller gave, scaled down together until the work fits; "" when
+// the caller gave none or no scaling fits.
+std::string smaller_dims(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>& grads,
+                         const std::map<std::string, std::int64_t>& dims,
+                         const std::map<std::string, std::int64_t>& given) {
+  auto scaled = [&](double s) {
+    std::map<std::string, std::int64_t> d = dims, shown;
+    for (const auto& [name, v] : given)
+      if (d.count(name)) d[name] = shown[name] = std::max<std::int64_t>(1, static_cast<std::int64_t>(s * double(v)));
+    return std::pair{d, shown};
+  };
+  auto fits = [&](double s) { return work_of(f, wrt, grads, scaled(s).first).total <= kMaxCheckFlops; };
+  if (scaled(1).second.empty() || !fits(0)) return "";
+  double lo = 0, hi = 1;
+  for (int i = 0; i < 40; ++i) {
+    const double mid = (lo + hi) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return sizes_text(scaled(lo).second);
+}
+
+// ------------------------------------------------------------ noise
+
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+// A measured noise is a sample: a floor is this many times it.
+constexpr double kNoiseSafety = 3;
+
+// The rounding noise of f and of each gradient at b: how far their computed
+// values move when every input moves by one unit in the last place (the
+// condition of the computation, measured), and at least the rounding of the
+// result. A perturbation that leaves the domain is skipped.
+struct Noise {
+  double f = 0;
+  std::vector<double> grads;
+};
+
+Noise rounding_noise(Expr f, const std::vector<Expr>& grads, const std::map<std::string, Expr>& symbols,
+                     const Bindings& b, double f0, const std::vector<Matrix>& g0, std::uint64_t seed) {
+  constexpr double kUnitRoundoff = kEps / 2;  // the rounding of the result itself
+  Noise out;
+  out.f = kUnitRoundoff * std::fabs(f0);
+  for (const Matrix& g : g0) out.grads.push_back(kUnitRoundoff * g.norm());
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
+  std::bernoulli_distribution up(0.5);
+  auto ulp_step = [&](double v) {
+    return std::nextafter(v,
+                          up(rng) ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity());
+  };
+  for (int k = 0; k < kNoiseSamples; ++k) {
+    Bindings p = b;
+    for (auto& [name, v] : p.values) {
+      auto it = symbols.find(name);
+      const bool sym = it != symbols.end() && it->second->symmetric && v.rows() == v.cols();
+      for (Index j = 0; j < v.cols(); ++j)
+        for (Index i = sym ? j : 0; i < v.rows(); ++i) {
+          v(i, j) = ulp_step(v(i, j));  // one unit in the last place, up or down
+          if (sym) v(j, i) = v(i, j);
+        }
+    }
+    try {
+      Evaluator ev(p);
+      out.f = std::max(out.f, std::fabs(ev.eval(f)(0, 0) - f0));
+      for (std::size_t i = 0; i < grads.size(); ++i) {
+        const Matrix& g = ev.eval(grads[i]);
+        if (g.rows() == g0[i].rows() && g.cols() == g0[i].cols())
+          out.grads[i] = std::max(out.grads[i], (g - g0[i]).norm());
+      }
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Domain) throw;
+    }
+  }
+  return out;
+}
+
+// The verdict on G against G_fd with these absolute noise levels.
+void judge(CheckResult& r, const Matrix& g, const Matrix& gfd, double g_noise, double fd_noise, double tolerance) {
+  r.gradient_norm = g.norm();
+  r.fd_norm = gfd.norm();
+  r.abs_error = (g - gfd).norm();
+  if (!std::isfinite(r.gradient_norm) || !std::isfinite(r.fd_norm) || !std::isfinite(g_noise) ||
+      !std::isfinite(fd_noise)) {
+    // An overflow (f, its gradient or the differences): nothing to compare.
+    r.relative_error = r.noise_floor = std::numeric_limits<double>::infinity();
+    r.verdict = CheckVerdict::Unresolved;
+    r.ok = false;
+    return;
+  }
+  const double scale = std::max(r.gradient_norm, r.fd_norm);
+  r.relative_error = scale > 0 ? r.abs_error / scale : 0;
+  r.noise_floor = scale > 0 ? kNoiseSafety * (g_noise + fd_noise) / scale : 0;
+  if (r.gradient_norm <= kNoiseSafety * g_noise && r.fd_norm <= kNoiseSafety * fd_noise)
+    r.verdict = CheckVerdict::RoundingLevel;
+  else if (r.relative_error <= tolerance)
+    r.verdict = CheckVerdict::Agrees;
+  else if (r.relative_error <= r.noise_floor)
+    r.verdict = r.noise_floor <= kMaxUsefulFloor ? CheckVerdict::WithinNoise : CheckVerdict::Unresolved;
+  else
+    r.verdict = CheckVerdict::Mismatch;
+  r.ok = r.verdict == CheckVerdict::Agrees || r.verdict == CheckVerdict::WithinNoise ||
+         r.verdict == CheckVerdict::RoundingLevel;
+}
+
+}  // namespace
+
+std::map<std::string, std::int64_t> choose_dims(std::span<const Expr> roots, const std::map<std::string, Expr>& symbols,
+                                                const CheckOptions& opts, std::mt19937_64& rng) {
+  return choose(roots, symbols, opts, rng).dims;
+}
+
+Bindings random_inputs(std::span<const Expr> roots, const std::map<std::string, Expr>& symbols,
+                       const CheckOptions& opts, std::mt19937_64& rng) {
+  ChosenDims chosen = choose(roots, symbols, opts, rng);
+  return draw(roots, symbols, chosen, opts.attempts, rng);
+}
+
+double evaluation_flops(std::span<const Expr> roots, const std::map<std::string, std::int64_t>& dims) {
+  auto size = [&](const Dim& d) { return static_cast<double>(d.value(dims).value_or(1)); };
+  double total = 0;
+  for (Expr n : topo_order(roots)) {
+    const double r = size(n->shape.rows), c = size(n->shape.cols);
+    double cost = kNodeOverhead + r * c;
+    if (n->op == Op::Mul) {
+      std::vector<double> chain;
+      for (Expr k : n->kids) {
+        if (k->is_scalar()) {
+          cost += r * c;  // a scalar factor scales the result
+          continue;
+        }
+        if (chain.empty()) chain.push_back(size(k->shape.rows));
+        chain.push_back(size(k->shape.cols));
+      }
+      cost += 2 * chain_flops(chain);
+    } else if (n->op == Op::Inv || n->op == Op::Det || n->op == Op::LogDet) {
+      const double m = size(n->kid(0)->shape.rows);
+      cost += m * m * m;  // a factorization
+    } else if (n->op == Op::MatPow) {
+      const double m = r;
+      cost += 2 * m * m * m * (1 + std::log2(1.0 + std::abs(n->power)));
+    } else {
+      for (Expr k : n->kids) cost += size(k->shape.rows) * size(k->shape.cols);
+      if (op_class(n->op) == OpClass::Elementwise || n->op == Op::LogSumExp || n->op == Op::Softmax)
+        cost += kTranscendental * r * c;  // exp, log, tanh, ... per entry
+    }
+    total += cost;
+  }
+  return total;
+}
+
+Matrix finite_difference_gradient(Expr f, Expr x, const Bindings& b, double step_scale, Matrix* steps) {
   if (!f->is_scalar())
     throw Error(ErrorKind::Shape, "finite differences need a scalar function, got " + f->shape.str());
   if (x->op != Op::Symbol)
@@ -275,12 +574,13 @@ Matrix finite_difference_gradient(Expr f, Expr x, const Bindings& b) {
 
   auto f_at = [&] { return evaluate(f, work)(0, 0); };
   Matrix g(x0.rows(), x0.cols());
+  if (steps) *steps = Matrix::Zero(x0.rows(), x0.cols());
   for (Index j = 0; j < x0.cols(); ++j) {
     for (Index i = 0; i < x0.rows(); ++i) {
       if (sym && i < j) continue;  // mirrored below
       const double xi = x0(i, j);
       // Make the step exactly representable so (x+h)-(x-h) is exactly 2h.
-      volatile double up = xi + kStep * std::max(1.0, std::fabs(xi));
+      volatile double up = xi + step_scale * kStep * std::max(1.0, std::fabs(xi));
       const double h = up - xi;
       auto set = [&](double v) {
         xv(i, j) = v;
@@ -292,6 +592,10 @@ Matrix finite_difference_gradient(Expr f, Expr x, const Bindings& b) {
       double fm = f_at();
       set(xi);
       double d = (fp - fm) / (2 * h);
+      if (steps) {
+        (*steps)(i, j) = h;
+        if (sym) (*steps)(j, i) = h;
+      }
       if (sym && i != j) {
         // Moving both entries gives G(i,j) + G(j,i) = 2*sym(G)(i,j).
         g(i, j) = g(j, i) = d / 2;
@@ -303,6 +607,11 @@ Matrix finite_difference_gradient(Expr f, Expr x, const Bindings& b) {
   return g;
 }
 
+double check_work(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>& grads,
+                  const std::map<std::string, Expr>&, const std::map<std::string, std::int64_t>& dims) {
+  return work_of(f, wrt, grads, dims).total;
+}
+
 CheckReport check_gradients(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>& grads,
                             const std::map<std::string, Expr>& symbols, const CheckOptions& opts) {
   if (wrt.size() != grads.size())
@@ -312,32 +621,68 @@ CheckReport check_gradients(Expr f, const std::vector<Expr>& wrt, const std::vec
   std::vector<Expr> roots{f};
   roots.insert(roots.end(), grads.begin(), grads.end());
 
-  CheckReport report;
-  report.inputs = random_inputs(roots, symbols, opts, rng);
+  // Sizes first: the limits are checked before anything is evaluated.
+  ChosenDims chosen = choose(roots, symbols, opts, rng);
   for (Expr x : wrt) {
-    auto it = report.inputs.values.find(x->name);
-    if (it != report.inputs.values.end() && it->second.size() > kMaxCheckedEntries)
-      throw Error(ErrorKind::Limit, "'" + x->name + "' has " + std::to_string(it->second.size()) +
-                                        " entries; finite differences evaluate the function twice per entry (limit " +
-                                        std::to_string(kMaxCheckedEntries) + " entries): give smaller --dims");
+    const double entries = static_cast<double>(x->shape.rows.value(chosen.dims).value_or(1)) *
+                           static_cast<double>(x->shape.cols.value(chosen.dims).value_or(1));
+    if (entries > static_cast<double>(kMaxCheckedEntries))
+      throw Error(ErrorKind::Limit, fmt::format("'{}' has {} entries; finite differences evaluate the function twice "
+                                                "per entry (limit {} entries): give smaller --dims",
+                                                x->name, entries, kMaxCheckedEntries));
   }
+  const Work work = work_of(f, wrt, grads, chosen.dims);
+  if (work.total > kMaxCheckFlops) {
+    const std::string smaller = smaller_dims(f, wrt, grads, chosen.dims, opts.dims);
+    throw Error(ErrorKind::Limit,
+                fmt::format("check would take about {:.2g} floating-point operations ({:.0f} evaluations of the "
+                            "expression at about {:.2g} each, at {}); the limit is {:.0e}: give smaller --dims{}",
+                            work.total, work.evaluations, work.per_f, sizes_text(chosen.dims), kMaxCheckFlops,
+                            smaller.empty() ? "" : " (e.g. --dims " + smaller + ")"));
+  }
+
+  CheckReport report;
+  report.work_flops = work.total;
+  // Draws that fail cost an evaluation each: as many as the budget leaves.
+  const double per_draw = std::max(1.0, evaluation_flops(roots, chosen.dims));
+  const int attempts = static_cast<int>(
+      std::clamp((kMaxCheckFlops - work.total) / per_draw + 1, 1.0, static_cast<double>(std::max(1, opts.attempts))));
+  report.inputs = draw(roots, symbols, chosen, attempts, rng);
+
   Evaluator ev(report.inputs);
-  // A gradient that is (near) zero has no meaningful relative error: an
-  // absolute error at the level of finite-difference noise, which grows with
-  // |f|, passes.
-  const double abs_floor = 1e-9 * std::max(1.0, std::fabs(ev.eval(f)(0, 0)));
+  report.f_value = ev.eval(f)(0, 0);
+  std::vector<Matrix> g0;
+  for (Expr g : grads) g0.push_back(ev.eval(g));
+  const Noise noise = rounding_noise(f, grads, symbols, report.inputs, report.f_value, g0, opts.seed);
+
   for (std::size_t k = 0; k < wrt.size(); ++k) {
-    const Matrix& g = ev.eval(grads[k]);
-    Matrix gfd = finite_difference_gradient(f, wrt[k], report.inputs);
+    const Matrix& g = g0[k];
+    Matrix steps;
+    const Matrix gfd = finite_difference_gradient(f, wrt[k], report.inputs, 1.0, &steps);
     CheckResult r;
     r.variable = wrt[k]->name;
+    r.f_noise = noise.f;
+    r.step_min = steps.size() ? steps.minCoeff() : 0;
+    r.step_max = steps.size() ? steps.maxCoeff() : 0;
     if (g.rows() != gfd.rows() || g.cols() != gfd.cols()) {
       r.relative_error = r.abs_error = std::numeric_limits<double>::infinity();
+      r.verdict = CheckVerdict::Mismatch;
+      r.ok = false;
     } else {
-      r.abs_error = (g - gfd).norm();
-      r.relative_error = r.abs_error / std::max({gfd.norm(), g.norm(), 1e-8});
+      // Rounding: each of f(x+h) and f(x-h) is off by up to the noise of f,
+      // so their quotient by 2h by up to noise/h per entry.
+      const Matrix rounding = (noise.f / steps.array()).matrix();
+      judge(r, g, gfd, noise.grads[k], rounding.norm(), opts.tolerance);
+      if (!r.ok) {
+        // Truncation (h^2 f'''/6) and any rounding the perturbations missed
+        // show as the difference between two steps: measure it, and judge
+        // again with it in the floor.
+        const Matrix gfd2 = finite_difference_gradient(f, wrt[k], report.inputs, 2.0);
+        r.two_steps = true;
+        const Matrix floor = rounding + (gfd2 - gfd).cwiseAbs();
+        judge(r, g, gfd, noise.grads[k], floor.norm(), opts.tolerance);
+      }
     }
-    r.ok = r.relative_error <= opts.tolerance || r.abs_error < abs_floor;
     report.ok = report.ok && r.ok;
     report.results.push_back(std::move(r));
   }

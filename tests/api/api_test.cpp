@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <thread>
 
 #include "matcalc/matcalc.hpp"
@@ -213,6 +214,83 @@ TEST(Api, CheckAgreesAndReportsAsTheCliDoes) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Usage);
   }
+}
+
+TEST(Api, CheckOfAGivenGradientFormula) {
+  Session s;
+  Function f = s.load("x'*A*x", "", {.scalar = true});
+  // Read under f's types: the same symbols, so the formula is f's own gradient.
+  Expression right = s.gradient_formula(f, "x", "A*x + A'*x");
+  EXPECT_TRUE(right == s.gradient(f, "x"));
+  CheckOutcome ok = s.check(f, {"x"}, {.gradients = {{"x", right}}});
+  EXPECT_TRUE(ok.ok);
+  ASSERT_EQ(ok.results.size(), 1u);
+  EXPECT_TRUE(ok.results[0].given);
+  EXPECT_EQ(ok.results[0].verdict, GradientVerdict::Agrees);
+  EXPECT_NE(ok.text(1).find("checked the given gradient"), std::string::npos) << ok.text(1);
+  CheckOutcome bad = s.check(f, {"x"}, {.gradients = {{"x", s.gradient_formula(f, "x", "A*x")}}});
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(bad.results[0].verdict, GradientVerdict::Mismatch);
+  // Errors are located in the formula.
+  try {
+    (void)s.gradient_formula(f, "x", "x'*A");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Shape);
+    EXPECT_EQ(e.source(), ErrorSource::Expression);
+    EXPECT_EQ(e.column(), 1);
+    EXPECT_EQ(e.length(), 4);
+  }
+  try {
+    (void)s.gradient_formula(f, "x", "A*y");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Name);
+    EXPECT_EQ(e.column(), 3);
+  }
+  // A gradient for a variable that is not checked.
+  try {
+    (void)s.check(f, {"x"}, {.gradients = {{"A", s.gradient_formula(f, "A", "x*x'")}}});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Usage);
+  }
+}
+
+TEST(Api, CheckRefusesABadTolerance) {
+  Session s;
+  Function f = s.load("x'*x", "", {.scalar = true});
+  for (double t : {0.0, -1.0, std::nan(""), HUGE_VAL}) {
+    try {
+      (void)s.check(f, {"x"}, {.tolerance = t});
+      FAIL() << "no error for " << t;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Usage);
+    }
+  }
+}
+
+TEST(Api, CheckWorkIsBoundedBeforeItStarts) {
+  Session s;
+  Function f = s.load("logdet(S + x*x')", "S: symmetric(n); x: vector(n)", {.scalar = true});
+  EXPECT_EQ(check_flops_limit(), 1e10);
+  try {
+    (void)s.check(f, {"x"}, {.dims = {{"n", 2000}}});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Limit);
+    EXPECT_NE(std::string(e.what()).find("give smaller --dims (e.g. --dims n="), std::string::npos) << e.what();
+  }
+}
+
+TEST(Api, CheckOfAZeroGradientIsAtRoundingLevel) {
+  Session s;
+  Function f = s.load("tr(inv(A*A')*A*A')", "", {.scalar = true});
+  CheckOutcome r = s.check(f, {"A"}, {.seed = 2});
+  EXPECT_TRUE(r.ok) << r.text(2);
+  ASSERT_EQ(r.results.size(), 1u);
+  EXPECT_EQ(r.results[0].verdict, GradientVerdict::RoundingLevel);
+  EXPECT_GT(r.dims.at("k"), r.dims.at("n"));  // A*A' (n x n) has rank k
 }
 
 TEST(Api, ExplainEndsWithTheGradient) {
