@@ -339,6 +339,7 @@ Bindings draw(std::span<const Expr> roots, const std::map<std::string, Expr>& sy
     }
     try {
       Evaluator ev(b);
+      ev.plan(roots);  // shared work evaluated once, whatever is freed
       for (Expr r : roots) ev.eval(r);
       return b;
     } catch (const Error& e) {
@@ -452,6 +453,8 @@ Noise rounding_noise(Expr f, const std::vector<Expr>& grads, const std::map<std:
   Noise out;
   out.f = kUnitRoundoff * std::fabs(f0);
   for (const Matrix& g : g0) out.grads.push_back(kUnitRoundoff * g.norm());
+  std::vector<Expr> roots{f};
+  roots.insert(roots.end(), grads.begin(), grads.end());
   std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
   std::bernoulli_distribution up(0.5);
   auto ulp_step = [&](double v) {
@@ -471,6 +474,7 @@ Noise rounding_noise(Expr f, const std::vector<Expr>& grads, const std::map<std:
     }
     try {
       Evaluator ev(p);
+      ev.plan(roots);
       out.f = std::max(out.f, std::fabs(ev.eval(f)(0, 0) - f0));
       for (std::size_t i = 0; i < grads.size(); ++i) {
         const Matrix& g = ev.eval(grads[i]);
@@ -650,6 +654,7 @@ CheckReport check_gradients(Expr f, const std::vector<Expr>& wrt, const std::vec
   report.inputs = draw(roots, symbols, chosen, attempts, rng);
 
   Evaluator ev(report.inputs);
+  ev.plan(roots);
   report.f_value = ev.eval(f)(0, 0);
   std::vector<Matrix> g0;
   for (Expr g : grads) g0.push_back(ev.eval(g));
