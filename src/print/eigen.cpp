@@ -8,7 +8,8 @@
 //   - inputs are members of `Inputs`, read as in.<member>; a symbol's member
 //     is its own name unless that is a keyword, a macro of the included
 //     headers, reserved or not an identifier; generated locals are t0, t1,
-//     ... (temporaries), fac0, ... (factorizations) and d_<dim> (dimensions),
+//     ... (temporaries), fac0, ... (factorizations), sym0, ... (symmetric
+//     inputs) and d_<dim> (dimensions),
 //     so no user name can collide with them;
 //   - values follow the IR's shapes with their orientation: double for a
 //     scalar, VectorXd for n x 1, RowVectorXd for 1 x n, MatrixXd otherwise;
@@ -20,10 +21,18 @@
 //   - inv(A)*B is a solve and B*inv(A) a transposed solve, with one
 //     factorization per matrix, computed once and shared by every solve, det,
 //     logdet and standalone inverse of it: LLT for structurally symmetric
-//     nodes when positive definite, PartialPivLU otherwise; solves with a
-//     singular matrix (reciprocal condition number below 1e-13, as in the
-//     evaluator) throw std::domain_error; logdet throws std::domain_error when
-//     det <= 0;
+//     nodes when positive definite, PartialPivLU otherwise (so positive
+//     definiteness is tested, never assumed); solves with a singular matrix
+//     (reciprocal condition number below 1e-13, as in the evaluator) throw
+//     std::domain_error; logdet throws std::domain_error when det <= 0;
+//   - det is the product of the pivots renormalized by powers of two, and
+//     det(A) and det(A)^p factors of a product are applied last, as c * 2^q
+//     with |c| near 1 (Factor::times_det): det(X)*inv(X)' at X = 1e-200*I is
+//     1e-200*I although det(X) underflows, and a det whose running product
+//     of pivots overflows is still computed; a result too large for a double
+//     throws std::domain_error, one too small is 0;
+//   - norm2 is the plain 2-norm while its squares stay in range, else Eigen's
+//     stableNorm (as the evaluator computes it), never a bare .norm();
 //   - every subexpression the code refers to more than once is computed once
 //     into a temporary (explicitly typed, so no Eigen expression template
 //     outlives its operands), in dependency order, inside one function
@@ -32,8 +41,10 @@
 //   - a dimension is read off the size of an input that has it; one that no
 //     input has is a member dim_<name> of Inputs;
 //   - input sizes are checked against the declared shapes and symmetric inputs
-//     for symmetry (to 1e-10 relative, as the value-file reader does), throwing
-//     std::invalid_argument;
+//     for symmetry entry by entry (|a_ij - a_ji| <= 1e-10 * max(|a_ij|,
+//     |a_ji|), as the value-file reader does), throwing std::invalid_argument;
+//     a symmetric input is then read through its exactly symmetrized copy, a
+//     local sym0, sym1, ...;
 //   - numbers are written so that the compiler reads back the same double;
 //   - every operator is lowered: from its Eigen column of print/spellings.def
 //     (a method, or an entrywise function), or (where the column says Own)

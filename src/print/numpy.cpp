@@ -13,9 +13,28 @@
 //     dot product, scalar*X a broadcast, else @); a term c*ones(n) of a
 //     vector sum (a column or a row, both 1-D) is written c, which NumPy
 //     and PyTorch add to every entry (1.0 + np.exp(x_v));
-//   - inv(A)*B is a solve, B*inv(A) a solve with A', never an explicit
-//     inverse; logdet goes through slogdet and raises ValueError when the
-//     determinant is not positive;
+//   - the module performs the checks of matcalc eval and never returns a
+//     number that eval would refuse on the same grounds, raising ValueError
+//     (naming the function) instead:
+//       * every matrix that is solved with, inverted or has its det taken
+//         goes through one _Factor per matrix (a local fac0, fac1, ...):
+//         inv(A)*B is fac.solve(B), B*inv(A) a solve with A', a standalone
+//         inv(A) is formed only where the IR has one (and once); a solve or
+//         an inverse needs a reciprocal condition number (1-norm, computed
+//         once per matrix) of at least 1e-13, as in src/eval/evaluate.cpp;
+//       * a symmetric input is checked entry by entry, |a_ij - a_ji| <=
+//         1e-10 * max(|a_ij|, |a_ji|) as the values reader does, and used
+//         exactly symmetrized;
+//       * norm2 is the plain 2-norm while its squares stay in range, else
+//         scaled by the largest entry (norm2 of [1e-200, 1e-200] is not 0);
+//       * det(A) and det(A)^p factors of a product are applied last, as
+//         c * 2^q with |c| near 1, from a det of A with its rows scaled by
+//         powers of two: det(X)*inv(X)' at X = 1e-200*I is 1e-200*I although
+//         det(X) underflows; a result too large for a double raises, one too
+//         small is 0;
+//     logdet goes through slogdet and raises ValueError when the determinant
+//     is not positive; no Cholesky factorization is relied on, so no input
+//     needs to be positive definite beyond what the functions check;
 //   - every subexpression the code would use more than once is computed once
 //     into a temporary, in dependency order, inside one function _forward that
 //     value, gradient and hessian share; value() computes only what the value

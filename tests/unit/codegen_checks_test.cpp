@@ -70,46 +70,135 @@ struct Case {
 const std::vector<Case>& cases() {
   const double ln2 = std::log(2.0);
   static const std::vector<Case> cs = {
-      {"Norm2OfTinyVectorIsNotZero", "norm2(x)", "x: vector(n)", "x", {{"x", V({1e-200, 1e-200})}},
-       std::sqrt(2.0) * 1e-200, V({std::sqrt(0.5), std::sqrt(0.5)})},
-      {"Norm2NearTheUnderflowEdgeIsExact", "norm2(x)", "x: vector(n)", "x", {{"x", V({3e-160, 4e-160})}},
-       5e-160, V({0.6, 0.8})},
-      {"Norm2OfHugeVectorDoesNotOverflow", "norm2(x)", "x: vector(n)", "x", {{"x", V({3e200, 4e200})}},
-       5e200, V({0.6, 0.8})},
-      {"FrobeniusNormOfTinyMatrixIsNotZero", "norm2(W)", "W: matrix(n,k)", "W",
-       {{"W", M(2, 2, {3e-200, 0, 0, 4e-200})}}, 5e-200, M(2, 2, {0.6, 0, 0, 0.8})},
-      {"NormInsideAGradientIsScaled", "norm2(A*x)", "A: matrix(n,n); x: vector(n)", "x",
-       {{"A", M(2, 2, {1, 0, 0, 1})}, {"x", V({3e-170, 4e-170})}}, 5e-170, V({0.6, 0.8})},
+      {"Norm2OfTinyVectorIsNotZero",
+       "norm2(x)",
+       "x: vector(n)",
+       "x",
+       {{"x", V({1e-200, 1e-200})}},
+       std::sqrt(2.0) * 1e-200,
+       V({std::sqrt(0.5), std::sqrt(0.5)})},
+      {"Norm2NearTheUnderflowEdgeIsExact",
+       "norm2(x)",
+       "x: vector(n)",
+       "x",
+       {{"x", V({3e-160, 4e-160})}},
+       5e-160,
+       V({0.6, 0.8})},
+      {"Norm2OfHugeVectorDoesNotOverflow",
+       "norm2(x)",
+       "x: vector(n)",
+       "x",
+       {{"x", V({3e200, 4e200})}},
+       5e200,
+       V({0.6, 0.8})},
+      {"FrobeniusNormOfTinyMatrixIsNotZero",
+       "norm2(W)",
+       "W: matrix(n,k)",
+       "W",
+       {{"W", M(2, 2, {3e-200, 0, 0, 4e-200})}},
+       5e-200,
+       M(2, 2, {0.6, 0, 0, 0.8})},
+      {"NormInsideAGradientIsScaled",
+       "norm2(A*x)",
+       "A: matrix(n,n); x: vector(n)",
+       "x",
+       {{"A", M(2, 2, {1, 0, 0, 1})}, {"x", V({3e-170, 4e-170})}},
+       5e-170,
+       V({0.6, 0.8})},
       // The classic singular 3 x 3 matrix, near-singular in floating point:
       // its reciprocal condition number is about 1.5e-18.
-      {"NearSingularSolveRaises", "x'*inv(A)*x", "x: vector(n); A: matrix(n,n)", "x",
-       {{"A", M(3, 3, {1, 2, 3, 4, 5, 6, 7, 8, 9})}, {"x", V({1, 0, 0})}}, std::nullopt, MatrixXd(), "singular"},
-      {"ExactlySingularSolveRaisesAClearError", "x'*inv(A)*x", "x: vector(n); A: matrix(n,n)", "x",
-       {{"A", M(2, 2, {1, 2, 2, 4})}, {"x", V({1, 1})}}, std::nullopt, MatrixXd(), "singular"},
+      {"NearSingularSolveRaises",
+       "x'*inv(A)*x",
+       "x: vector(n); A: matrix(n,n)",
+       "x",
+       {{"A", M(3, 3, {1, 2, 3, 4, 5, 6, 7, 8, 9})}, {"x", V({1, 0, 0})}},
+       std::nullopt,
+       MatrixXd(),
+       "singular"},
+      {"ExactlySingularSolveRaisesAClearError",
+       "x'*inv(A)*x",
+       "x: vector(n); A: matrix(n,n)",
+       "x",
+       {{"A", M(2, 2, {1, 2, 2, 4})}, {"x", V({1, 1})}},
+       std::nullopt,
+       MatrixXd(),
+       "singular"},
       // det A = 2^-50 > 0, so logdet is fine; its gradient inv(A') is not.
-      {"NearSingularInverseInAGradientRaises", "logdet(A)", "A: matrix(n,n)", "A",
-       {{"A", M(2, 2, {1, 1, 1, 1 + std::ldexp(1.0, -50)})}}, -50 * ln2, MatrixXd(), "", "singular"},
-      {"WellConditionedSolveStillWorks", "x'*inv(A)*x", "x: vector(n); A: matrix(n,n)", "x",
-       {{"A", M(2, 2, {2, 1, 1, 3})}, {"x", V({1, 2})}}, 1.4, V({0.4, 1.2})},
-      {"AsymmetricSymmetricInputRaises", "x'*S*y", "x: vector(n); y: vector(n); S: symmetric(n)", "x",
-       {{"S", M(2, 2, {1e10, 1, 0, 1})}, {"x", V({1, 0})}, {"y", V({0, 1})}}, std::nullopt, MatrixXd(),
+      {"NearSingularInverseInAGradientRaises",
+       "logdet(A)",
+       "A: matrix(n,n)",
+       "A",
+       {{"A", M(2, 2, {1, 1, 1, 1 + std::ldexp(1.0, -50)})}},
+       -50 * ln2,
+       MatrixXd(),
+       "",
+       "singular"},
+      {"WellConditionedSolveStillWorks",
+       "x'*inv(A)*x",
+       "x: vector(n); A: matrix(n,n)",
+       "x",
+       {{"A", M(2, 2, {2, 1, 1, 3})}, {"x", V({1, 2})}},
+       1.4,
+       V({0.4, 1.2})},
+      {"AsymmetricSymmetricInputRaises",
+       "x'*S*y",
+       "x: vector(n); y: vector(n); S: symmetric(n)",
+       "x",
+       {{"S", M(2, 2, {1e10, 1, 0, 1})}, {"x", V({1, 0})}, {"y", V({0, 1})}},
+       std::nullopt,
+       MatrixXd(),
        "symmetric"},
       // Within the tolerance the input is used exactly symmetrized, as eval does.
-      {"NearlySymmetricInputIsSymmetrized", "x'*S*y", "x: vector(n); y: vector(n); S: symmetric(n)", "x",
-       {{"S", M(2, 2, {2, 1, 1 + 1e-12, 3})}, {"x", V({1, 0})}, {"y", V({0, 1})}}, 1 + 0.5e-12,
-       V({1 + 0.5e-12, 3}), "", "", 1e-15},
-      {"DetGradientAtTinyScaleIsNotZero", "det(X)", "X: matrix(n,n)", "X",
-       {{"X", M(2, 2, {1e-200, 0, 0, 1e-200})}}, 0.0, M(2, 2, {1e-200, 0, 0, 1e-200})},
-      {"DetSquaredGradientAtTinyScaleIsNotZero", "det(X)^2", "X: matrix(n,n)", "X",
-       {{"X", M(2, 2, {1e-100, 0, 0, 1e-100})}}, 0.0, M(2, 2, {2e-300, 0, 0, 2e-300})},
+      {"NearlySymmetricInputIsSymmetrized",
+       "x'*S*y",
+       "x: vector(n); y: vector(n); S: symmetric(n)",
+       "x",
+       {{"S", M(2, 2, {2, 1, 1 + 1e-12, 3})}, {"x", V({1, 0})}, {"y", V({0, 1})}},
+       1 + 0.5e-12,
+       V({1 + 0.5e-12, 3}),
+       "",
+       "",
+       1e-15},
+      {"DetGradientAtTinyScaleIsNotZero",
+       "det(X)",
+       "X: matrix(n,n)",
+       "X",
+       {{"X", M(2, 2, {1e-200, 0, 0, 1e-200})}},
+       0.0,
+       M(2, 2, {1e-200, 0, 0, 1e-200})},
+      {"DetSquaredGradientAtTinyScaleIsNotZero",
+       "det(X)^2",
+       "X: matrix(n,n)",
+       "X",
+       {{"X", M(2, 2, {1e-100, 0, 0, 1e-100})}},
+       0.0,
+       M(2, 2, {2e-300, 0, 0, 2e-300})},
       // The pivots' running product overflows; the determinant is 1e100. The
       // gradient needs inv(X), whose condition number is 1e500.
-      {"DetWhosePivotProductOverflowsIsRepresentable", "det(X)", "X: matrix(n,n)", "X",
-       {{"X", M(3, 3, {1e200, 0, 0, 0, 1e200, 0, 0, 0, 1e-300})}}, 1e100, MatrixXd(), "", "singular"},
-      {"DetThatOverflowsRaises", "det(X)", "X: matrix(n,n)", "X", {{"X", M(2, 2, {1e200, 0, 0, 1e200})}},
-       std::nullopt, MatrixXd(), "det"},
-      {"QuotientByTinyDetIsRepresentable", "x'*x/det(X)", "x: vector(n); X: matrix(n,n)", "x",
-       {{"X", M(2, 2, {1e-160, 0, 0, 1e-160})}, {"x", V({1e-100, 0})}}, 1e120, V({2e220, 0})},
+      {"DetWhosePivotProductOverflowsIsRepresentable",
+       "det(X)",
+       "X: matrix(n,n)",
+       "X",
+       {{"X", M(3, 3, {1e200, 0, 0, 0, 1e200, 0, 0, 0, 1e-300})}},
+       1e100,
+       MatrixXd(),
+       "",
+       "singular"},
+      {"DetThatOverflowsRaises",
+       "det(X)",
+       "X: matrix(n,n)",
+       "X",
+       {{"X", M(2, 2, {1e200, 0, 0, 1e200})}},
+       std::nullopt,
+       MatrixXd(),
+       "det"},
+      {"QuotientByTinyDetIsRepresentable",
+       "x'*x/det(X)",
+       "x: vector(n); X: matrix(n,n)",
+       "x",
+       {{"X", M(2, 2, {1e-160, 0, 0, 1e-160})}, {"x", V({1e-100, 0})}},
+       1e120,
+       V({2e220, 0})},
   };
   return cs;
 }
@@ -161,7 +250,8 @@ MatrixXd decoded(const json& enc, const MatrixXd& like) {
   MatrixXd m(like.rows(), like.cols());
   const json& d = enc["data"];
   for (Eigen::Index i = 0; i < like.rows(); ++i)
-    for (Eigen::Index j = 0; j < like.cols(); ++j) m(i, j) = like.cols() == 1 && d[i].is_number() ? d[i].get<double>() : d[i][j].get<double>();
+    for (Eigen::Index j = 0; j < like.cols(); ++j)
+      m(i, j) = like.cols() == 1 && d[i].is_number() ? d[i].get<double>() : d[i][j].get<double>();
   return m;
 }
 
@@ -186,7 +276,8 @@ void expect_python(const Case& c, const std::string& py, PyTarget target) {
   MatrixXd g = decoded(r["gradient"], c.gradient);
   for (Eigen::Index i = 0; i < g.size(); ++i)
     EXPECT_TRUE(relatively_close(g(i), c.gradient(i), c.tolerance))
-        << "gradient entry " << i << ": " << g(i) << ", want " << c.gradient(i) << "\n" << mod;
+        << "gradient entry " << i << ": " << g(i) << ", want " << c.gradient(i) << "\n"
+        << mod;
 }
 
 const std::optional<std::string>& torch_python() {
@@ -220,8 +311,10 @@ const Toolchain& toolchain() {
         t.eigen_include = dir;
         break;
       }
-    if (t.cxx.empty()) t.missing = "no C++ compiler found (tried $CXX, c++, g++, clang++)";
-    else if (t.eigen_include.empty()) t.missing = "no Eigen headers found (tried /usr/include/eigen3 and others)";
+    if (t.cxx.empty())
+      t.missing = "no C++ compiler found (tried $CXX, c++, g++, clang++)";
+    else if (t.eigen_include.empty())
+      t.missing = "no Eigen headers found (tried /usr/include/eigen3 and others)";
     return t;
   }();
   return tc;
@@ -337,10 +430,7 @@ const EigenRun& eigen_run() {
   return run;
 }
 
-void expect_eigen(const Case& c) {
-  const EigenRun& run = eigen_run();
-  if (!run.skipped.empty()) GTEST_SKIP() << run.skipped;
-  ASSERT_EQ(run.failure, "");
+void expect_eigen(const EigenRun& run, const Case& c) {
   ASSERT_TRUE(run.results.count(c.name)) << "no output for " << c.name;
   const EigenResult& r = run.results.at(c.name);
   if (!c.value) {
@@ -363,17 +453,15 @@ void expect_eigen(const Case& c) {
 
 }  // namespace
 
-// One test per case and target: CodegenChecksNumPy.<case>, CodegenChecksTorch.<case>, CodegenChecksEigen.<case>.
-#define CODEGEN_CHECK(NAME)                                                                           \
-  TEST(CodegenChecksNumPy, NAME) {                                                                    \
-    REQUIRE_NUMPY_PYTHON(py);                                                                         \
-    expect_python(case_named(#NAME), py, PyTarget::NumPy);                                            \
-  }                                                                                                   \
-  TEST(CodegenChecksTorch, NAME) {                                                                    \
-    if (!torch_python()) GTEST_SKIP() << "no Python interpreter here can import torch and numpy";     \
-    expect_python(case_named(#NAME), *torch_python(), PyTarget::Torch);                               \
-  }                                                                                                   \
-  TEST(CodegenChecksEigen, NAME) { expect_eigen(case_named(#NAME)); }
+// One NumPy test per case, named after the bug. Running a case needs an
+// interpreter start only, so each is a test of its own; the PyTorch and the
+// Eigen tests below run every case in one test (the Eigen program is one
+// translation unit, compiled once per process).
+#define CODEGEN_CHECK(NAME)                                \
+  TEST(CodegenChecksNumPy, NAME) {                         \
+    REQUIRE_NUMPY_PYTHON(py);                              \
+    expect_python(case_named(#NAME), py, PyTarget::NumPy); \
+  }
 
 CODEGEN_CHECK(Norm2OfTinyVectorIsNotZero)
 CODEGEN_CHECK(Norm2NearTheUnderflowEdgeIsExact)
@@ -391,6 +479,24 @@ CODEGEN_CHECK(DetSquaredGradientAtTinyScaleIsNotZero)
 CODEGEN_CHECK(DetWhosePivotProductOverflowsIsRepresentable)
 CODEGEN_CHECK(DetThatOverflowsRaises)
 CODEGEN_CHECK(QuotientByTinyDetIsRepresentable)
+
+TEST(CodegenChecksTorch, EveryCaseRaisesOrMatches) {
+  if (!torch_python()) GTEST_SKIP() << "no Python interpreter here can import torch and numpy";
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(c.name);
+    expect_python(c, *torch_python(), PyTarget::Torch);
+  }
+}
+
+TEST(CodegenChecksEigen, EveryCaseRaisesOrMatches) {
+  const EigenRun& run = eigen_run();
+  if (!run.skipped.empty()) GTEST_SKIP() << run.skipped;
+  ASSERT_EQ(run.failure, "");
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(c.name);
+    expect_eigen(run, c);
+  }
+}
 
 // Every case is run: a case left out of the list above is an error.
 TEST(CodegenChecks, EveryCaseHasItsTests) {
