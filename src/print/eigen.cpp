@@ -209,8 +209,23 @@ std::string safe_identifier(const std::string& name) {
 }
 
 // Helpers a source may define; only those used are written.
-enum class Helper { CheckSize, CheckSymmetric, Factor, Norm2, MatPow, Kron, Vec, Reshape, Sym, LogSumExp, Softmax,
-                    Sigmoid, Softplus, Relu, Sign };
+enum class Helper {
+  CheckSize,
+  CheckSymmetric,
+  Factor,
+  Norm2,
+  MatPow,
+  Kron,
+  Vec,
+  Reshape,
+  Sym,
+  LogSumExp,
+  Softmax,
+  Sigmoid,
+  Softplus,
+  Relu,
+  Sign
+};
 using Helpers = std::set<Helper>;
 
 std::string helper_source(Helper h) {
@@ -576,7 +591,6 @@ class EigenEmitter final : public Emitter {
   // Eigen folds a transpose into the operation that uses it.
   Code transposed(const Code& c, Kind k) const override { return transpose_code(c, k); }
 
-
   Code helper_call(Helper h, std::string_view fn, std::initializer_list<Code> args) {
     helpers_.insert(h);
     return call("detail::" + std::string(fn), args);
@@ -702,7 +716,6 @@ class EigenEmitter final : public Emitter {
     }
     throw Error(ErrorKind::Unsupported, "no C++ form for operator " + std::string(op_name(e->op)));
   }
-
 
   // f(x) for a matrix argument; the builders fold f of a scalar to the scalar
   // (tr(s) = sum(s) = sym(s) = logsumexp(s) = s), which this mirrors.

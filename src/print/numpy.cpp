@@ -104,7 +104,20 @@ std::string py_doc_text(std::string_view s) {
 
 // Helpers a module may define; only those used are written.
 enum class Helper {
-  Input, Scalar, Vector, Matrix, Symmetric, Dim, Factor, LogDet, Norm2, Sym, LogSumExp, Softmax, Sigmoid, ReshapeF
+  Input,
+  Scalar,
+  Vector,
+  Matrix,
+  Symmetric,
+  Dim,
+  Factor,
+  LogDet,
+  Norm2,
+  Sym,
+  LogSumExp,
+  Softmax,
+  Sigmoid,
+  ReshapeF
 };
 using Helpers = std::set<Helper>;
 
