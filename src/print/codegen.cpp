@@ -59,6 +59,22 @@ std::vector<DimSource> dim_sources(const std::map<std::string, Expr>& symbols, c
   return out;
 }
 
+InverseOf inverse_of(Expr inv_node) {
+  Expr a = inv_node->kid(0);
+  if (a->op == Op::Transpose) return {a->kid(0), true};
+  return {a, false};
+}
+
+Expr determinant_source(Expr a) { return a->op == Op::Transpose ? a->kid(0) : a; }
+
+DetPower det_power(Expr f) {
+  auto det_of_matrix = [](Expr d) { return d->op == Op::Det && !d->kid(0)->is_scalar(); };
+  if (det_of_matrix(f)) return {determinant_source(f->kid(0)), 1.0};
+  if (f->op == Op::Pow && det_of_matrix(f->kid(0)) && f->kid(1)->op == Op::Const)
+    return {determinant_source(f->kid(0)->kid(0)), f->kid(1)->value};
+  return {};
+}
+
 // ------------------------------------------------------------ the emitter
 
 Emitter::Emitter(const ModuleSpec& spec, std::string_view what) : spec_(spec) {
@@ -206,8 +222,13 @@ Code Emitter::lower_product(Expr e, bool flip_sign, bool scalar_only) {
   std::vector<Code> items;
   std::vector<Code> den;
   std::vector<Expr> chain;
+  std::vector<DetPower> dets;
   for (Expr k : e->kids) {
-    if (k->op == Op::Const) {
+    if (DetPower d = det_power(k); d.matrix) {
+      // det(A) underflows or overflows long before det(A)*X does (det(X)*inv(X)'
+      // at X = 1e-200*I): the factor is applied to the rest in a scaled form.
+      dets.push_back(d);
+    } else if (k->op == Op::Const) {
       coef *= k->value;
     } else if (!k->is_scalar()) {
       if (!scalar_only) chain.push_back(k);
@@ -237,6 +258,7 @@ Code Emitter::lower_product(Expr e, bool flip_sign, bool scalar_only) {
   for (; next < items.size(); ++next) acc = binary(acc, "*", items[next], kMul);
   // A divisor is a scalar: every target divides an array by a scalar.
   for (const Code& d : den) acc = binary(acc, "/", d, kMul);
+  for (const DetPower& d : dets) acc = times_det(factorization(d.matrix), acc, d.power);
   return acc;
 }
 

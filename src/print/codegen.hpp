@@ -54,6 +54,23 @@ struct DimSource {
 };
 std::vector<DimSource> dim_sources(const std::map<std::string, Expr>& symbols, const std::string& name);
 
+// inv(A) and inv(A') are solved with A's factorization, transposed for A'.
+struct InverseOf {
+  Expr matrix;
+  bool transposed;
+};
+InverseOf inverse_of(Expr inv_node);
+// The matrix whose factorization det/logdet of `a` uses: det(A') = det(A).
+Expr determinant_source(Expr a);
+
+// A scalar factor det(A)^p of a product (p a constant; det(A) itself is p =
+// 1): the matrix A and the power, or nothing.
+struct DetPower {
+  Expr matrix = nullptr;
+  double power = 0;
+};
+DetPower det_power(Expr factor);
+
 class Emitter {
  public:
   virtual ~Emitter() = default;
@@ -85,6 +102,11 @@ class Emitter {
   // inv(A)*B and B*inv(A), `inv` the Inv node, `s` the product's shape.
   virtual Code solve_left(Expr inv, const Code& b, const Shape& s) = 0;
   virtual Code solve_right(const Code& b, const Shape& bs, Expr inv, const Shape& s) = 0;
+  // det(A)^p * x, `fac` the code of A's factorization and x the rest of a
+  // product (a scalar or an array): computed in a scaled form (sign and
+  // log|det A|, combined with the magnitude of x), so that a representable
+  // result is computed where det(A)^p alone under- or overflows.
+  virtual Code times_det(const Code& fac, const Code& x, double power) = 0;
 
   // ---- hooks: the stages of the forward function
   virtual std::string stage_prologue(int stage) = 0;  // inputs and dimensions it needs first
@@ -111,7 +133,7 @@ class Emitter {
   // a + b - 2 * c: a negative term inlined here prints as a subtraction.
   Code lower_sum(Expr e);
   // coef * scalars... * (matrix chain) / denominators...; `scalar_only`
-  // leaves the chain out.
+  // leaves the chain out. Factors det(A)^p are applied last, by times_det.
   Code lower_product(Expr e, bool flip_sign, bool scalar_only = false);
   // A broadcast term ones(n) or c*ones(n) as the scalar 1 or c.
   Code lower_product_scalar_part(Expr term, bool flip_sign);

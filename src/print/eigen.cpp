@@ -8,7 +8,8 @@
 //   - inputs are members of `Inputs`, read as in.<member>; a symbol's member
 //     is its own name unless that is a keyword, a macro of the included
 //     headers, reserved or not an identifier; generated locals are t0, t1,
-//     ... (temporaries), fac0, ... (factorizations) and d_<dim> (dimensions),
+//     ... (temporaries), fac0, ... (factorizations), sym0, ... (symmetric
+//     inputs) and d_<dim> (dimensions),
 //     so no user name can collide with them;
 //   - values follow the IR's shapes with their orientation: double for a
 //     scalar, VectorXd for n x 1, RowVectorXd for 1 x n, MatrixXd otherwise;
@@ -20,10 +21,18 @@
 //   - inv(A)*B is a solve and B*inv(A) a transposed solve, with one
 //     factorization per matrix, computed once and shared by every solve, det,
 //     logdet and standalone inverse of it: LLT for structurally symmetric
-//     nodes when positive definite, PartialPivLU otherwise; solves with a
-//     singular matrix (reciprocal condition number below 1e-13, as in the
-//     evaluator) throw std::domain_error; logdet throws std::domain_error when
-//     det <= 0;
+//     nodes when positive definite, PartialPivLU otherwise (so positive
+//     definiteness is tested, never assumed); solves with a singular matrix
+//     (reciprocal condition number below 1e-13, as in the evaluator) throw
+//     std::domain_error; logdet throws std::domain_error when det <= 0;
+//   - det is the product of the pivots renormalized by powers of two, and
+//     det(A) and det(A)^p factors of a product are applied last, as c * 2^q
+//     with |c| near 1 (Factor::times_det): det(X)*inv(X)' at X = 1e-200*I is
+//     1e-200*I although det(X) underflows, and a det whose running product
+//     of pivots overflows is still computed; a result too large for a double
+//     throws std::domain_error, one too small is 0;
+//   - norm2 is the plain 2-norm while its squares stay in range, else Eigen's
+//     stableNorm (as the evaluator computes it), never a bare .norm();
 //   - every subexpression the code refers to more than once is computed once
 //     into a temporary (explicitly typed, so no Eigen expression template
 //     outlives its operands), in dependency order, inside one function
@@ -32,8 +41,10 @@
 //   - a dimension is read off the size of an input that has it; one that no
 //     input has is a member dim_<name> of Inputs;
 //   - input sizes are checked against the declared shapes and symmetric inputs
-//     for symmetry (to 1e-10 relative, as the value-file reader does), throwing
-//     std::invalid_argument;
+//     for symmetry entry by entry (|a_ij - a_ji| <= 1e-10 * max(|a_ij|,
+//     |a_ji|), as the value-file reader does), throwing std::invalid_argument;
+//     a symmetric input is then read through its exactly symmetrized copy, a
+//     local sym0, sym1, ...;
 //   - numbers are written so that the compiler reads back the same double;
 //   - every operator is lowered: from its Eigen column of print/spellings.def
 //     (a method, or an entrywise function), or (where the column says Own)
@@ -198,8 +209,23 @@ std::string safe_identifier(const std::string& name) {
 }
 
 // Helpers a source may define; only those used are written.
-enum class Helper { CheckSize, CheckSymmetric, Factor, MatPow, Kron, Vec, Reshape, Sym, LogSumExp, Softmax,
-                    Sigmoid, Softplus, Relu, Sign };
+enum class Helper {
+  CheckSize,
+  CheckSymmetric,
+  Factor,
+  Norm2,
+  MatPow,
+  Kron,
+  Vec,
+  Reshape,
+  Sym,
+  LogSumExp,
+  Softmax,
+  Sigmoid,
+  Softplus,
+  Relu,
+  Sign
+};
 using Helpers = std::set<Helper>;
 
 std::string helper_source(Helper h) {
@@ -214,11 +240,18 @@ std::string helper_source(Helper h) {
 }
 )CPP";
     case Helper::CheckSymmetric:
-      return R"CPP(static inline void check_symmetric(const char* name, const Eigen::MatrixXd& x) {
-  if (x.size() == 0) return;
-  const double scale = x.cwiseAbs().maxCoeff();
-  if (!((x - x.transpose()).cwiseAbs().maxCoeff() <= 1e-10 * scale))
-    throw std::invalid_argument(std::string("input ") + name + " is declared symmetric but its value is not");
+      return R"CPP(// A symmetric input, checked entry by entry as matcalc's values reader does
+// (|a_ij - a_ji| <= 1e-10 * max(|a_ij|, |a_ji|)), then made exactly symmetric.
+static inline Eigen::MatrixXd checked_symmetric(const char* name, const Eigen::MatrixXd& x) {
+  for (Eigen::Index j = 0; j < x.cols(); ++j)
+    for (Eigen::Index i = 0; i < j; ++i) {
+      const double a = x(i, j), b = x(j, i);
+      if (!(std::fabs(a - b) <= 1e-10 * std::fmax(std::fabs(a), std::fabs(b))))
+        throw std::invalid_argument(std::string("input ") + name + " is declared symmetric but its value is not: " +
+                                    "entries (" + std::to_string(i + 1) + "," + std::to_string(j + 1) + ") and (" +
+                                    std::to_string(j + 1) + "," + std::to_string(i + 1) + ") differ");
+    }
+  return 0.5 * (x + x.transpose());
 }
 )CPP";
     case Helper::Factor:
@@ -257,12 +290,14 @@ class Factor {
   }
   Eigen::MatrixXd inverse() const { return solve(Eigen::MatrixXd::Identity(n_, n_)); }
   Eigen::MatrixXd inverse_transposed() const { return solve_transposed(Eigen::MatrixXd::Identity(n_, n_)); }
+  // det A; one too large for a double throws, one too small is 0.
   double det() const {
-    if (cholesky_) {
-      const double p = llt_.matrixLLT().diagonal().prod();
-      return p * p;
-    }
-    return lu_.determinant();
+    double m = 0.0;
+    long e = 0;
+    det_parts(&m, &e);
+    const double d = std::ldexp(m, clamped(static_cast<double>(e)));
+    if (!std::isfinite(d)) throw std::domain_error("det: result is not finite (overflow)");
+    return d;
   }
   // log(det A), from the factors (never log(det(A))); det A <= 0 throws.
   double log_det() const {
@@ -278,12 +313,89 @@ class Factor {
     if (sign <= 0.0) throw std::domain_error("logdet: the determinant is not positive (it is negative)");
     return s;
   }
+  // det(A)^p * x, with det(A)^p kept as c * 2^q (|c| near 1) and the power of
+  // two applied to each entry last: det(X)*inv(X)' at X = 1e-200*I is
+  // 1e-200*I although det(X) alone underflows. A result too large for a
+  // double throws; one too small is 0.
+  double times_det(double x, double p) const {
+    int q = 0;
+    const double c = det_power(p, &q);
+    const double r = std::ldexp(x * c, q);
+    if (std::isfinite(x) && !std::isfinite(r)) throw std::domain_error("det: result is not finite (overflow)");
+    return r;
+  }
+  template <class D>
+  typename D::PlainObject times_det(const Eigen::MatrixBase<D>& x_in, double p) const {
+    typename D::PlainObject x = x_in;
+    int q = 0;
+    const double c = det_power(p, &q);
+    const bool finite = x.allFinite();
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = std::ldexp(x.data()[i] * c, q);
+    if (finite && !x.allFinite()) throw std::domain_error("det: result is not finite (overflow)");
+    return x;
+  }
 
  private:
+  // An exponent of two as an int, clamped far past the range of a double.
+  static int clamped(double e) { return static_cast<int>(std::fmax(-100000.0, std::fmin(100000.0, e))); }
+  // det A = m * 2^e with 0.5 <= |m| < 1 (m = 0 when A is singular): the
+  // product of the pivots, renormalized by powers of two at every step, so
+  // that no partial product under- or overflows and no rounding is added.
+  void det_parts(double* m_out, long* e_out) const {
+    double m = 1.0;
+    long e = 0;
+    auto times = [&](double f) {
+      int k = 0;
+      m *= std::frexp(f, &k);
+      e += k;
+      m = std::frexp(m, &k);
+      e += k;
+    };
+    if (cholesky_) {
+      for (Eigen::Index i = 0; i < n_; ++i) {
+        times(llt_.matrixLLT()(i, i));
+        times(llt_.matrixLLT()(i, i));
+      }
+    } else if (zero_pivot_) {
+      m = 0.0;
+    } else {
+      times(static_cast<double>(lu_.permutationP().determinant()));
+      for (Eigen::Index i = 0; i < n_; ++i) times(lu_.matrixLU()(i, i));
+    }
+    *m_out = m;
+    *e_out = m == 0.0 ? 0 : e;
+  }
+  // det(A)^p = c * 2^q, for a constant p.
+  double det_power(double p, int* q) const {
+    double m = 0.0;
+    long e = 0;
+    det_parts(&m, &e);
+    *q = 0;
+    if (m == 0.0) {
+      if (p < 0.0) throw std::domain_error("'/': division by zero (the determinant is 0)");
+      return p == 0.0 ? 1.0 : 0.0;
+    }
+    if (m < 0.0 && p != std::round(p))
+      throw std::domain_error("'^': a negative determinant raised to a non-integer power");
+    const double ep = static_cast<double>(e) * p;
+    const double whole = std::floor(ep);
+    *q = clamped(whole);
+    const double c = std::pow(std::fabs(m), p) * std::exp2(ep - whole);
+    return m < 0.0 && std::fmod(p, 2.0) != 0.0 ? -c : c;
+  }
   void require_invertible() const {
     if (!(rcond_ >= 1e-13))
-      throw std::domain_error("inv: the matrix is singular (reciprocal condition number " + std::to_string(rcond_) +
-                              ")");
+      throw std::domain_error("inv: matrix is singular (reciprocal condition number " + scientific(rcond_) +
+                              " is below 1e-13)");
+  }
+  // A positive number as 1.54198e-18, for messages (std::to_string is fixed-point).
+  static std::string scientific(double v) {
+    if (!(v > 0.0) || !std::isfinite(v)) return v == 0.0 ? "0" : std::to_string(v);
+    const double e = std::floor(std::log10(v));
+    std::string m = std::to_string(v / std::pow(10.0, e));
+    while (m.size() > 1 && m.back() == '0') m.pop_back();
+    if (m.back() == '.') m.pop_back();
+    return m + "e" + std::to_string(static_cast<int>(e));
   }
   Eigen::LLT<Eigen::MatrixXd> llt_;
   Eigen::PartialPivLU<Eigen::MatrixXd> lu_;
@@ -292,6 +404,18 @@ class Factor {
   bool zero_pivot_ = false;
   double rcond_ = 0.0;
 };
+)CPP";
+    case Helper::Norm2:
+      return R"CPP(// The 2-norm (Frobenius for a matrix), as matcalc eval computes it: the square
+// root of the sum of squares, or Eigen's scaled stableNorm where the squares
+// under- or overflow (norm2 of [1e-200, 1e-200] is not 0).
+template <class D>
+static inline double norm2(const Eigen::MatrixBase<D>& x) {
+  const typename D::PlainObject v = x;
+  const double r = v.norm();
+  if (r > 1e-140 && r < 1e140) return r;
+  return v.stableNorm();
+}
 )CPP";
     case Helper::MatPow:
       return R"CPP(// x^k for k >= 0, by repeated squaring.
@@ -467,17 +591,6 @@ class EigenEmitter final : public Emitter {
   // Eigen folds a transpose into the operation that uses it.
   Code transposed(const Code& c, Kind k) const override { return transpose_code(c, k); }
 
-  // inv(A) and inv(A') are solved with A's factorization, transposed for A'.
-  struct InverseOf {
-    Expr matrix;
-    bool transposed;
-  };
-  static InverseOf inverse_of(Expr inv_node) {
-    Expr a = inv_node->kid(0);
-    if (a->op == Op::Transpose) return {a->kid(0), true};
-    return {a, false};
-  }
-
   Code helper_call(Helper h, std::string_view fn, std::initializer_list<Code> args) {
     helpers_.insert(h);
     return call("detail::" + std::string(fn), args);
@@ -521,7 +634,10 @@ class EigenEmitter final : public Emitter {
       case EigenOwn::Ones: return filled(e, "Ones", 1.0);
       case EigenOwn::Add: return lower_sum(e);
       case EigenOwn::Mul: return lower_product(e, false);
-      case EigenOwn::Pow: return call("std::pow", {ref(e->kid(0)), ref(e->kid(1))});
+      case EigenOwn::Pow:
+        // det(A)^p alone, scaled like det(A)^p times the rest of a product.
+        if (DetPower d = det_power(e); d.matrix) return times_det(factorization(d.matrix), cpp_number(1), d.power);
+        return call("std::pow", {ref(e->kid(0)), ref(e->kid(1))});
       case EigenOwn::MatPow: {
         Expr a = e->kid(0);
         if (a->is_scalar()) return call("std::pow", {ref(a), cpp_number(static_cast<double>(e->power))});
@@ -546,12 +662,12 @@ class EigenEmitter final : public Emitter {
       case EigenOwn::Det: {
         Expr a = e->kid(0);
         if (a->is_scalar()) return ref(a);
-        return method(factorization(inverse_of_arg(a)), "det");
+        return method(factorization(determinant_source(a)), "det");
       }
       case EigenOwn::LogDet: {
         Expr a = e->kid(0);
         if (a->is_scalar()) return call("std::log", {ref(a)});
-        return method(factorization(inverse_of_arg(a)), "log_det");
+        return method(factorization(determinant_source(a)), "log_det");
       }
       case EigenOwn::Inv: {
         Expr a = e->kid(0);
@@ -572,7 +688,7 @@ class EigenEmitter final : public Emitter {
       }
       case EigenOwn::Norm2:
         if (e->kid(0)->is_scalar()) return call("std::fabs", {ref(e->kid(0))});
-        return method(ref(e->kid(0)), "norm");
+        return helper_call(Helper::Norm2, "norm2", {ref(e->kid(0))});
       case EigenOwn::Norm1:
         if (e->kid(0)->is_scalar()) return call("std::fabs", {ref(e->kid(0))});
         return method(method(ref(e->kid(0)), "cwiseAbs"), "sum");
@@ -600,9 +716,6 @@ class EigenEmitter final : public Emitter {
     }
     throw Error(ErrorKind::Unsupported, "no C++ form for operator " + std::string(op_name(e->op)));
   }
-
-  // The matrix whose factorization det/logdet of `a` uses: det(A') = det(A).
-  static Expr inverse_of_arg(Expr a) { return a->op == Op::Transpose ? a->kid(0) : a; }
 
   // f(x) for a matrix argument; the builders fold f of a scalar to the scalar
   // (tr(s) = sum(s) = sym(s) = logsumexp(s) = s), which this mirrors.
@@ -668,6 +781,10 @@ class EigenEmitter final : public Emitter {
     return transpose_code(x, kind_of(s.transposed()));
   }
 
+  Code times_det(const Code& fac, const Code& x, double power) override {
+    return method(fac, "times_det", {x, cpp_number(power)});
+  }
+
   // vec(X) and reshape(X, r, c), both column-major.
   Code lower_reshape(Expr e) {
     Expr a = e->kid(0);
@@ -726,6 +843,8 @@ class EigenEmitter final : public Emitter {
            cpp_string("set Inputs::" + member + " to the size of dimension " + name) + ");\n";
   }
 
+  static bool is_symmetric_input(Expr sym) { return sym->symmetric && kind_of(sym->shape) == Kind::Matrix; }
+
   // Size and symmetry checks of an input, on its first use.
   std::string check_input(Expr sym) {
     Kind k = kind_of(sym->shape);
@@ -735,9 +854,10 @@ class EigenEmitter final : public Emitter {
     std::string s = "  detail::check_size(" + cpp_string(sym->name) + ", " + cpp_string(sym->shape.str()) + ", " +
                     x + ".rows(), " + x + ".cols(), " + dim(sym->shape.rows).s + ", " + dim(sym->shape.cols).s +
                     ");\n";
-    if (sym->symmetric && k == Kind::Matrix) {
+    if (is_symmetric_input(sym)) {
       helpers_.insert(Helper::CheckSymmetric);
-      s += "  detail::check_symmetric(" + cpp_string(sym->name) + ", " + x + ");\n";
+      s += "  const Eigen::MatrixXd " + names_.at(sym) + " = detail::checked_symmetric(" + cpp_string(sym->name) +
+           ", " + x + ");\n";
     }
     return s;
   }
@@ -797,7 +917,10 @@ class EigenEmitter final : public Emitter {
     if (spec_.hessian) params += ", " + hessian_type() + "* hessian_out";
     std::string s = "// The outputs up to `stage` (0: value, 1: gradient, 2: Hessian), sharing temporaries.\n";
     s += "inline void forward(" + params + ") {\n";
-    for (const auto& [name, sym] : symbols_) names_[sym] = "in." + member_of(name);
+    // A symmetric input is read through its checked, exactly symmetric copy sym<k>.
+    int copies = 0;
+    for (const auto& [name, sym] : symbols_)
+      names_[sym] = is_symmetric_input(sym) ? "sym" + std::to_string(copies++) : "in." + member_of(name);
     return s + stages() + "}\n";
   }
 

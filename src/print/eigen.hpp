@@ -11,14 +11,17 @@
 // A symbol whose name is a C++ keyword, a macro of the included headers or
 // not a valid identifier gets a safe member name (name_ or sym_...), noted in
 // a comment beside the member. Dimension symbols are read off the sizes of
-// the inputs; input sizes (and the symmetry of symmetric inputs) are checked,
-// throwing std::invalid_argument. The code follows the same ideas as the
+// the inputs; input sizes (and the symmetry of symmetric inputs, entry by
+// entry) are checked, throwing std::invalid_argument. The code follows the same ideas as the
 // NumPy module (see numpy.hpp): shared subexpressions are computed once into
 // temporaries, inv(A)*B is a solve with a factorization computed once per
 // matrix (LLT for symmetric positive definite nodes, else PartialPivLU; a
 // singular matrix throws std::domain_error), logdet comes from that
-// factorization and throws std::domain_error when det <= 0, and sigmoid,
-// softplus, logsumexp and softmax are evaluated stably.
+// factorization and throws std::domain_error when det <= 0, det and products
+// with det are computed in a scaled form (a representable result is
+// computed; one out of range throws), norm2 is scaled where its squares
+// under- or overflow, and sigmoid, softplus, logsumexp and softmax are
+// evaluated stably.
 #pragma once
 #include <string>
 

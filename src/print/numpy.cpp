@@ -13,9 +13,28 @@
 //     dot product, scalar*X a broadcast, else @); a term c*ones(n) of a
 //     vector sum (a column or a row, both 1-D) is written c, which NumPy
 //     and PyTorch add to every entry (1.0 + np.exp(x_v));
-//   - inv(A)*B is a solve, B*inv(A) a solve with A', never an explicit
-//     inverse; logdet goes through slogdet and raises ValueError when the
-//     determinant is not positive;
+//   - the module performs the checks of matcalc eval and never returns a
+//     number that eval would refuse on the same grounds, raising ValueError
+//     (naming the function) instead:
+//       * every matrix that is solved with, inverted or has its det taken
+//         goes through one _Factor per matrix (a local fac0, fac1, ...):
+//         inv(A)*B is fac.solve(B), B*inv(A) a solve with A', a standalone
+//         inv(A) is formed only where the IR has one (and once); a solve or
+//         an inverse needs a reciprocal condition number (1-norm, computed
+//         once per matrix) of at least 1e-13, as in src/eval/evaluate.cpp;
+//       * a symmetric input is checked entry by entry, |a_ij - a_ji| <=
+//         1e-10 * max(|a_ij|, |a_ji|) as the values reader does, and used
+//         exactly symmetrized;
+//       * norm2 is the plain 2-norm while its squares stay in range, else
+//         scaled by the largest entry (norm2 of [1e-200, 1e-200] is not 0);
+//       * det(A) and det(A)^p factors of a product are applied last, as
+//         c * 2^q with |c| near 1, from a det of A with its rows scaled by
+//         powers of two: det(X)*inv(X)' at X = 1e-200*I is 1e-200*I although
+//         det(X) underflows; a result too large for a double raises, one too
+//         small is 0;
+//     logdet goes through slogdet and raises ValueError when the determinant
+//     is not positive; no Cholesky factorization is relied on, so no input
+//     needs to be positive definite beyond what the functions check;
 //   - every subexpression the code would use more than once is computed once
 //     into a temporary, in dependency order, inside one function _forward that
 //     value, gradient and hessian share; value() computes only what the value
@@ -84,8 +103,262 @@ std::string py_doc_text(std::string_view s) {
 }
 
 // Helpers a module may define; only those used are written.
-enum class Helper { Input, Scalar, Vector, Matrix, Dim, LogDet, Sym, LogSumExp, Softmax, Sigmoid, ReshapeF };
+enum class Helper {
+  Input,
+  Scalar,
+  Vector,
+  Matrix,
+  Symmetric,
+  Dim,
+  Factor,
+  LogDet,
+  Norm2,
+  Sym,
+  LogSumExp,
+  Softmax,
+  Sigmoid,
+  ReshapeF
+};
 using Helpers = std::set<Helper>;
+
+// The checks of matcalc eval, in Python (src/eval: values.cpp for the inputs,
+// evaluate.cpp for the rest): a symmetric input is symmetric entry by entry
+// (|a_ij - a_ji| <= 1e-10 * max(|a_ij|, |a_ji|)) and is then used exactly
+// symmetrized; a solve or an inverse needs a reciprocal condition number
+// (1-norm) of at least 1e-13; det(A)^p times an array is formed from sign and
+// log|det A| where det(A)^p alone would under- or overflow; the 2-norm is
+// scaled by the largest entry where the squares would under- or overflow.
+constexpr const char* kNumPySymmetric = R"PY(def _symmetric(v, name):
+    x = _matrix(v, name)
+    if x.shape[0] != x.shape[1]:
+        raise ValueError(f"{name!r} is declared symmetric but its value is {x.shape[0]} x {x.shape[1]}")
+    ok = np.abs(x - x.T) <= 1e-10 * np.maximum(np.abs(x), np.abs(x.T))
+    if not np.all(ok):
+        i, j = (int(k) for k in np.argwhere(~ok)[0])
+        raise ValueError(f"{name!r} is declared symmetric but its value is not: entries ({i + 1},{j + 1}) = "
+                         f"{x[i, j]:.10g} and ({j + 1},{i + 1}) = {x[j, i]:.10g} differ")
+    return 0.5 * (x + x.T)
+)PY";
+
+constexpr const char* kNumPyFactor = R"PY(class _Factor:
+    """A square matrix for every solve, inverse and det of it, with the checks of matcalc eval."""
+
+    def __init__(self, a):
+        if np.ndim(a) != 2 or a.shape[0] != a.shape[1]:
+            raise ValueError(f"the matrix to factorize is not square (shape {np.shape(a)})")
+        self.a = a
+        self._rcond = None
+        self._inv = None
+        self._det = None
+
+    def _require_invertible(self):
+        if self._rcond is None:
+            try:
+                with np.errstate(all="ignore"):
+                    c = float(np.linalg.cond(self.a, 1))
+            except np.linalg.LinAlgError:
+                c = float("inf")
+            self._rcond = 1.0 / c if np.isfinite(c) and c > 0.0 else 0.0
+        if not self._rcond >= 1e-13:
+            raise ValueError(f"inv: matrix is singular (reciprocal condition number {self._rcond:.6g} "
+                             "is below 1e-13)")
+
+    def solve(self, b):
+        """A^-1 b."""
+        self._require_invertible()
+        return np.linalg.solve(self.a, b)
+
+    def solve_t(self, b):
+        """A^-T b."""
+        self._require_invertible()
+        return np.linalg.solve(self.a.T, b)
+
+    def inverse(self):
+        self._require_invertible()
+        if self._inv is None:
+            self._inv = np.linalg.inv(self.a)
+        return self._inv
+
+    def _det_parts(self):
+        """det A = m * 2**e with 0.5 <= |m| < 1 (m = 0 when A is singular): NumPy's det of
+        A with its rows scaled by powers of two (exactly), so that det A may under- or
+        overflow while the parts do not."""
+        if self._det is None:
+            if self.a.shape[0] == 0:
+                self._det = (0.5, 1)
+            else:
+                with np.errstate(all="ignore"):
+                    _, k = np.frexp(np.max(np.abs(self.a), axis=1))
+                    d = float(np.linalg.det(np.ldexp(self.a, -k[:, None])))
+                m, e = np.frexp(d)
+                self._det = (float(m), int(e) + int(np.sum(k)) if m != 0.0 else 0)
+        return self._det
+
+    def det(self):
+        m, e = self._det_parts()
+        with np.errstate(over="ignore", under="ignore"):
+            d = float(np.ldexp(m, max(-100000, min(100000, e))))
+        if not np.isfinite(d):
+            raise ValueError("det: result is not finite (overflow or NaN)")
+        return d
+
+    def times_det(self, x, p):
+        """det(A)**p * x, with det(A)**p kept as c * 2**q (|c| near 1) and the power of two
+        applied to each entry last, so that it is representable where det(A)**p is not."""
+        x = np.asarray(x, dtype=np.float64)
+        m, e = self._det_parts()
+        if m == 0.0:
+            if p < 0:
+                raise ValueError("'/': division by zero (the determinant is 0)")
+            return x * 0.0
+        if m < 0.0 and p != int(p):
+            raise ValueError(f"'^': a negative determinant raised to the non-integer power {p}")
+        ep = e * p
+        whole = float(np.floor(ep))
+        c = abs(m) ** p * 2.0 ** (ep - whole)
+        if m < 0.0 and int(p) % 2:
+            c = -c
+        with np.errstate(over="ignore", under="ignore"):
+            r = np.ldexp(x * c, int(max(-100000.0, min(100000.0, whole))))
+        if np.all(np.isfinite(x)) and not np.all(np.isfinite(r)):
+            raise ValueError("det: result is not finite (overflow)")
+        return r
+)PY";
+
+constexpr const char* kNumPyNorm2 = R"PY(def _norm2(x):
+    """The 2-norm (Frobenius for a matrix), as matcalc eval computes it: scaled by the
+    largest entry where the plain sum of squares under- or overflows."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        r = float(np.linalg.norm(x))
+    if 1e-140 < r < 1e140:
+        return r
+    m = float(np.max(np.abs(x))) if x.size else 0.0
+    if m == 0.0 or not np.isfinite(m):
+        return m
+    with np.errstate(under="ignore"):
+        y = x / m
+        return m * float(np.sqrt(np.sum(y * y)))
+)PY";
+
+constexpr const char* kTorchSymmetric = R"PY(def _symmetric(v, name):
+    x = _matrix(v, name)
+    if x.shape[0] != x.shape[1]:
+        raise ValueError(f"{name!r} is declared symmetric but its value is {x.shape[0]} x {x.shape[1]}")
+    ok = torch.abs(x - x.T) <= 1e-10 * torch.maximum(torch.abs(x), torch.abs(x.T))
+    if not bool(torch.all(ok)):
+        i, j = (int(k) for k in torch.nonzero(~ok)[0])
+        raise ValueError(f"{name!r} is declared symmetric but its value is not: entries ({i + 1},{j + 1}) = "
+                         f"{float(x[i, j]):.10g} and ({j + 1},{i + 1}) = {float(x[j, i]):.10g} differ")
+    return 0.5 * (x + x.T)
+)PY";
+
+constexpr const char* kTorchFactor = R"PY(def _ldexp(x, q):
+    """x * 2**q, q integral (a number or a tensor), in three exact steps of the same sign,
+    so that no power of two needs to be a double of its own."""
+    q = torch.clamp(torch.as_tensor(q, dtype=torch.float64), -3000.0, 3000.0)
+    q1 = torch.trunc(q / 3)
+    q2 = torch.trunc((q - q1) / 2)
+    return x * torch.exp2(q1) * torch.exp2(q2) * torch.exp2(q - q1 - q2)
+
+
+class _Factor:
+    """A square matrix for every solve, inverse and det of it, with the checks of matcalc eval."""
+
+    def __init__(self, a):
+        if a.dim() != 2 or a.shape[0] != a.shape[1]:
+            raise ValueError(f"the matrix to factorize is not square (shape {tuple(a.shape)})")
+        self.a = a
+        self._rcond = None
+        self._inv = None
+        self._det = None
+
+    def _require_invertible(self):
+        if self._rcond is None:
+            try:
+                c = float(torch.linalg.cond(self.a, 1))
+            except RuntimeError:
+                c = float("inf")
+            self._rcond = 1.0 / c if 0.0 < c < float("inf") else 0.0
+        if not self._rcond >= 1e-13:
+            raise ValueError(f"inv: matrix is singular (reciprocal condition number {self._rcond:.6g} "
+                             "is below 1e-13)")
+
+    def solve(self, b):
+        """A^-1 b."""
+        self._require_invertible()
+        return torch.linalg.solve(self.a, b)
+
+    def solve_t(self, b):
+        """A^-T b."""
+        self._require_invertible()
+        return torch.linalg.solve(self.a.T, b)
+
+    def inverse(self):
+        self._require_invertible()
+        if self._inv is None:
+            self._inv = torch.linalg.inv(self.a)
+        return self._inv
+
+    def _det_parts(self):
+        """det A = m * 2**e with 0.5 <= |m| < 1 (m = 0 when A is singular): the det of A
+        with its rows scaled by powers of two (exactly), so that det A may under- or
+        overflow while the parts do not."""
+        if self._det is None:
+            if self.a.shape[0] == 0:
+                self._det = (0.5, 1)
+            else:
+                k = torch.frexp(torch.max(torch.abs(self.a), dim=1).values)[1].to(torch.float64)
+                d = torch.linalg.det(_ldexp(self.a, -k[:, None]))
+                m, e = torch.frexp(d)
+                m = float(m)
+                self._det = (m, int(e) + int(torch.sum(k)) if m != 0.0 else 0)
+        return self._det
+
+    def det(self):
+        m, e = self._det_parts()
+        d = _ldexp(torch.tensor(m, dtype=torch.float64), e)
+        if not bool(torch.isfinite(d)):
+            raise ValueError("det: result is not finite (overflow or NaN)")
+        return d
+
+    def times_det(self, x, p):
+        """det(A)**p * x, with det(A)**p kept as c * 2**q (|c| near 1) and the power of two
+        applied to each entry last, so that it is representable where det(A)**p is not."""
+        x = torch.as_tensor(x, dtype=torch.float64)
+        m, e = self._det_parts()
+        if m == 0.0:
+            if p < 0:
+                raise ValueError("'/': division by zero (the determinant is 0)")
+            return x * 0.0
+        if m < 0.0 and p != int(p):
+            raise ValueError(f"'^': a negative determinant raised to the non-integer power {p}")
+        ep = e * p
+        whole = float(int(ep // 1))
+        c = abs(m) ** p * 2.0 ** (ep - whole)
+        if m < 0.0 and int(p) % 2:
+            c = -c
+        r = _ldexp(x * c, whole)
+        if bool(torch.all(torch.isfinite(x))) and not bool(torch.all(torch.isfinite(r))):
+            raise ValueError("det: result is not finite (overflow)")
+        return r
+)PY";
+
+constexpr const char* kTorchNorm2 = R"PY(def _norm2(x):
+    """The 2-norm (Frobenius for a matrix), as matcalc eval computes it: scaled by the
+    largest entry where the plain sum of squares under- or overflows."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    r = torch.linalg.norm(x.reshape(-1))
+    if 1e-140 < float(r) < 1e140:
+        return r
+    if x.numel() == 0:
+        return r
+    m = torch.max(torch.abs(x))
+    if float(m) == 0.0 or not bool(torch.isfinite(m)):
+        return m
+    y = x / m
+    return m * torch.sqrt(torch.sum(y * y))
+)PY";
 
 // ------------------------------------------------------------ dialects
 
@@ -188,7 +461,10 @@ class NumPyDialect final : public PyDialect {
                "    if x.ndim != 2:\n"
                "        raise ValueError(f\"{name!r} is a matrix, got an array of shape {x.shape}\")\n"
                "    return x\n";
+      case Helper::Symmetric: return kNumPySymmetric;
       case Helper::Dim: return dim_helper();
+      case Helper::Factor: return kNumPyFactor;
+      case Helper::Norm2: return kNumPyNorm2;
       case Helper::LogDet:
         return "def _logdet(x):\n"
                "    sign, logabsdet = np.linalg.slogdet(x)\n"
@@ -285,6 +561,9 @@ class TorchDialect final : public PyDialect {
                "    if x.dim() != 2:\n"
                "        raise ValueError(f\"{name!r} is a matrix, got a tensor of shape {tuple(x.shape)}\")\n"
                "    return x\n";
+      case Helper::Symmetric: return kTorchSymmetric;
+      case Helper::Factor: return kTorchFactor;
+      case Helper::Norm2: return kTorchNorm2;
       case Helper::Dim:
         return "def _dim(v, name, sources):\n"
                "    for symbol, axis, factor in sources:\n"
@@ -342,9 +621,11 @@ class PyEmitter final : public Emitter {
   Code number(double v) const override { return py_number(v); }
   Code negated(const Code& a) const override { return negate(a); }
   Code power_of(const Code& base, double p) const override { return power(base, py_number(p)); }
-  // x' of a vector is x itself (1-D arrays have no orientation), X' a view.
+  // x' of a vector is x itself (1-D arrays have no orientation), X' a view;
+  // every atom that ends in .T is <atom>.T, so X'' is X.
   Code transposed(const Code& c, Kind k) const override {
     if (k != Kind::Matrix) return c;
+    if (c.prec == kAtom && c.s.size() > 2 && c.s.ends_with(".T")) return atom(c.s.substr(0, c.s.size() - 2));
     return atom(as_atom(c) + ".T");
   }
 
@@ -380,7 +661,10 @@ class PyEmitter final : public Emitter {
       case PythonOwn::Ones: return d_.filled("ones", dims_of(e->shape));
       case PythonOwn::Add: return lower_sum(e);
       case PythonOwn::Mul: return lower_product(e, false);
-      case PythonOwn::Pow: return power(ref(e->kid(0)), ref(e->kid(1)));
+      case PythonOwn::Pow:
+        // det(A)^p alone, scaled like det(A)^p times the rest of a product.
+        if (DetPower d = det_power(e); d.matrix) return times_det(factorization(d.matrix), py_number(1), d.power);
+        return power(ref(e->kid(0)), ref(e->kid(1)));
       case PythonOwn::MatPow: return call(d_.la("matrix_power"), {ref(e->kid(0)), atom(std::to_string(e->power))});
       case PythonOwn::ElemMul: {
         Code acc = ref(e->kid(0));
@@ -390,7 +674,20 @@ class PyEmitter final : public Emitter {
       case PythonOwn::ElemDiv: return binary(ref(e->kid(0)), "/", ref(e->kid(1)), kMul);
       case PythonOwn::ElemPow: return power(ref(e->kid(0)), ref(e->kid(1)));
       case PythonOwn::Transpose: return transposed(ref(e->kid(0)), kind_of(e->kid(0)->shape));
+      case PythonOwn::Det: {
+        Expr a = e->kid(0);
+        if (a->is_scalar()) return ref(a);
+        return atom(factorization(determinant_source(a)).s + ".det()");
+      }
       case PythonOwn::LogDet: return helper_call(Helper::LogDet, "_logdet", ref(e->kid(0)));
+      case PythonOwn::Inv: {
+        Expr a = e->kid(0);
+        if (a->is_scalar()) return binary(atom("1.0"), "/", ref(a), kMul);
+        InverseOf s = inverse_of(e);
+        Code inv = atom(factorization(s.matrix).s + ".inverse()");
+        return s.transposed ? atom(inv.s + ".T") : inv;
+      }
+      case PythonOwn::Norm2: return helper_call(Helper::Norm2, "_norm2", ref(e->kid(0)));
       case PythonOwn::DiagPart: return d_.diag_part(ref(e->kid(0)));
       case PythonOwn::Norm1: return call(d_.fn("sum"), {lib_call("abs", e->kid(0))});
       case PythonOwn::Vec: return lower_reshape(e);
@@ -418,16 +715,27 @@ class PyEmitter final : public Emitter {
     return binary(l, "@", r, kMul);
   }
 
-  // inv(A)*B = solve(A, B); B is a column or a matrix.
+  // inv(A)*B = A \ B with A's factorization (checked); B is a column or a matrix.
   Code solve_left(Expr inv, const Code& b, const Shape&) override {
-    return call(d_.la("solve"), {ref(inv->kid(0)), b});
+    InverseOf a = inverse_of(inv);
+    return call(factorization(a.matrix).s + (a.transposed ? ".solve_t" : ".solve"), {b});
   }
 
-  // B*inv(A) = solve(A', B')'; for a 1-D row b: solve(A', b).
+  // B*inv(A) = (A' \ B')'; for a 1-D row b: A' \ b.
   Code solve_right(const Code& b, const Shape& bs, Expr inv, const Shape&) override {
-    Code at = transpose_of(inv->kid(0));
-    if (kind_of(bs) == Kind::Row) return call(d_.la("solve"), {at, b});
-    return atom(call(d_.la("solve"), {at, atom(as_atom(b) + ".T")}).s + ".T");
+    InverseOf a = inverse_of(inv);
+    std::string fn = factorization(a.matrix).s + (a.transposed ? ".solve" : ".solve_t");
+    if (kind_of(bs) == Kind::Row) return call(fn, {b});
+    return transposed(call(fn, {transposed(b, Kind::Matrix)}), Kind::Matrix);
+  }
+
+  Code times_det(const Code& fac, const Code& x, double power) override {
+    return call(fac.s + ".times_det", {x, py_number(power)});
+  }
+
+  std::string factorization_line(const std::string& name, Expr m) override {
+    helpers_.insert(Helper::Factor);
+    return "    " + name + " = _Factor(" + ref(m).s + ")\n";
   }
 
   // vec(X) and reshape(X, r, c), both column-major.
@@ -519,6 +827,10 @@ class PyEmitter final : public Emitter {
       case Kind::Matrix: break;
     }
     helpers_.insert(Helper::Matrix);
+    if (sym->symmetric) {
+      helpers_.insert(Helper::Symmetric);
+      return "_symmetric" + arg;
+    }
     return "_matrix" + arg;
   }
 

@@ -2,8 +2,11 @@
 // defines value(**vars), gradient(**vars) and, when given, hessian(**vars).
 // See CLI.md: vectors are 1-D arrays, matrices 2-D, scalars floats;
 // dimension symbols are read off the arrays' shapes. inv(A)*B is emitted as
-// np.linalg.solve(A, B) and logdet via np.linalg.slogdet; subexpressions used
-// more than once are computed once into temporaries.
+// a solve (np.linalg.solve) with A's reciprocal condition number checked as
+// matcalc eval checks it, logdet via np.linalg.slogdet, det and products with
+// det in a scaled form, norm2 scaled where its squares under- or overflow,
+// symmetric inputs checked; what eval refuses raises ValueError.
+// Subexpressions used more than once are computed once into temporaries.
 #pragma once
 #include <string>
 
