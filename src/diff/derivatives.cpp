@@ -200,7 +200,7 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
       Expr xt = transpose(k[0]);
       std::vector<Expr> terms;
       for (int i = 0; i < y->power; ++i) terms.push_back(mul({matpow(xt, i), G, matpow(xt, y->power - 1 - i)}));
-      out[0] = add(std::move(terms));
+      out[0] = terms.empty() ? zero_like(k[0]) : add(std::move(terms));  // X^0, kept for X's domain: constant
       break;
     }
 

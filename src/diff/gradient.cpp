@@ -5,6 +5,7 @@
 
 #include "diff/derivatives.hpp"
 #include "ir/builders.hpp"
+#include "ir/domain.hpp"
 #include "ir/error.hpp"
 #include "simplify/simplify.hpp"
 
@@ -18,6 +19,12 @@ std::vector<Expr> gradients(Expr f, std::span<const Expr> wrt) {
 
   Context& cx = *f->ctx;
   std::vector<Expr> order = topo_order(f);
+  // A gradient is needed only where f has a value: what f surely needs (log(p ./ q): p, q != 0) may be
+  // assumed when the derivative's powers merge, so that it reads -(p ./ q), not -(p.^2 ./ (p .* q)).
+  // (The printed gradient may then have a value where f has none, as 1/x does for log(x).)
+  Requirements needs;
+  needs.add(f);
+  Assume assume(cx, needs.list());
 
   // Only nodes on a path to a variable carry adjoints.
   std::unordered_set<Expr> needed(wrt.begin(), wrt.end());

@@ -395,14 +395,14 @@ Expr matpow(Expr x, long long k) {
   Context& cx = *x->ctx;
   if (!x->shape.is_square()) arg_error("'^' with a matrix base", "a square matrix", x->shape);
   if (x->is_scalar()) return pow(x, static_cast<double>(k));
-  if (k == 0) return identity(cx, x->shape.rows);
+  if (k == 0 && !x->restricted) return identity(cx, x->shape.rows);  // inv(A)^0 stays: no value at a singular A
   if (k == 1) return x;
   if (k > kMaxMatrixPower || k < -kMaxMatrixPower)
     throw Error(ErrorKind::Limit,
                 "matrix power too large: " + std::to_string(k) + " (limit " + std::to_string(kMaxMatrixPower) + ")");
   if (k < 0) return matpow(inv(x), -k);
   if (x->op == Op::Identity || x->op == Op::Zeros) return x;
-  if (x->op == Op::MatPow) return matpow(x->kid(0), k * x->power);
+  if (x->op == Op::MatPow && k != 0) return matpow(x->kid(0), k * x->power);
   return make(cx, Op::MatPow, x->shape, {x}, x->symmetric, static_cast<int>(k));
 }
 

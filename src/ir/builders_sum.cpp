@@ -184,19 +184,59 @@ std::vector<Expr> pull_out_common_factors(std::vector<Expr> out) {
 
 // Pass 4b. Terms that cancelled but were undefined somewhere stay as
 // 0*term (log(a) - log(a) = 0*log(a): no number at a = -2), witnesses of
-// their conditions. A witness goes when the other terms need every condition
-// it carries (inv(A)*y + 0*inv(A)*x is inv(A)*y).
+// their conditions. A witness goes when the other terms surely need every
+// condition it carries (inv(A)*y + 0*inv(A)*x is inv(A)*y). One walk over
+// the other terms, however many witnesses.
 void drop_covered_witnesses(std::vector<Expr>& out) {
   auto is_witness = [](Expr t) { return t->op == Op::Mul && t->kid(0)->is_const(0); };
   if (std::none_of(out.begin(), out.end(), is_witness)) return;
-  std::vector<Expr> others;
+  Requirements others;
+  bool any_other = false;
   for (Expr t : out)
-    if (!is_witness(t)) others.push_back(t);
-  if (others.empty()) return;
+    if (!is_witness(t)) {
+      others.add(t);
+      any_other = true;
+    }
+  if (!any_other) return;
   std::vector<Expr> kept;
   for (Expr t : out)
     if (!is_witness(t) || !conditions_covered(t, others)) kept.push_back(t);
   out = std::move(kept);
+}
+
+// Pass 4c. A product whose powers were held apart for a condition
+// (x .* x.^-1: x may be 0) merges when the other terms surely need that
+// condition: in x .* x.^-1 + log(x), log(x) needs x > 0, so it is
+// 1 + log(x). At most a few such terms are tried, so the pass stays linear.
+bool merge_covered_powers(std::vector<Expr>& out) {
+  constexpr int kMaxTried = 8;
+  int tried = 0;
+  bool changed = false;
+  for (std::size_t i = 0; i < out.size() && tried < kMaxTried; ++i) {
+    auto [c, rest] = split_coefficient(out[i]);
+    if (!has_unmerged_powers(rest)) continue;
+    ++tried;
+    Requirements others;
+    for (std::size_t j = 0; j < out.size(); ++j)
+      if (j != i) others.add(out[j]);
+    std::vector<std::pair<Condition, Expr>> covered;
+    for (const auto& cond : open_conditions(rest))
+      if (others.has(cond.first, cond.second)) covered.push_back(cond);
+    if (covered.empty()) continue;
+    Assume assume(*rest->ctx, covered);
+    // A scalar-valued chain goes in as one factor, to meet its own powers:
+    // x'*x/(x'*x) is 1 where x'*x != 0.
+    std::vector<Expr> factors, chain;
+    for (Expr k : rest->kids) (k->is_scalar() ? factors : chain).push_back(k);
+    const bool scalar_product = rest->op == Op::Mul && rest->is_scalar() && !chain.empty();
+    if (scalar_product) factors.push_back(mul(std::move(chain)));
+    Expr merged = scale(c, scalar_product ? mul(std::move(factors)) : rebuild(rest, rest->kids));
+    if (merged != out[i]) {
+      out[i] = merged;
+      changed = true;
+    }
+  }
+  return changed;
 }
 
 // Pass 5. Two terms or more: the sum node, terms in canonical order
@@ -244,6 +284,7 @@ Expr add(std::vector<Expr> terms) {
   const auto like = collect_like_terms(flat);
   std::vector<Expr> out = s.is_scalar() ? scalar_terms(cx, like) : pull_out_common_factors(matrix_terms(like));
   drop_covered_witnesses(out);
+  if (out.size() > 1 && merge_covered_powers(out)) return add(std::move(out));  // the merged terms may collect
   if (out.empty()) return zeros(cx, s);
   if (out.size() == 1) return out[0];
   return ordered_sum(cx, s, std::move(out));

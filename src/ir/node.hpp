@@ -12,6 +12,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "ir/dim.hpp"
@@ -64,6 +65,11 @@ class Context {
   static constexpr std::size_t kMaxNodes = 5'000'000;
   static constexpr std::uint32_t kMaxDepth = 2'000;
 
+  // Domain conditions assumed while some builders run (ir/domain.hpp,
+  // Assume): (Condition, subject) pairs that merges may rely on. Never read
+  // when a node's own facts are derived.
+  std::vector<std::pair<std::uint8_t, Expr>>& assumptions() { return assumptions_; }
+
   // compare() of deep nodes, memoized: comparing two towers of depth d walks
   // d levels, and sorting the factors of a product compares them often.
   std::unordered_map<std::uint64_t, int>& compare_memo() { return compare_memo_; }
@@ -74,6 +80,7 @@ class Context {
   std::deque<Node> nodes_;
   std::unordered_set<const Node*, Hash, Eq> index_;
   std::unordered_map<std::uint64_t, int> compare_memo_;
+  std::vector<std::pair<std::uint8_t, Expr>> assumptions_;
 };
 
 // Total order on expressions used for canonical argument order: structural,

@@ -224,7 +224,8 @@ enum class Helper {
   Sigmoid,
   Softplus,
   Relu,
-  Sign
+  Sign,
+  Finite
 };
 using Helpers = std::set<Helper>;
 
@@ -505,6 +506,25 @@ static inline typename D::PlainObject softplus(const Eigen::MatrixBase<D>& x) {
     case Helper::Relu: return "static inline double relu(double t) { return t > 0.0 ? t : 0.0; }\n";
     case Helper::Sign:
       return "static inline double sign(double t) { return t > 0.0 ? 1.0 : (t < 0.0 ? -1.0 : 0.0); }\n";
+    case Helper::Finite:
+      return R"CPP(// Each output is checked finite, as matcalc eval checks every value: outside
+// the domain (sqrt of a negative number) the arithmetic gives NaN, not an error.
+static inline void not_finite(const char* what) {
+  throw std::domain_error(std::string(what) +
+                          " has no finite value at these inputs: an argument outside the domain (log or sqrt of a "
+                          "negative number, a zero divisor, a fractional power of a negative number) or an overflow");
+}
+static inline double finite(double x, const char* what) {
+  if (!std::isfinite(x)) not_finite(what);
+  return x;
+}
+template <class D>
+static inline typename D::PlainObject finite(const Eigen::MatrixBase<D>& x, const char* what) {
+  typename D::PlainObject r = x;
+  if (!r.allFinite()) not_finite(what);
+  return r;
+}
+)CPP";
   }
   return "";
 }
@@ -899,11 +919,14 @@ class EigenEmitter final : public Emitter {
 
   std::string stage_epilogue(int st, int last) override {
     std::string s;
-    if (st == 0) s += "  *value_out = " + ref(roots_[0][0]).s + ";\n";
+    helpers_.insert(Helper::Finite);
+    auto checked = [&](Expr root, const std::string& what) { return "finite(" + ref(root).s + ", \"" + what + "\")"; };
+    if (st == 0) s += "  *value_out = " + checked(roots_[0][0], "the value") + ";\n";
     if (st == 1)
       for (std::size_t i = 0; i < roots_[1].size(); ++i)
-        s += "  gradient_out->" + member_of(spec_.gradients[i].first) + " = " + ref(roots_[1][i]).s + ";\n";
-    if (st == 2) s += "  *hessian_out = " + ref(roots_[2][0]).s + ";\n";
+        s += "  gradient_out->" + member_of(spec_.gradients[i].first) + " = " +
+             checked(roots_[1][i], "the gradient with respect to " + spec_.gradients[i].first) + ";\n";
+    if (st == 2) s += "  *hessian_out = " + checked(roots_[2][0], "the Hessian") + ";\n";
     if (st < last) s += "  if (stage == " + std::to_string(st) + ") return;\n";
     return s;
   }

@@ -117,7 +117,8 @@ enum class Helper {
   LogSumExp,
   Softmax,
   Sigmoid,
-  ReshapeF
+  ReshapeF,
+  Finite
 };
 using Helpers = std::set<Helper>;
 
@@ -489,6 +490,13 @@ class NumPyDialect final : public PyDialect {
                "    e = np.exp(-np.abs(x))\n"
                "    return np.where(np.asarray(x) >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n";
       case Helper::ReshapeF: return "";  // NumPy reshapes column-major itself
+      case Helper::Finite:
+        return "def _finite(x, what):\n"
+               "    if not np.all(np.isfinite(x)):\n"
+               "        raise ValueError(f\"{what} has no finite value at these inputs: an argument outside the domain "
+               "(log or sqrt of a negative number, a zero divisor, a fractional power of a negative number) or an "
+               "overflow\")\n"
+               "    return x\n";
     }
     return "";
   }
@@ -588,6 +596,13 @@ class TorchDialect final : public PyDialect {
                "    if x.dim() == 2:\n"
                "        x = x.T.reshape(-1)\n"
                "    return x.reshape(cols, rows).T\n";
+      case Helper::Finite:
+        return "def _finite(x, what):\n"
+               "    if not bool(torch.isfinite(torch.as_tensor(x)).all()):\n"
+               "        raise ValueError(f\"{what} has no finite value at these inputs: an argument outside the domain "
+               "(log or sqrt of a negative number, a zero divisor, a fractional power of a negative number) or an "
+               "overflow\")\n"
+               "    return x\n";
     }
     return "";
   }
@@ -864,11 +879,18 @@ class PyEmitter final : public Emitter {
     return "    " + name + " = " + code.s + "\n";
   }
 
+  // Each output is checked finite, as eval checks every value: outside the
+  // domain (sqrt of a negative number) NumPy and torch give NaN, not an error.
   std::string stage_epilogue(int st, int last) override {
     std::string s;
+    helpers_.insert(Helper::Finite);
     for (std::size_t i = 0; i < roots_[st].size(); ++i) {
       std::string out = st == 0 ? "f" : st == 2 ? "h" : "g" + std::to_string(i);
-      s += "    " + out + " = " + ref(roots_[st][i]).s + "\n";
+      std::string what = st == 0   ? "the value"
+                         : st == 2 ? "the Hessian"
+                         : i < spec_.gradients.size() ? "the gradient with respect to " + spec_.gradients[i].first
+                                                      : std::string("the gradient");
+      s += "    " + out + " = _finite(" + ref(roots_[st][i]).s + ", " + py_string(what) + ")\n";
     }
     if (st < last) return s + "    if stage == " + std::to_string(st) + ":\n        return " + outputs_tuple(st) + "\n";
     return s + "    return " + outputs_tuple(st) + "\n";

@@ -305,15 +305,20 @@ bool guards_hold(const RewriteRule& r, const Slots& s) {
   return true;
 }
 
-// Whether the rewritten expression `after` keeps every domain condition of
-// the rule: each is known of the matched expression, or `after` still needs it.
-bool domain_kept(const RewriteRule& r, const Slots& s, Expr after) {
+// Whether a rewrite keeps every domain condition, given what the rewritten
+// expression surely needs (`after`): each domain guard is known of the
+// matched expression or still needed, and each matched expression that
+// carries conditions of its own (A = inv(B) in inv(A)*A) has them still
+// needed too, since it may vanish with the rewrite.
+bool domain_kept(const RewriteRule& r, const Slots& s, const Requirements& after) {
   for (const Guard& g : r.checks) {
     std::optional<Condition> c = condition_of(g.kind);
     if (!c) continue;
     Expr e = s[static_cast<std::size_t>(g.var)];
-    if (!known(*c, e) && !requires_condition(after, *c, e)) return false;
+    if (!known(*c, e) && !after.has(*c, e)) return false;
   }
+  for (std::size_t v = 0; v < r.variables.size(); ++v)
+    if (Expr e = s[v]; e && e->restricted && !conditions_covered(e, after)) return false;
   return true;
 }
 
@@ -389,17 +394,21 @@ std::optional<Expr> apply_rule(const RewriteRule& r, Expr e) {
       kids.insert(kids.end(), e->kids.begin(), e->kids.begin() + static_cast<long>(i));
       kids.push_back(replaced);
       kids.insert(kids.end(), e->kids.begin() + static_cast<long>(i + w), e->kids.end());
-      Expr after = mul(std::move(kids));
+      // What the new product needs: its factors' needs (before building it).
+      Requirements after;
+      for (Expr k : kids) after.add(k);
       if (!domain_kept(r, s, after)) continue;
-      return after;
+      return mul(std::move(kids));
     }
     return std::nullopt;
   }
   Slots s{};
   if (!match(r.lhs, e, s) || !guards_hold(r, s)) return std::nullopt;
-  Expr after = instantiate(r.rhs, s, e);
+  Expr out = instantiate(r.rhs, s, e);
+  Requirements after;
+  after.add(out);
   if (!domain_kept(r, s, after)) return std::nullopt;
-  return after;
+  return out;
 }
 
 }  // namespace matcalc

@@ -164,12 +164,14 @@ TEST(RuleTable, EveryRuleFiresOnItsOwnPatternThroughTheCompiledMatcher) {
     TypedProgram p = compile(cx, r.pattern, r.declarations);
     // A domain guard holds where it is known: give its variable such a value.
     std::unordered_map<Expr, Expr> with;
+    Expr still_needed = nullptr;
     for (const Guard& g : r.checks) {
       Expr v = p.symbols.at(r.variables[static_cast<std::size_t>(g.var)]);
       if (g.kind == GuardKind::Positive || g.kind == GuardKind::Nonneg) with[v] = elementwise(Op::Sigmoid, v);
-      if (g.kind == GuardKind::Invertible) with[v] = inv(v);
+      if (g.kind == GuardKind::Invertible) still_needed = inv(transpose(v));  // inv(A)*A*inv(A'): the inverse stays
     }
     Expr e = with.empty() ? p.expr : substitute(p.expr, with);
+    if (still_needed) e = mul(e, still_needed);
     bool fired = false;
     for (Expr n : topo_order(e)) {
       auto out = apply_rule(r, n);

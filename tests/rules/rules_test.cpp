@@ -35,17 +35,20 @@ Oracle oracle_for(const Bindings& b) {
   return Oracle(b.values, dims);
 }
 
-// The rule's pattern with each variable of a domain guard replaced by an
-// expression known to meet it (sigmoid(a) > 0, inv(A) invertible), where the rule
-// must fire.
+// The rule's pattern where its domain guards hold, and the rule must fire:
+// each variable of a positivity guard replaced by an expression known to
+// meet it (sigmoid(a) > 0), and for invertibility an inverse that stays
+// (inv(A)*A*inv(A'), which does not merge into a power).
 Expr with_known_domain(const RewriteRule& r, const TypedProgram& lhs) {
   std::unordered_map<Expr, Expr> with;
+  Expr still_needed = nullptr;
   for (const Guard& g : r.checks) {
     Expr v = lhs.symbols.at(r.variables[static_cast<std::size_t>(g.var)]);
     if (g.kind == GuardKind::Positive || g.kind == GuardKind::Nonneg) with[v] = elementwise(Op::Sigmoid, v);
-    if (g.kind == GuardKind::Invertible) with[v] = inv(v);
+    if (g.kind == GuardKind::Invertible) still_needed = inv(transpose(v));  // inv(A)*A*inv(A'): the inverse stays
   }
-  return with.empty() ? lhs.expr : substitute(lhs.expr, with);
+  Expr e = with.empty() ? lhs.expr : substitute(lhs.expr, with);
+  return still_needed ? mul(e, still_needed) : e;
 }
 
 // Inputs where many left sides have no value: every scalar -2 or 0, every

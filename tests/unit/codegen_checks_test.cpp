@@ -9,7 +9,9 @@
 //   - symmetric inputs that are not symmetric (NumPy and PyTorch did not
 //     check them; Eigen compared against the largest entry);
 //   - det, and products with det, that under- or overflow on the way to a
-//     representable result (the gradient of det(X) at 1e-200*I was 0).
+//     representable result (the gradient of det(X) at 1e-200*I was 0);
+//   - inputs outside the domain (sqrt or log of a negative number), where
+//     NumPy and Eigen arithmetic give NaN and a module must raise instead.
 // The modules are run for real: NumPy under a Python that can import it,
 // PyTorch where a Python can import torch (skipped otherwise, saying why),
 // Eigen compiled with the system C++ compiler (all cases in one translation
@@ -199,6 +201,24 @@ const std::vector<Case>& cases() {
        {{"X", M(2, 2, {1e-160, 0, 0, 1e-160})}, {"x", V({1e-100, 0})}},
        1e120,
        V({2e220, 0})},
+      // Outside the domain every module raises, as eval does, instead of
+      // returning NaN: sqrt(x).^2 at x = (-2, 1) (kept unsimplified, issue 10 item 3).
+      {"OutsideTheDomainRaises",
+       "sum(sqrt(x).^2) + y'*x",
+       "x: vector(n); y: vector(n)",
+       "y",
+       {{"x", V({-2, 1})}, {"y", V({1, 1})}},
+       std::nullopt,
+       MatrixXd(),
+       "no finite value"},
+      {"LogOfANegativeEntryRaises",
+       "sum(log(x))",
+       "x: vector(n)",
+       "x",
+       {{"x", V({1, -1})}},
+       std::nullopt,
+       MatrixXd(),
+       "no finite value"},
   };
   return cs;
 }
@@ -479,6 +499,8 @@ CODEGEN_CHECK(DetSquaredGradientAtTinyScaleIsNotZero)
 CODEGEN_CHECK(DetWhosePivotProductOverflowsIsRepresentable)
 CODEGEN_CHECK(DetThatOverflowsRaises)
 CODEGEN_CHECK(QuotientByTinyDetIsRepresentable)
+CODEGEN_CHECK(OutsideTheDomainRaises)
+CODEGEN_CHECK(LogOfANegativeEntryRaises)
 
 TEST(CodegenChecksTorch, EveryCaseRaisesOrMatches) {
   if (!torch_python()) GTEST_SKIP() << "no Python interpreter here can import torch and numpy";
@@ -515,7 +537,9 @@ TEST(CodegenChecks, EveryCaseHasItsTests) {
                               "DetSquaredGradientAtTinyScaleIsNotZero",
                               "DetWhosePivotProductOverflowsIsRepresentable",
                               "DetThatOverflowsRaises",
-                              "QuotientByTinyDetIsRepresentable"};
+                              "QuotientByTinyDetIsRepresentable",
+                              "OutsideTheDomainRaises",
+                              "LogOfANegativeEntryRaises"};
   EXPECT_EQ(std::size(list), cases().size());
   for (const std::string& n : list) EXPECT_NO_THROW(case_named(n)) << n;
 }
