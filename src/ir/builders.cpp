@@ -54,7 +54,9 @@ std::pair<Expr, double> base_exponent(Expr f, Op pow_op) {
 
 double fold_product(std::span<const double> numbers) {
   // The mantissa in long double, kept in [0.5, 1) in magnitude: it never
-  // under- or overflows, and 1e-200*1e-200*1e200*1e200 rounds to exactly 1.
+  // under- or overflows, and the product rounds once, to the double nearest
+  // the exact product of the numbers (1e-200*1e-200*1e200*1e200 is
+  // 0.9999999999999999, not 0 or inf).
   long double mantissa = 1;
   long long exponent = 0;
   for (double v : numbers) {

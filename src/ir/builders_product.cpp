@@ -323,13 +323,13 @@ Expr mul_round(std::vector<Expr> factors, int rounds_left) {
   // somewhere (0*log(a) is no number at a = -2): then it stays, 0*log(a),
   // and carries that condition.
   auto restricted = [](Expr f) { return f->restricted; };
-  const bool keeps_domain = std::any_of(p.scalars.begin(), p.scalars.end(), restricted) ||
+  const bool has_restricted_factor = std::any_of(p.scalars.begin(), p.scalars.end(), restricted) ||
                             std::any_of(p.chain.begin(), p.chain.end(), restricted);
-  if (!keeps_domain &&
+  if (!has_restricted_factor &&
       (coef == 0 || std::any_of(p.chain.begin(), p.chain.end(), [](Expr f) { return f->is_zero(); })))
     return zeros(cx, s);  // a zero factor: before raising powers, which may not exist (0^-1)
   std::vector<Expr> sc = raise_scalars(part, coef);
-  if (coef == 0 && !keeps_domain) return zeros(cx, s);
+  if (coef == 0 && !has_restricted_factor) return zeros(cx, s);
   open_last_scalar_chain(sc, p.chain);
   std::sort(sc.begin(), sc.end(), expr_less);
 

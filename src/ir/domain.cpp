@@ -237,12 +237,6 @@ bool Requirements::has(Condition c, Expr subject, int depth) const {
   });
 }
 
-bool requires_condition(Expr root, Condition c, Expr subject) {
-  Requirements r;
-  r.add(root);
-  return r.has(c, subject);
-}
-
 std::vector<std::pair<Condition, Expr>> open_conditions(Expr e) {
   std::vector<std::pair<Condition, Expr>> out;
   std::unordered_set<Expr> seen;

@@ -14,8 +14,9 @@
 //     fractional power) unless its argument's facts settle the condition
 //     (log(exp(x)) is defined everywhere), and by any restricted argument.
 // An unrestricted node may be dropped, cancelled or folded freely; a
-// restricted one only where the condition it carries is still required by
-// what replaces it (docs/ARCHITECTURE.md, "Domains").
+// restricted one only where the conditions it carries are still surely
+// needed by what replaces it (Requirements), or known (docs/ARCHITECTURE.md,
+// "Domains").
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -65,10 +66,6 @@ class Requirements {
   std::unordered_map<Expr, std::uint8_t> by_subject_;  // bit i: Condition i
   std::unordered_set<Expr> seen_;
 };
-
-// Whether evaluating `root` surely needs c of `subject` (or of its transpose,
-// for invertibility). Walks root's DAG once.
-bool requires_condition(Expr root, Condition c, Expr subject);
 
 // Whether every condition that e carries (each operation of e whose
 // condition is open) is surely needed by what `others` holds: then e may go
