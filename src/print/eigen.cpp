@@ -42,7 +42,8 @@
 //     input has is a member dim_<name> of Inputs;
 //   - input sizes are checked against the declared shapes and symmetric inputs
 //     for symmetry entry by entry (|a_ij - a_ji| <= 1e-10 * max(|a_ij|,
-//     |a_ji|), as the value-file reader does), throwing std::invalid_argument;
+//     |a_ji|, sqrt(|a_ii a_jj|)), as the value-file reader does), throwing
+//     std::invalid_argument;
 //     a symmetric input is then read through its exactly symmetrized copy, a
 //     local sym0, sym1, ...;
 //   - numbers are written so that the compiler reads back the same double;
@@ -242,12 +243,13 @@ std::string helper_source(Helper h) {
 )CPP";
     case Helper::CheckSymmetric:
       return R"CPP(// A symmetric input, checked entry by entry as matcalc's values reader does
-// (|a_ij - a_ji| <= 1e-10 * max(|a_ij|, |a_ji|)), then made exactly symmetric.
+// (|a_ij - a_ji| <= 1e-10 * max(|a_ij|, |a_ji|, sqrt(|a_ii a_jj|))), then made exactly symmetric.
 static inline Eigen::MatrixXd checked_symmetric(const char* name, const Eigen::MatrixXd& x) {
   for (Eigen::Index j = 0; j < x.cols(); ++j)
     for (Eigen::Index i = 0; i < j; ++i) {
       const double a = x(i, j), b = x(j, i);
-      if (!(std::fabs(a - b) <= 1e-10 * std::fmax(std::fabs(a), std::fabs(b))))
+      const double diagonal = std::sqrt(std::fabs(x(i, i))) * std::sqrt(std::fabs(x(j, j)));
+      if (!(std::fabs(a - b) <= 1e-10 * std::fmax(std::fmax(std::fabs(a), std::fabs(b)), diagonal)))
         throw std::invalid_argument(std::string("input ") + name + " is declared symmetric but its value is not: " +
                                     "entries (" + std::to_string(i + 1) + "," + std::to_string(j + 1) + ") and (" +
                                     std::to_string(j + 1) + "," + std::to_string(i + 1) + ") differ");

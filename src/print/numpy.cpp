@@ -23,7 +23,7 @@
 //         an inverse needs a reciprocal condition number (1-norm, computed
 //         once per matrix) of at least 1e-13, as in src/eval/evaluate.cpp;
 //       * a symmetric input is checked entry by entry, |a_ij - a_ji| <=
-//         1e-10 * max(|a_ij|, |a_ji|) as the values reader does, and used
+//         1e-10 * max(|a_ij|, |a_ji|, sqrt(|a_ii a_jj|)) as the values reader does, and used
 //         exactly symmetrized;
 //       * norm2 is the plain 2-norm while its squares stay in range, else
 //         scaled by the largest entry (norm2 of [1e-200, 1e-200] is not 0);
@@ -124,7 +124,7 @@ using Helpers = std::set<Helper>;
 
 // The checks of matcalc eval, in Python (src/eval: values.cpp for the inputs,
 // evaluate.cpp for the rest): a symmetric input is symmetric entry by entry
-// (|a_ij - a_ji| <= 1e-10 * max(|a_ij|, |a_ji|)) and is then used exactly
+// (|a_ij - a_ji| <= 1e-10 * max(|a_ij|, |a_ji|, sqrt(|a_ii a_jj|))) and is then used exactly
 // symmetrized; a solve or an inverse needs a reciprocal condition number
 // (1-norm) of at least 1e-13; det(A)^p times an array is formed from sign and
 // log|det A| where det(A)^p alone would under- or overflow; the 2-norm is
@@ -133,7 +133,8 @@ constexpr const char* kNumPySymmetric = R"PY(def _symmetric(v, name):
     x = _matrix(v, name)
     if x.shape[0] != x.shape[1]:
         raise ValueError(f"{name!r} is declared symmetric but its value is {x.shape[0]} x {x.shape[1]}")
-    ok = np.abs(x - x.T) <= 1e-10 * np.maximum(np.abs(x), np.abs(x.T))
+    d = np.sqrt(np.abs(np.diag(x)))
+    ok = np.abs(x - x.T) <= 1e-10 * np.maximum(np.maximum(np.abs(x), np.abs(x.T)), np.outer(d, d))
     if not np.all(ok):
         i, j = (int(k) for k in np.argwhere(~ok)[0])
         raise ValueError(f"{name!r} is declared symmetric but its value is not: entries ({i + 1},{j + 1}) = "
@@ -246,7 +247,8 @@ constexpr const char* kTorchSymmetric = R"PY(def _symmetric(v, name):
     x = _matrix(v, name)
     if x.shape[0] != x.shape[1]:
         raise ValueError(f"{name!r} is declared symmetric but its value is {x.shape[0]} x {x.shape[1]}")
-    ok = torch.abs(x - x.T) <= 1e-10 * torch.maximum(torch.abs(x), torch.abs(x.T))
+    d = torch.sqrt(torch.abs(torch.diagonal(x)))
+    ok = torch.abs(x - x.T) <= 1e-10 * torch.maximum(torch.maximum(torch.abs(x), torch.abs(x.T)), torch.outer(d, d))
     if not bool(torch.all(ok)):
         i, j = (int(k) for k in torch.nonzero(~ok)[0])
         raise ValueError(f"{name!r} is declared symmetric but its value is not: entries ({i + 1},{j + 1}) = "

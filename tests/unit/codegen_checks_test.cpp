@@ -151,6 +151,15 @@ const std::vector<Case>& cases() {
        MatrixXd(),
        "symmetric"},
       // Within the tolerance the input is used exactly symmetrized, as eval does.
+      // An off-diagonal pair that is zero up to the rounding of a computed
+      // Gram matrix (the scale sqrt(a_ii a_jj)) is symmetric, as eval says.
+      {"GramRoundingOffTheDiagonalIsSymmetric",
+       "x'*S*y",
+       "x: vector(n); y: vector(n); S: symmetric(n)",
+       "y",
+       {{"S", M(2, 2, {1, 1e-17, 0, 1})}, {"x", V({1, 0})}, {"y", V({0, 1})}},
+       5e-18,
+       V({1, 5e-18})},
       {"NearlySymmetricInputIsSymmetrized",
        "x'*S*y",
        "x: vector(n); y: vector(n); S: symmetric(n)",
@@ -494,6 +503,7 @@ CODEGEN_CHECK(NearSingularInverseInAGradientRaises)
 CODEGEN_CHECK(WellConditionedSolveStillWorks)
 CODEGEN_CHECK(AsymmetricSymmetricInputRaises)
 CODEGEN_CHECK(NearlySymmetricInputIsSymmetrized)
+CODEGEN_CHECK(GramRoundingOffTheDiagonalIsSymmetric)
 CODEGEN_CHECK(DetGradientAtTinyScaleIsNotZero)
 CODEGEN_CHECK(DetSquaredGradientAtTinyScaleIsNotZero)
 CODEGEN_CHECK(DetWhosePivotProductOverflowsIsRepresentable)
@@ -533,6 +543,7 @@ TEST(CodegenChecks, EveryCaseHasItsTests) {
                               "WellConditionedSolveStillWorks",
                               "AsymmetricSymmetricInputRaises",
                               "NearlySymmetricInputIsSymmetrized",
+                              "GramRoundingOffTheDiagonalIsSymmetric",
                               "DetGradientAtTinyScaleIsNotZero",
                               "DetSquaredGradientAtTinyScaleIsNotZero",
                               "DetWhosePivotProductOverflowsIsRepresentable",
