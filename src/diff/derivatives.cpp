@@ -17,7 +17,8 @@ const std::vector<DerivativeRule>& derivative_rules() {
   // differential of A. tests/rules checks every row by finite differences,
   // and that forward_differential() below agrees with it.
   static const std::vector<DerivativeRule> rules = {
-      {Op::Const, "constant", "3", "0", "", "3 stands for any constant: a number, eye(n), zeros, ones, a symbol other than the variable", "(33)"},
+      {Op::Const, "constant", "3", "0", "",
+       "3 stands for any constant: a number, eye(n), zeros, ones, a symbol other than the variable", "(33)"},
       {Op::Symbol, "variable", "X", "dX", "X: matrix(n,m)", "", ""},
       {Op::Identity, "constant", "eye(n)", "zeros(n,n)", "", "", "(33)"},
       {Op::Zeros, "constant", "zeros(n,m)", "zeros(n,m)", "", "", "(33)"},

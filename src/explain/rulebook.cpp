@@ -110,8 +110,16 @@ const std::vector<RuleEntry>& rule_book() {
     for (const DerivativeRule& r : derivative_rules()) {
       if (!seen.insert(r.name).second) continue;
       std::string decls = with_differentials(r.expression, r.declarations);
-      RuleEntry e{"differential", r.name, std::string("d(") + r.expression + ")", r.differential, decls,
-                  r.conditions, r.reference, "", "", ""};
+      RuleEntry e{"differential",
+                  r.name,
+                  std::string("d(") + r.expression + ")",
+                  r.differential,
+                  decls,
+                  r.conditions,
+                  r.reference,
+                  "",
+                  "",
+                  ""};
       e.lhs_latex = "\\mathrm{d}\\left(" + latex_side(r.expression, decls) + "\\right)";
       e.rhs_latex = latex_side(r.differential, decls);
       out.push_back(std::move(e));
@@ -132,7 +140,8 @@ const std::vector<RuleEntry>& rule_book() {
         domain_guard = domain_guard || text.empty();
         if (!text.empty()) conditions += (conditions.empty() ? "" : ", ") + text;
       }
-      RuleEntry e{"simplification", r.name, r.pattern, r.replacement, r.declarations, conditions, r.reference, "", "", ""};
+      RuleEntry e{
+          "simplification", r.name, r.pattern, r.replacement, r.declarations, conditions, r.reference, "", "", ""};
       // Where each side is defined; a rule that would widen the domain
       // applies only where that cannot happen (simplify/rules.hpp).
       e.domain = r.domain;

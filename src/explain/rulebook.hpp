@@ -21,7 +21,7 @@ struct RuleEntry {
   std::string conditions;    // where it holds; empty when always
   std::string reference;     // Matrix Cookbook (2012) equation number, if any
   std::string lhs_latex, rhs_latex;
-  std::string domain;        // simplifications: where each side is defined
+  std::string domain;  // simplifications: where each side is defined
 };
 
 // Every rule, one entry per name, in book order (differentials, identities,

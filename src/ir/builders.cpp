@@ -65,7 +65,8 @@ double fold_product(std::span<const double> numbers) {
     mantissa = std::frexp(mantissa * std::frexp(static_cast<long double>(v), &e), &f);
     exponent += e + f;
   }
-  if (exponent > std::numeric_limits<int>::max()) return static_cast<double>(mantissa) * HUGE_VAL;  // constant() refuses it
+  if (exponent > std::numeric_limits<int>::max())
+    return static_cast<double>(mantissa) * HUGE_VAL;  // constant() refuses it
   exponent = std::max<long long>(exponent, std::numeric_limits<int>::min());
   return checked_fold(1, static_cast<double>(std::ldexp(mantissa, static_cast<int>(exponent))));
 }

@@ -324,7 +324,7 @@ Expr mul_round(std::vector<Expr> factors, int rounds_left) {
   // and carries that condition.
   auto restricted = [](Expr f) { return f->restricted; };
   const bool has_restricted_factor = std::any_of(p.scalars.begin(), p.scalars.end(), restricted) ||
-                            std::any_of(p.chain.begin(), p.chain.end(), restricted);
+                                     std::any_of(p.chain.begin(), p.chain.end(), restricted);
   if (!has_restricted_factor &&
       (coef == 0 || std::any_of(p.chain.begin(), p.chain.end(), [](Expr f) { return f->is_zero(); })))
     return zeros(cx, s);  // a zero factor: before raising powers, which may not exist (0^-1)
@@ -411,7 +411,8 @@ Expr matpow(Expr x, long long k) {
 Expr kron(Expr a, Expr b) {
   if (a->is_scalar() || b->is_scalar()) return mul(a, b);
   Shape s{a->shape.rows * b->shape.rows, a->shape.cols * b->shape.cols};
-  if ((a->is_zero() && !b->restricted) || (b->is_zero() && !a->restricted)) return zeros(*a->ctx, s);  // kron(0, inv(A)) keeps A's condition
+  if ((a->is_zero() && !b->restricted) || (b->is_zero() && !a->restricted))
+    return zeros(*a->ctx, s);  // kron(0, inv(A)) keeps A's condition
   return make(*a->ctx, Op::Kron, s, {a, b}, a->symmetric && b->symmetric);
 }
 

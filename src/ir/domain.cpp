@@ -94,7 +94,8 @@ void derive_domain_facts(Node& n) {
   };
   if (std::optional<ElementwiseFn> f = elementwise_fn(op)) {
     ElementwiseSign sign = elementwise_sign(*f);
-    n.positive = sign == ElementwiseSign::Positive || (sign == ElementwiseSign::PositiveWhereArgIs && n.kids[0]->positive);
+    n.positive =
+        sign == ElementwiseSign::Positive || (sign == ElementwiseSign::PositiveWhereArgIs && n.kids[0]->positive);
     n.nonneg = n.positive || sign != ElementwiseSign::Any;
   } else if (op == Op::Const) {
     n.positive = n.value > 0;
@@ -124,8 +125,8 @@ void derive_domain_facts(Node& n) {
     n.nonneg = nonneg(n.kids[0]);
   }
   // Every other operator: nothing known of its sign.
-  n.restricted = own_condition(n).has_value() ||
-                 std::any_of(n.kids.begin(), n.kids.end(), [](Expr k) { return k->restricted; });
+  n.restricted =
+      own_condition(n).has_value() || std::any_of(n.kids.begin(), n.kids.end(), [](Expr k) { return k->restricted; });
 }
 
 bool implies(Condition have, Condition want) {

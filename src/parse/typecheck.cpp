@@ -746,7 +746,8 @@ class Builder {
             continue;
           }
           try {
-            if (op == ":") acc = frobenius(acc, r);
+            if (op == ":")
+              acc = frobenius(acc, r);
             else if (op == ".*") acc = hadamard(acc, r);
             else acc = ediv(acc, r);
           } catch (const Error& e) {

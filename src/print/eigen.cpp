@@ -243,183 +243,188 @@ std::string helper_source(Helper h) {
 )CPP";
     case Helper::CheckSymmetric:
       return R"CPP(// A symmetric input, checked entry by entry as matcalc's values reader does
-// (|a_ij - a_ji| <= 1e-10 * max(|a_ij|, |a_ji|, sqrt(|a_ii a_jj|))), then made exactly symmetric.
-static inline Eigen::MatrixXd checked_symmetric(const char* name, const Eigen::MatrixXd& x) {
-  for (Eigen::Index j = 0; j < x.cols(); ++j)
-    for (Eigen::Index i = 0; i < j; ++i) {
-      const double a = x(i, j), b = x(j, i);
-      const double diagonal = std::sqrt(std::fabs(x(i, i))) * std::sqrt(std::fabs(x(j, j)));
-      if (!(std::fabs(a - b) <= 1e-10 * std::fmax(std::fmax(std::fabs(a), std::fabs(b)), diagonal)))
-        throw std::invalid_argument(std::string("input ") + name + " is declared symmetric but its value is not: " +
-                                    "entries (" + std::to_string(i + 1) + "," + std::to_string(j + 1) + ") and (" +
-                                    std::to_string(j + 1) + "," + std::to_string(i + 1) + ") differ");
-    }
-  return 0.5 * (x + x.transpose());
-}
-)CPP";
+                   // (|a_ij - a_ji| <= 1e-10 * max(|a_ij|, |a_ji|, sqrt(|a_ii a_jj|))), then made exactly symmetric.
+                   static inline Eigen::MatrixXd checked_symmetric(const char* name, const Eigen::MatrixXd& x) {
+                     for (Eigen::Index j = 0; j < x.cols(); ++j)
+                       for (Eigen::Index i = 0; i < j; ++i) {
+                         const double a = x(i, j), b = x(j, i);
+                         const double diagonal = std::sqrt(std::fabs(x(i, i))) * std::sqrt(std::fabs(x(j, j)));
+                         if (!(std::fabs(a - b) <= 1e-10 * std::fmax(std::fmax(std::fabs(a), std::fabs(b)), diagonal)))
+                           throw std::invalid_argument(std::string("input ") + name +
+                                                       " is declared symmetric but its value is not: " + "entries (" +
+                                                       std::to_string(i + 1) + "," + std::to_string(j + 1) + ") and (" +
+                                                       std::to_string(j + 1) + "," + std::to_string(i + 1) +
+                                                       ") differ");
+                       }
+                     return 0.5 * (x + x.transpose());
+                   }
+      )CPP";
     case Helper::Factor:
       return R"CPP(// One factorization of a square matrix, shared by every solve, inverse, det
-// and logdet of it: Cholesky when the matrix is symmetric and positive
-// definite, partial-pivoting LU otherwise.
-class Factor {
- public:
-  Factor(const Eigen::MatrixXd& a, bool symmetric) : n_(a.rows()) {
-    if (a.rows() != a.cols()) throw std::invalid_argument("matrix to factorize is not square");
-    if (symmetric) {
-      llt_.compute(a);
-      if (llt_.info() == Eigen::Success && (llt_.matrixLLT().diagonal().array() > 0.0).all()) {
-        cholesky_ = true;
-        rcond_ = llt_.rcond();
-        return;
-      }
-    }
-    lu_.compute(a);
-    zero_pivot_ = (lu_.matrixLU().diagonal().array() == 0.0).any();
-    rcond_ = zero_pivot_ ? 0.0 : lu_.rcond();
-    if (!std::isfinite(rcond_)) rcond_ = 0.0;
-  }
-  // A^-1 b and A^-T b.
-  template <class B>
-  typename B::PlainObject solve(const Eigen::MatrixBase<B>& b) const {
-    require_invertible();
-    if (cholesky_) return llt_.solve(b);
-    return lu_.solve(b);
-  }
-  template <class B>
-  typename B::PlainObject solve_transposed(const Eigen::MatrixBase<B>& b) const {
-    require_invertible();
-    if (cholesky_) return llt_.solve(b);
-    return lu_.transpose().solve(b);
-  }
-  Eigen::MatrixXd inverse() const { return solve(Eigen::MatrixXd::Identity(n_, n_)); }
-  Eigen::MatrixXd inverse_transposed() const { return solve_transposed(Eigen::MatrixXd::Identity(n_, n_)); }
-  // det A; one too large for a double throws, one too small is 0.
-  double det() const {
-    double m = 0.0;
-    long e = 0;
-    det_parts(&m, &e);
-    const double d = std::ldexp(m, clamped(static_cast<double>(e)));
-    if (!std::isfinite(d)) throw std::domain_error("det: result is not finite (overflow)");
-    return d;
-  }
-  // log(det A), from the factors (never log(det(A))); det A <= 0 throws.
-  double log_det() const {
-    if (cholesky_) return 2.0 * llt_.matrixLLT().diagonal().array().log().sum();
-    if (zero_pivot_) throw std::domain_error("logdet: the determinant is not positive (the matrix is singular)");
-    const auto d = lu_.matrixLU().diagonal();
-    double sign = lu_.permutationP().determinant();
-    double s = 0.0;
-    for (Eigen::Index i = 0; i < d.size(); ++i) {
-      s += std::log(std::fabs(d(i)));
-      if (d(i) < 0.0) sign = -sign;
-    }
-    if (sign <= 0.0) throw std::domain_error("logdet: the determinant is not positive (it is negative)");
-    return s;
-  }
-  // det(A)^p * x, with det(A)^p kept as c * 2^q (|c| near 1) and the power of
-  // two applied to each entry last: det(X)*inv(X)' at X = 1e-200*I is
-  // 1e-200*I although det(X) alone underflows. A result too large for a
-  // double throws; one too small is 0.
-  double times_det(double x, double p) const {
-    int q = 0;
-    const double c = det_power(p, &q);
-    const double r = std::ldexp(x * c, q);
-    if (std::isfinite(x) && !std::isfinite(r)) throw std::domain_error("det: result is not finite (overflow)");
-    return r;
-  }
-  template <class D>
-  typename D::PlainObject times_det(const Eigen::MatrixBase<D>& x_in, double p) const {
-    typename D::PlainObject x = x_in;
-    int q = 0;
-    const double c = det_power(p, &q);
-    const bool finite = x.allFinite();
-    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = std::ldexp(x.data()[i] * c, q);
-    if (finite && !x.allFinite()) throw std::domain_error("det: result is not finite (overflow)");
-    return x;
-  }
+                   // and logdet of it: Cholesky when the matrix is symmetric and positive
+                   // definite, partial-pivoting LU otherwise.
+                   class Factor {
+                    public:
+                     Factor(const Eigen::MatrixXd& a, bool symmetric) : n_(a.rows()) {
+                       if (a.rows() != a.cols()) throw std::invalid_argument("matrix to factorize is not square");
+                       if (symmetric) {
+                         llt_.compute(a);
+                         if (llt_.info() == Eigen::Success && (llt_.matrixLLT().diagonal().array() > 0.0).all()) {
+                           cholesky_ = true;
+                           rcond_ = llt_.rcond();
+                           return;
+                         }
+                       }
+                       lu_.compute(a);
+                       zero_pivot_ = (lu_.matrixLU().diagonal().array() == 0.0).any();
+                       rcond_ = zero_pivot_ ? 0.0 : lu_.rcond();
+                       if (!std::isfinite(rcond_)) rcond_ = 0.0;
+                     }
+                     // A^-1 b and A^-T b.
+                     template <class B>
+                     typename B::PlainObject solve(const Eigen::MatrixBase<B>& b) const {
+                       require_invertible();
+                       if (cholesky_) return llt_.solve(b);
+                       return lu_.solve(b);
+                     }
+                     template <class B>
+                     typename B::PlainObject solve_transposed(const Eigen::MatrixBase<B>& b) const {
+                       require_invertible();
+                       if (cholesky_) return llt_.solve(b);
+                       return lu_.transpose().solve(b);
+                     }
+                     Eigen::MatrixXd inverse() const { return solve(Eigen::MatrixXd::Identity(n_, n_)); }
+                     Eigen::MatrixXd inverse_transposed() const { return solve_transposed(Eigen::MatrixXd::Identity(n_, n_)); }
+                     // det A; one too large for a double throws, one too small is 0.
+                     double det() const {
+                       double m = 0.0;
+                       long e = 0;
+                       det_parts(&m, &e);
+                       const double d = std::ldexp(m, clamped(static_cast<double>(e)));
+                       if (!std::isfinite(d)) throw std::domain_error("det: result is not finite (overflow)");
+                       return d;
+                     }
+                     // log(det A), from the factors (never log(det(A))); det A <= 0 throws.
+                     double log_det() const {
+                       if (cholesky_) return 2.0 * llt_.matrixLLT().diagonal().array().log().sum();
+                       if (zero_pivot_) throw std::domain_error("logdet: the determinant is not positive (the matrix "
+                                                                "is singular)");
+                       const auto d = lu_.matrixLU().diagonal();
+                       double sign = lu_.permutationP().determinant();
+                       double s = 0.0;
+                       for (Eigen::Index i = 0; i < d.size(); ++i) {
+                         s += std::log(std::fabs(d(i)));
+                         if (d(i) < 0.0) sign = -sign;
+                       }
+                       if (sign <= 0.0) throw std::domain_error("logdet: the determinant is not positive (it is "
+                                                                "negative)");
+                       return s;
+                     }
+                     // det(A)^p * x, with det(A)^p kept as c * 2^q (|c| near 1) and the power of
+                     // two applied to each entry last: det(X)*inv(X)' at X = 1e-200*I is
+                     // 1e-200*I although det(X) alone underflows. A result too large for a
+                     // double throws; one too small is 0.
+                     double times_det(double x, double p) const {
+                       int q = 0;
+                       const double c = det_power(p, &q);
+                       const double r = std::ldexp(x * c, q);
+                       if (std::isfinite(x) && !std::isfinite(r)) throw std::domain_error("det: result is not finite "
+                                                                                          "(overflow)");
+                       return r;
+                     }
+                     template <class D>
+                     typename D::PlainObject times_det(const Eigen::MatrixBase<D>& x_in, double p) const {
+                       typename D::PlainObject x = x_in;
+                       int q = 0;
+                       const double c = det_power(p, &q);
+                       const bool finite = x.allFinite();
+                       for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = std::ldexp(x.data()[i] * c, q);
+                       if (finite && !x.allFinite()) throw std::domain_error("det: result is not finite (overflow)");
+                       return x;
+                     }
 
- private:
-  // An exponent of two as an int, clamped far past the range of a double.
-  static int clamped(double e) { return static_cast<int>(std::fmax(-100000.0, std::fmin(100000.0, e))); }
-  // det A = m * 2^e with 0.5 <= |m| < 1 (m = 0 when A is singular): the
-  // product of the pivots, renormalized by powers of two at every step, so
-  // that no partial product under- or overflows and no rounding is added.
-  void det_parts(double* m_out, long* e_out) const {
-    double m = 1.0;
-    long e = 0;
-    auto times = [&](double f) {
-      int k = 0;
-      m *= std::frexp(f, &k);
-      e += k;
-      m = std::frexp(m, &k);
-      e += k;
-    };
-    if (cholesky_) {
-      for (Eigen::Index i = 0; i < n_; ++i) {
-        times(llt_.matrixLLT()(i, i));
-        times(llt_.matrixLLT()(i, i));
-      }
-    } else if (zero_pivot_) {
-      m = 0.0;
-    } else {
-      times(static_cast<double>(lu_.permutationP().determinant()));
-      for (Eigen::Index i = 0; i < n_; ++i) times(lu_.matrixLU()(i, i));
-    }
-    *m_out = m;
-    *e_out = m == 0.0 ? 0 : e;
-  }
-  // det(A)^p = c * 2^q, for a constant p.
-  double det_power(double p, int* q) const {
-    double m = 0.0;
-    long e = 0;
-    det_parts(&m, &e);
-    *q = 0;
-    if (m == 0.0) {
-      if (p < 0.0) throw std::domain_error("'/': division by zero (the determinant is 0)");
-      return p == 0.0 ? 1.0 : 0.0;
-    }
-    if (m < 0.0 && p != std::round(p))
-      throw std::domain_error("'^': a negative determinant raised to a non-integer power");
-    const double ep = static_cast<double>(e) * p;
-    const double whole = std::floor(ep);
-    *q = clamped(whole);
-    const double c = std::pow(std::fabs(m), p) * std::exp2(ep - whole);
-    return m < 0.0 && std::fmod(p, 2.0) != 0.0 ? -c : c;
-  }
-  void require_invertible() const {
-    if (!(rcond_ >= 1e-13))
-      throw std::domain_error("inv: matrix is singular (reciprocal condition number " + scientific(rcond_) +
-                              " is below 1e-13)");
-  }
-  // A positive number as 1.54198e-18, for messages (std::to_string is fixed-point).
-  static std::string scientific(double v) {
-    if (!(v > 0.0) || !std::isfinite(v)) return v == 0.0 ? "0" : std::to_string(v);
-    const double e = std::floor(std::log10(v));
-    std::string m = std::to_string(v / std::pow(10.0, e));
-    while (m.size() > 1 && m.back() == '0') m.pop_back();
-    if (m.back() == '.') m.pop_back();
-    return m + "e" + std::to_string(static_cast<int>(e));
-  }
-  Eigen::LLT<Eigen::MatrixXd> llt_;
-  Eigen::PartialPivLU<Eigen::MatrixXd> lu_;
-  Eigen::Index n_ = 0;
-  bool cholesky_ = false;
-  bool zero_pivot_ = false;
-  double rcond_ = 0.0;
-};
-)CPP";
+                    private:
+                     // An exponent of two as an int, clamped far past the range of a double.
+                     static int clamped(double e) { return static_cast<int>(std::fmax(-100000.0, std::fmin(100000.0, e))); }
+                     // det A = m * 2^e with 0.5 <= |m| < 1 (m = 0 when A is singular): the
+                     // product of the pivots, renormalized by powers of two at every step, so
+                     // that no partial product under- or overflows and no rounding is added.
+                     void det_parts(double* m_out, long* e_out) const {
+                       double m = 1.0;
+                       long e = 0;
+                       auto times = [&](double f) {
+                         int k = 0;
+                         m *= std::frexp(f, &k);
+                         e += k;
+                         m = std::frexp(m, &k);
+                         e += k;
+                       };
+                       if (cholesky_) {
+                         for (Eigen::Index i = 0; i < n_; ++i) {
+                           times(llt_.matrixLLT()(i, i));
+                           times(llt_.matrixLLT()(i, i));
+                         }
+                       } else if (zero_pivot_) {
+                         m = 0.0;
+                       } else {
+                         times(static_cast<double>(lu_.permutationP().determinant()));
+                         for (Eigen::Index i = 0; i < n_; ++i) times(lu_.matrixLU()(i, i));
+                       }
+                       *m_out = m;
+                       *e_out = m == 0.0 ? 0 : e;
+                     }
+                     // det(A)^p = c * 2^q, for a constant p.
+                     double det_power(double p, int* q) const {
+                       double m = 0.0;
+                       long e = 0;
+                       det_parts(&m, &e);
+                       *q = 0;
+                       if (m == 0.0) {
+                         if (p < 0.0) throw std::domain_error("'/': division by zero (the determinant is 0)");
+                         return p == 0.0 ? 1.0 : 0.0;
+                       }
+                       if (m < 0.0 && p != std::round(p))
+                         throw std::domain_error("'^': a negative determinant raised to a non-integer power");
+                       const double ep = static_cast<double>(e) * p;
+                       const double whole = std::floor(ep);
+                       *q = clamped(whole);
+                       const double c = std::pow(std::fabs(m), p) * std::exp2(ep - whole);
+                       return m < 0.0 && std::fmod(p, 2.0) != 0.0 ? -c : c;
+                     }
+                     void require_invertible() const {
+                       if (!(rcond_ >= 1e-13))
+                         throw std::domain_error("inv: matrix is singular (reciprocal condition number " +
+                                                 scientific(rcond_) + " is below 1e-13)");
+                     }
+                     // A positive number as 1.54198e-18, for messages (std::to_string is fixed-point).
+                     static std::string scientific(double v) {
+                       if (!(v > 0.0) || !std::isfinite(v)) return v == 0.0 ? "0" : std::to_string(v);
+                       const double e = std::floor(std::log10(v));
+                       std::string m = std::to_string(v / std::pow(10.0, e));
+                       while (m.size() > 1 && m.back() == '0') m.pop_back();
+                       if (m.back() == '.') m.pop_back();
+                       return m + "e" + std::to_string(static_cast<int>(e));
+                     }
+                     Eigen::LLT<Eigen::MatrixXd> llt_;
+                     Eigen::PartialPivLU<Eigen::MatrixXd> lu_;
+                     Eigen::Index n_ = 0;
+                     bool cholesky_ = false;
+                     bool zero_pivot_ = false;
+                     double rcond_ = 0.0;
+                   };
+      )CPP";
     case Helper::Norm2:
       return R"CPP(// The 2-norm (Frobenius for a matrix), as matcalc eval computes it: the square
-// root of the sum of squares, or Eigen's scaled stableNorm where the squares
-// under- or overflow (norm2 of [1e-200, 1e-200] is not 0).
-template <class D>
-static inline double norm2(const Eigen::MatrixBase<D>& x) {
-  const typename D::PlainObject v = x;
-  const double r = v.norm();
-  if (r > 1e-140 && r < 1e140) return r;
-  return v.stableNorm();
-}
-)CPP";
+                   // root of the sum of squares, or Eigen's scaled stableNorm where the squares
+                   // under- or overflow (norm2 of [1e-200, 1e-200] is not 0).
+                   template <class D>
+                   static inline double norm2(const Eigen::MatrixBase<D>& x) {
+                     const typename D::PlainObject v = x;
+                     const double r = v.norm();
+                     if (r > 1e-140 && r < 1e140) return r;
+                     return v.stableNorm();
+                   }
+      )CPP";
     case Helper::MatPow:
       return R"CPP(// x^k for k >= 0, by repeated squaring.
 static inline Eigen::MatrixXd matpow(Eigen::MatrixXd x, long long k) {
@@ -510,23 +515,24 @@ static inline typename D::PlainObject softplus(const Eigen::MatrixBase<D>& x) {
       return "static inline double sign(double t) { return t > 0.0 ? 1.0 : (t < 0.0 ? -1.0 : 0.0); }\n";
     case Helper::Finite:
       return R"CPP(// Each output is checked finite, as matcalc eval checks every value: outside
-// the domain (sqrt of a negative number) the arithmetic gives NaN, not an error.
-static inline void not_finite(const char* what) {
-  throw std::domain_error(std::string(what) +
-                          " has no finite value at these inputs: an argument outside the domain (log or sqrt of a "
-                          "negative number, a zero divisor, a fractional power of a negative number) or an overflow");
-}
-static inline double finite(double x, const char* what) {
-  if (!std::isfinite(x)) not_finite(what);
-  return x;
-}
-template <class D>
-static inline typename D::PlainObject finite(const Eigen::MatrixBase<D>& x, const char* what) {
-  typename D::PlainObject r = x;
-  if (!r.allFinite()) not_finite(what);
-  return r;
-}
-)CPP";
+                   // the domain (sqrt of a negative number) the arithmetic gives NaN, not an error.
+                   static inline void not_finite(const char* what) {
+                     throw std::domain_error(
+                         std::string(what) +
+                         " has no finite value at these inputs: an argument outside the domain (log or sqrt of a "
+                         "negative number, a zero divisor, a fractional power of a negative number) or an overflow");
+                   }
+                   static inline double finite(double x, const char* what) {
+                     if (!std::isfinite(x)) not_finite(what);
+                     return x;
+                   }
+                   template <class D>
+                   static inline typename D::PlainObject finite(const Eigen::MatrixBase<D>& x, const char* what) {
+                     typename D::PlainObject r = x;
+                     if (!r.allFinite()) not_finite(what);
+                     return r;
+                   }
+      )CPP";
   }
   return "";
 }

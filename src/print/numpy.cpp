@@ -888,8 +888,8 @@ class PyEmitter final : public Emitter {
     helpers_.insert(Helper::Finite);
     for (std::size_t i = 0; i < roots_[st].size(); ++i) {
       std::string out = st == 0 ? "f" : st == 2 ? "h" : "g" + std::to_string(i);
-      std::string what = st == 0   ? "the value"
-                         : st == 2 ? "the Hessian"
+      std::string what = st == 0                      ? "the value"
+                         : st == 2                    ? "the Hessian"
                          : i < spec_.gradients.size() ? "the gradient with respect to " + spec_.gradients[i].first
                                                       : std::string("the gradient");
       s += "    " + out + " = _finite(" + ref(roots_[st][i]).s + ", " + py_string(what) + ")\n";

@@ -4,11 +4,10 @@
 // matcher on its own pattern, and the index never hides a rule that matches.
 #include <gtest/gtest.h>
 
-#include <unordered_map>
-
 #include <algorithm>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ir/builders.hpp"
