@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
       opt.extreme = std::strtod(v, &end);
       if (!*v || *end || !(opt.extreme >= 0 && opt.extreme <= 1)) usage("--extreme must be a probability in [0, 1]");
       ++i;
-    } else if (a == "--jobs") jobs = static_cast<unsigned>(std::max<std::uint64_t>(1, number(a, v))), ++i;
+    } else if (a == "--jobs")
+      jobs = static_cast<unsigned>(std::max<std::uint64_t>(1, number(a, v))), ++i;
     else if (a == "--case") first = number(a, v), one = true, ++i;
     else if (a == "--no-shrink") shrink_failures = false;
     else if (a == "--list") list = true;

@@ -78,8 +78,8 @@ TEST(PropertyGenerator, ExtremeDrawsOfEveryKindAndTheRestUnchanged) {
       EXPECT_EQ(a.values.at("A"), b.values.at("A"));
     }
   }
-  for (Extreme e : {Extreme::Magnitude, Extreme::Literal, Extreme::NearSingular, Extreme::NearAsymmetric,
-                    Extreme::Outside})
+  for (Extreme e :
+       {Extreme::Magnitude, Extreme::Literal, Extreme::NearSingular, Extreme::NearAsymmetric, Extreme::Outside})
     EXPECT_GT(kinds[e], 0) << extreme_name(e);
   EXPECT_GT(kinds[Extreme::None], 1700) << "extreme draws should be rare: the other properties keep their cases";
 }

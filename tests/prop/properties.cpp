@@ -589,7 +589,7 @@ Case make_case(std::uint64_t seed, const GenOptions& opt) {
   // were without extreme draws.
   Rng xr(seed ^ 0x65787472656d65ULL);
   if (opt.extreme > 0 && xr.chance(opt.extreme)) {
-    static const Extreme kinds[] = {Extreme::Magnitude, Extreme::Magnitude, Extreme::Literal,
+    static const Extreme kinds[] = {Extreme::Magnitude,    Extreme::Magnitude,      Extreme::Literal,
                                     Extreme::NearSingular, Extreme::NearAsymmetric, Extreme::Outside,
                                     Extreme::Outside};
     Case x = c;
@@ -944,8 +944,7 @@ class LOracle {
       if (std::isfinite(x)) magnitude = std::max(magnitude, x);
       if (x != 0 && (x < std::numeric_limits<double>::min() || x > std::numeric_limits<double>::max())) {
         out_of_range = true;
-        if (double_range_)
-          v = x < 1 ? 0.0L : std::copysign(std::numeric_limits<long double>::infinity(), v);
+        if (double_range_) v = x < 1 ? 0.0L : std::copysign(std::numeric_limits<long double>::infinity(), v);
       }
     }
     return m;
@@ -1034,13 +1033,20 @@ class LOracle {
         for (std::size_t i = 1; i < a.kids.size(); ++i) {
           LMatrix r = eval(*a.kids[i]);
           const std::string& op = a.ops[i];
-          if (op == "+") acc = acc + r;
-          else if (op == "-") acc = acc - r;
-          else if (op == "*") acc = times(acc, r);
-          else if (op == "/") acc = divide(acc, r, false);
-          else if (op == ".*") acc = entrywise(acc, r, [](long double u, long double v) { return u * v; });
-          else if (op == "./") acc = divide(acc, r, true);
-          else acc = s((acc.transpose() * r).trace());
+          if (op == "+")
+            acc = acc + r;
+          else if (op == "-")
+            acc = acc - r;
+          else if (op == "*")
+            acc = times(acc, r);
+          else if (op == "/")
+            acc = divide(acc, r, false);
+          else if (op == ".*")
+            acc = entrywise(acc, r, [](long double u, long double v) { return u * v; });
+          else if (op == "./")
+            acc = divide(acc, r, true);
+          else
+            acc = s((acc.transpose() * r).trace());
           if (i + 1 < a.kids.size()) acc = note(acc);
         }
         return acc;
@@ -1082,8 +1088,10 @@ class LOracle {
       long double d = x.size() == 1 ? x(0, 0) : factor(x, "logdet", true);
       // The sign of a determinant computed in long double is certain only
       // where the matrix is far from singular; elsewhere nothing is known.
-      if (d < 0 && !(kappa < 1e15L)) unreliable = true;
-      else if (!(d > 0)) undefined("logdet of a matrix whose determinant is not positive");
+      if (d < 0 && !(kappa < 1e15L))
+        unreliable = true;
+      else if (!(d > 0))
+        undefined("logdet of a matrix whose determinant is not positive");
       kappa = std::max(k0, kappa);
       return s(std::log(std::fabs(d)));
     }
@@ -1118,7 +1126,8 @@ class LOracle {
       if ((x.array() < 0).any()) undefined("sqrt of a negative number");
       return each([](long double t) { return std::sqrt(t); });
     }
-    if (f == "sin" || f == "cos" || f == "tan") periodic = std::max(periodic, x.size() ? x.cwiseAbs().maxCoeff() : 0.0L);
+    if (f == "sin" || f == "cos" || f == "tan")
+      periodic = std::max(periodic, x.size() ? x.cwiseAbs().maxCoeff() : 0.0L);
     if (f == "sin") return each([](long double t) { return std::sin(t); });
     if (f == "cos") return each([](long double t) { return std::cos(t); });
     if (f == "tan") return each([](long double t) { return std::tan(t); });
@@ -1126,7 +1135,8 @@ class LOracle {
     if (f == "abs") return each([](long double t) { return std::fabs(t); });
     if (f == "sign") return each([](long double t) { return t > 0 ? 1.0L : (t < 0 ? -1.0L : 0.0L); });
     if (f == "sigmoid") return each([](long double t) { return 1 / (1 + std::exp(-t)); });
-    if (f == "softplus") return each([](long double t) { return t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t)); });
+    if (f == "softplus")
+      return each([](long double t) { return t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t)); });
     if (f == "relu") return each([](long double t) { return t > 0 ? t : 0.0L; });
     throw std::logic_error("long-double oracle: unknown function " + f);
   }
@@ -1263,11 +1273,13 @@ bool make_extreme(Case& c, Extreme kind, Rng& xr) {
           const std::string ref = "$" + std::to_string(k);
           const PShape ks = n.kids[k]->shape;
           if (n.reqs[k] == Req::Positive) {
-            const bool divisor = n.fmt.find("/ " + ref) != std::string::npos || n.fmt.find("/" + ref) != std::string::npos;
+            const bool divisor =
+                n.fmt.find("/ " + ref) != std::string::npos || n.fmt.find("/" + ref) != std::string::npos;
             (divisor ? div : neg).push_back({i, k});
           } else if (ks.square() && !ks.scalar() && c.dims.at(ks.r == D::N ? "n" : "k") > 1 &&
                      (ks.r == D::N || ks.r == D::K) &&
-                     (n.fmt.find("inv(" + ref) != std::string::npos || n.fmt.find("logdet(" + ref) != std::string::npos ||
+                     (n.fmt.find("inv(" + ref) != std::string::npos ||
+                      n.fmt.find("logdet(" + ref) != std::string::npos ||
                       n.fmt.find("det(" + ref) == 4 /* log(det($0)) */ || n.fmt.find(ref + "^-") != std::string::npos ||
                       n.fmt.find("inv($0*" + ref) != std::string::npos)) {
             inv.push_back({i, k});
@@ -1299,9 +1311,12 @@ bool make_extreme(Case& c, Extreme kind, Rng& xr) {
       const auto& [path, n] = nodes[i];
       const GNodeP kid = n->kids[k];
       GNodeP with;
-      if (which == 0) with = node("(-$0)", kid->shape, {kid});
-      else if (which == 1) with = node("($0 - $0)", kid->shape, {kid});
-      else with = node(kid->shape.r == D::N ? "(x*x')" : "(z*z')", kid->shape);
+      if (which == 0)
+        with = node("(-$0)", kid->shape, {kid});
+      else if (which == 1)
+        with = node("($0 - $0)", kid->shape, {kid});
+      else
+        with = node(kid->shape.r == D::N ? "(x*x')" : "(z*z')", kid->shape);
       auto changed = std::make_shared<GNode>(*n);
       changed->kids[k] = with;
       c.f = replace_at(c.f, path, 0, changed);
@@ -1340,7 +1355,8 @@ double asymmetry(const Matrix& m) {
     for (Eigen::Index i = j + 1; i < m.rows(); ++i) {
       const double a = m(i, j), b = m(j, i);
       const double scale = std::max({std::fabs(a), std::fabs(b), std::sqrt(std::fabs(m(i, i)) * std::fabs(m(j, j)))});
-      if (a != b) worst = std::max(worst, scale > 0 ? std::fabs(a - b) / scale : std::numeric_limits<double>::infinity());
+      if (a != b)
+        worst = std::max(worst, scale > 0 ? std::fabs(a - b) / scale : std::numeric_limits<double>::infinity());
     }
   return worst;
 }
@@ -1390,7 +1406,7 @@ Reference reference(const std::string& text, const std::map<std::string, Matrix>
 bool agrees(const Matrix& got, const Reference& ref, long double* err, long double* tol) {
   const LMatrix g = got.cast<long double>();
   *err = g.rows() == ref.value.rows() && g.cols() == ref.value.cols() ? (g - ref.value).norm()
-                                                                       : std::numeric_limits<long double>::infinity();
+                                                                      : std::numeric_limits<long double>::infinity();
   *tol = 1e-9L * ref.value.norm() + 16 * ref.spread +
          4 * static_cast<long double>(std::numeric_limits<double>::min()) * static_cast<long double>(got.size());
   return *err <= *tol;
@@ -1437,8 +1453,10 @@ std::optional<Matrix> scaled_differences(Expr f, Expr x, const Bindings& b, doub
         set(xi);
         if (!std::isfinite(fp) || !std::isfinite(fm)) return std::nullopt;
         const double d = (fp - fm) / (2 * h), e = static_cast<double>(f_noise) / h;
-        if (sym && i != j) g(i, j) = g(j, i) = d / 2, (*noise)(i, j) = (*noise)(j, i) = e / 2;
-        else g(i, j) = d, (*noise)(i, j) = e;
+        if (sym && i != j)
+          g(i, j) = g(j, i) = d / 2, (*noise)(i, j) = (*noise)(j, i) = e / 2;
+        else
+          g(i, j) = d, (*noise)(i, j) = e;
       }
   } catch (const Error&) {
     return std::nullopt;
@@ -1591,8 +1609,9 @@ Outcome check_extreme(const Case& c, std::optional<Property> only) {
         passed.known = k;
         return passed;
       }
-      return fail(Property::Domain, fmt::format("the {} expression evaluates to {} where the literal one has no value ({}; {}): {}",
-                                                form, show(got.back().second), why, c.extreme_what, to_text(e)));
+      return fail(Property::Domain,
+                  fmt::format("the {} expression evaluates to {} where the literal one has no value ({}; {}): {}", form,
+                              show(got.back().second), why, c.extreme_what, to_text(e)));
     }
   }
   if (outside || got.empty() || !ref.finite) return passed;
@@ -1632,12 +1651,13 @@ Outcome check_extreme(const Case& c, std::optional<Property> only) {
       }
     }
     if (!want(Property::ExtremeValue)) return passed;
-    return fail(Property::ExtremeValue,
-                fmt::format("{} value {} but the long-double oracle gives {} (error {:.3g}, tolerance {:.3g}, condition "
-                            "{:.3g}; {}); {} form: {}",
-                            form, show(v), show_l(ref.value), static_cast<double>(err), static_cast<double>(tol),
-                            static_cast<double>(ref.kappa), c.extreme_what, form,
-                            safe_text(form[0] == 'c' ? cc.p.expr : cc.f)));
+    return fail(
+        Property::ExtremeValue,
+        fmt::format("{} value {} but the long-double oracle gives {} (error {:.3g}, tolerance {:.3g}, condition "
+                    "{:.3g}; {}); {} form: {}",
+                    form, show(v), show_l(ref.value), static_cast<double>(err), static_cast<double>(tol),
+                    static_cast<double>(ref.kappa), c.extreme_what, form,
+                    safe_text(form[0] == 'c' ? cc.p.expr : cc.f)));
   }
   // The gradient at extreme magnitudes and literals.
   if (!want(Property::ExtremeGradient) || (c.extreme != Extreme::Magnitude && c.extreme != Extreme::Literal))
@@ -1842,7 +1862,8 @@ std::string report(const Case& c, const Outcome& o, std::uint64_t run_seed, std:
   if (!o.wrt.empty()) out += "  wrt:    " + o.wrt + "\n";
   out += "  dims:   " + dims + "\n";
   out += "  values: " + values_json(c.values, expr) + "\n";
-  if (c.extreme != Extreme::None) out += std::string("  extreme: ") + extreme_name(c.extreme) + ": " + c.extreme_what + "\n";
+  if (c.extreme != Extreme::None)
+    out += std::string("  extreme: ") + extreme_name(c.extreme) + ": " + c.extreme_what + "\n";
   out += "  detail: " + o.detail + "\n";
   auto quote = [](const std::string& s) {
     std::string q = "\"";

@@ -57,10 +57,19 @@ namespace matcalc::prop {
 using Matrix = Eigen::MatrixXd;
 
 enum class Property {
-  Engine, Value, Print, Gradient, SumRule, Transpose, Explain, FixedPoint, Idempotent, Inference,
-  Domain,            // extreme cases: outside the domain, an error, never a number
-  ExtremeValue,      // extreme cases: a number, where there is one, agrees with the long-double oracle
-  ExtremeGradient,   // extreme cases: a gradient agrees with central differences where they are meaningful
+  Engine,
+  Value,
+  Print,
+  Gradient,
+  SumRule,
+  Transpose,
+  Explain,
+  FixedPoint,
+  Idempotent,
+  Inference,
+  Domain,           // extreme cases: outside the domain, an error, never a number
+  ExtremeValue,     // extreme cases: a number, where there is one, agrees with the long-double oracle
+  ExtremeGradient,  // extreme cases: a gradient agrees with central differences where they are meaningful
 };
 const char* property_name(Property p);
 std::optional<Property> property_from_name(const std::string& s);
