@@ -56,7 +56,9 @@ TEST(PropertyGenerator, DeterministicInTheSeed) {
     Case a = make_case(case_seed(7, i), opt), b = make_case(case_seed(7, i), opt);
     EXPECT_EQ(render(*a.f), render(*b.f));
     ASSERT_EQ(a.g == nullptr, b.g == nullptr);  // an extreme case has no partner
-    if (a.g) EXPECT_EQ(render(*a.g), render(*b.g));
+    if (a.g) {
+      EXPECT_EQ(render(*a.g), render(*b.g));
+    }
     EXPECT_EQ(a.dims, b.dims);
     EXPECT_EQ(a.extreme, b.extreme);
     EXPECT_EQ(a.extreme_what, b.extreme_what);
