@@ -91,7 +91,24 @@ const std::vector<PoolSymbol>& symbol_pool();
 
 struct GenOptions {
   int depth = 5;  // nesting depth of the generated trees
+  // Probability that a case is an extreme draw (properties.hpp, Extreme):
+  // extreme magnitudes or literals, nearly singular or nearly asymmetric
+  // inputs, a point outside the domain. 0: none.
+  double extreme = 0.08;
 };
+
+// What makes a case extreme (drawn by make_case with GenOptions::extreme,
+// from a random stream of its own, so that the other cases are the same as
+// without extreme draws).
+enum class Extreme {
+  None,
+  Magnitude,       // input entries scaled by about 1e+-150
+  Literal,         // a 1e+-150 constant in the expression
+  NearSingular,    // a square input of condition 1e10..1e15
+  NearAsymmetric,  // one pair of a symmetric input off by a relative 1e-12..1e-6
+  Outside,         // a negative argument of log/sqrt/powers, a zero divisor, a singular matrix under inv/logdet
+};
+const char* extreme_name(Extreme e);
 
 class Generator {
  public:

@@ -1,6 +1,7 @@
 // prop_runner: the property tests of tests/prop from the command line.
-//   prop_runner --seed S --count N [--depth D] [--jobs J] [--case I] [--no-shrink] [--list]
-// (--list prints every case's expression and outcome)
+//   prop_runner --seed S --count N [--depth D] [--extreme P] [--jobs J] [--case I] [--no-shrink] [--list]
+// (--list prints every case's expression and outcome; --extreme sets the
+// probability of an extreme draw, GenOptions::extreme, default 0.08)
 // Runs cases 0..N-1 of seed S (or only case I), prints every failure shrunk
 // to a minimal case, and ends with how many passing cases hit a known
 // failure (properties.hpp), the failures by property (when there are any)
@@ -26,7 +27,8 @@ namespace {
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "prop_runner: " << why
-            << "\nusage: prop_runner --seed S --count N [--depth D] [--jobs J] [--case I] [--no-shrink] [--list]\n";
+            << "\nusage: prop_runner --seed S --count N [--depth D] [--extreme P] [--jobs J] [--case I] [--no-shrink] "
+               "[--list]\n";
   std::exit(2);
 }
 
@@ -51,7 +53,14 @@ int main(int argc, char** argv) {
     if (a == "--seed") seed = number(a, v), ++i;
     else if (a == "--count") count = number(a, v), ++i;
     else if (a == "--depth") opt.depth = static_cast<int>(number(a, v)), ++i;
-    else if (a == "--jobs") jobs = static_cast<unsigned>(std::max<std::uint64_t>(1, number(a, v))), ++i;
+    else if (a == "--extreme") {
+      if (!v) usage(a + " needs a value");
+      char* end = nullptr;
+      opt.extreme = std::strtod(v, &end);
+      if (!*v || *end || !(opt.extreme >= 0 && opt.extreme <= 1)) usage("--extreme must be a probability in [0, 1]");
+      ++i;
+    } else if (a == "--jobs")
+      jobs = static_cast<unsigned>(std::max<std::uint64_t>(1, number(a, v))), ++i;
     else if (a == "--case") first = number(a, v), one = true, ++i;
     else if (a == "--no-shrink") shrink_failures = false;
     else if (a == "--list") list = true;
@@ -66,6 +75,7 @@ int main(int argc, char** argv) {
   std::map<std::string, int> failed_by;  // property -> failing cases (under `out`)
   std::map<std::string, int> known;      // known failure -> passing cases that hit it (under `out`)
   std::map<std::string, int> inferred;   // what inference without declarations gave -> cases (under `out`)
+  std::map<std::string, int> extremes;   // kind of extreme draw -> cases (under `out`)
   std::vector<std::thread> workers;
   for (unsigned w = 0; w < jobs; ++w) {
     workers.emplace_back([&] {
@@ -83,6 +93,10 @@ int main(int argc, char** argv) {
                     << render(*r.c.f) << (r.outcome.detail.empty() ? "" : "\n    " + r.outcome.detail) << "\n";
         }
         discarded += static_cast<std::uint64_t>(r.draws - 1);
+        if (r.c.extreme != Extreme::None) {
+          std::lock_guard<std::mutex> lock(out);
+          ++extremes[extreme_name(r.c.extreme)];
+        }
         if (r.outcome.status == Outcome::Status::Pass) {
           ++passed;
           std::lock_guard<std::mutex> lock(out);
@@ -115,6 +129,12 @@ int main(int argc, char** argv) {
             << discarded << " draws discarded by the screening";
   if (exhausted) std::cout << ", " << exhausted << " cases without an admissible draw (counted as passed)";
   std::cout << "\n";
+  if (!extremes.empty()) {
+    std::cout << "extreme draws:";
+    const char* sep = " ";
+    for (const auto& [what, n] : extremes) std::cout << sep << n << " " << what, sep = ", ";
+    std::cout << "\n";
+  }
   for (const auto& [what, n] : known) std::cout << n << " cases hit the known failure '" << what << "'\n";
   if (!inferred.empty()) {
     std::cout << "inference without declarations:";

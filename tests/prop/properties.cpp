@@ -13,6 +13,7 @@
 
 #include "diff/gradient.hpp"
 #include "eval/evaluate.hpp"
+#include "eval/values.hpp"
 #include "explain/explain.hpp"
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
@@ -512,13 +513,17 @@ const char* property_name(Property p) {
     case Property::FixedPoint: return "fixed-point";
     case Property::Idempotent: return "idempotent";
     case Property::Inference: return "inference";
+    case Property::Domain: return "domain";
+    case Property::ExtremeValue: return "extreme-value";
+    case Property::ExtremeGradient: return "extreme-gradient";
   }
   return "?";
 }
 
 std::optional<Property> property_from_name(const std::string& s) {
   for (Property p : {Property::Engine, Property::Value, Property::Print, Property::Gradient, Property::SumRule,
-                     Property::Transpose, Property::Explain, Property::FixedPoint, Property::Idempotent})
+                     Property::Transpose, Property::Explain, Property::FixedPoint, Property::Idempotent,
+                     Property::Domain, Property::ExtremeValue, Property::ExtremeGradient})
     if (s == property_name(p)) return p;
   return std::nullopt;
 }
@@ -562,6 +567,10 @@ std::map<std::string, Matrix> draw_values(Rng& rng, long n, long k) {
   return values;
 }
 
+namespace {
+bool make_extreme(Case& c, Extreme kind, Rng& xr);
+}  // namespace
+
 Case make_case(std::uint64_t seed, const GenOptions& opt) {
   Rng rng(seed);
   Case c;
@@ -576,6 +585,17 @@ Case make_case(std::uint64_t seed, const GenOptions& opt) {
   Generator gen(rng, opt);
   c.f = gen.scalar_expression();
   c.g = gen.scalar_expression(std::max(1, opt.depth - 1));  // may share subexpressions with f
+  // An extreme draw, from a stream of its own: the other cases stay as they
+  // were without extreme draws.
+  Rng xr(seed ^ 0x65787472656d65ULL);
+  if (opt.extreme > 0 && xr.chance(opt.extreme)) {
+    static const Extreme kinds[] = {Extreme::Magnitude,    Extreme::Magnitude,      Extreme::Literal,
+                                    Extreme::NearSingular, Extreme::NearAsymmetric, Extreme::Outside,
+                                    Extreme::Outside};
+    Case x = c;
+    x.g = nullptr;  // the extreme properties have no partner
+    if (make_extreme(x, kinds[xr.below(std::size(kinds))], xr)) return x;
+  }
   return c;
 }
 
@@ -856,6 +876,9 @@ Outcome check_inference(const Case& c, double magnitude) {
       ++unsupported;
       continue;
     }
+    // The draw left the domain of the other reading (sqrt(b^2) of a matrix
+    // b): no point to check there.
+    if (o.status == Status::Fail && o.detail.find("does not evaluate: Domain error") != std::string::npos) continue;
     if (o.status == Status::Fail) {
       ++disagree;
       last = o;
@@ -872,7 +895,822 @@ Outcome check_inference(const Case& c, double magnitude) {
               last.wrt);
 }
 
+// ------------------------------------------------------------ extreme draws
+
+namespace {
+
+using LMatrix = Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>;
+
+// A long-double oracle: the literal expression straight from its syntax tree,
+// as tests/rules/oracle.hpp evaluates it (explicit inverses, no rewriting),
+// in long double (range 1e+-4932: no under- or overflow at 1e+-150), with
+// logsumexp and softmax shifted by the maximum. It records where the literal
+// expression leaves its domain, the largest condition number of what it
+// inverts, and whether an intermediate value lies outside the normal range
+// of double. With `noise` > 0 it multiplies every input and every
+// intermediate value entrywise by 1 + noise*u, u uniform in [-1, 1]: the
+// spread of the value under such perturbations measures how much rounding
+// the computation at this point amplifies.
+class LOracle {
+ public:
+  LOracle(const std::map<std::string, Matrix>& values, const std::map<std::string, long>& dims, long double noise = 0,
+          std::uint64_t seed = 0, bool double_range = false, bool clamped_exp = false)
+      : dims_(dims), noise_(noise), rng_(seed), double_range_(double_range), clamped_exp_(clamped_exp) {
+    for (const auto& [k, v] : values) values_[k] = v.cast<long double>();
+  }
+  bool outside = false;       // the literal expression has no value here
+  std::string why;            // where it left the domain
+  long double kappa = 1;      // the largest 1-norm condition number of an inverted or det argument
+  bool out_of_range = false;  // an intermediate nonzero entry below DBL_MIN or above DBL_MAX
+  long double magnitude = 0;  // the largest intermediate entry
+  bool unreliable = false;    // a sign the oracle cannot settle (logdet near singularity): no reference
+  long double periodic = 0;   // the largest argument of sin/cos/tan
+
+  LMatrix eval(const Ast& a) { return note(eval_raw(a)); }
+
+ private:
+  std::map<std::string, LMatrix> values_;
+  std::map<std::string, long> dims_;
+  long double noise_;
+  Rng rng_;
+  bool double_range_;  // every value rounded into the range of double (0 below DBL_MIN, inf above DBL_MAX)
+  bool clamped_exp_;   // exp as Eigen 3.4's vectorized exp computes it: the argument clamped below at -708.396
+
+  LMatrix note(LMatrix m) {
+    for (Eigen::Index i = 0; i < m.size(); ++i) {
+      long double& v = m.data()[i];
+      if (noise_ > 0) v *= 1 + noise_ * static_cast<long double>(rng_.uniform(-1, 1));
+      const long double x = std::fabs(v);
+      if (std::isfinite(x)) magnitude = std::max(magnitude, x);
+      if (x != 0 && (x < std::numeric_limits<double>::min() || x > std::numeric_limits<double>::max())) {
+        out_of_range = true;
+        if (double_range_) v = x < 1 ? 0.0L : std::copysign(std::numeric_limits<long double>::infinity(), v);
+      }
+    }
+    return m;
+  }
+  void undefined(const std::string& w) {
+    if (!outside) why = w;
+    outside = true;
+  }
+  static LMatrix s(long double x) { return LMatrix::Constant(1, 1, x); }
+  long dim(const Ast& a) {
+    if (a.kind == Ast::Kind::Number) return static_cast<long>(a.number);
+    if (a.kind == Ast::Kind::Name) return dims_.at(a.text);
+    long p = 1;
+    for (const auto& k : a.kids) p *= dim(*k);
+    return p;
+  }
+  // A square matrix that is inverted (or whose determinant is taken): its
+  // condition; `strict`: singular is outside the domain.
+  long double factor(const LMatrix& x, const char* what, bool strict) {
+    Eigen::PartialPivLU<LMatrix> lu(x);
+    const long double d = lu.determinant();
+    if (d == 0 || !std::isfinite(d)) {
+      if (strict) undefined(std::string(what) + " of a singular matrix");
+      kappa = std::numeric_limits<long double>::infinity();
+      return d;
+    }
+    const LMatrix inv = lu.inverse();
+    const long double k = x.cwiseAbs().colwise().sum().maxCoeff() * inv.cwiseAbs().colwise().sum().maxCoeff();
+    kappa = std::max(kappa, std::isfinite(k) ? k : std::numeric_limits<long double>::infinity());
+    return d;
+  }
+  LMatrix inverse(const LMatrix& x, const char* what) {
+    if (x.size() == 1) {
+      if (x(0, 0) == 0) undefined(std::string(what) + " of 0");
+      return s(1 / x(0, 0));
+    }
+    factor(x, what, true);
+    return x.inverse();
+  }
+  LMatrix divide(const LMatrix& num, const LMatrix& den, bool entrywise) {
+    if ((den.array() == 0).any()) undefined("a zero divisor");
+    if (!entrywise) return num / den(0, 0);
+    if (num.size() == 1) return den.unaryExpr([&](long double v) { return num(0, 0) / v; });
+    if (den.size() == 1) return num / den(0, 0);
+    return num.cwiseQuotient(den);
+  }
+  LMatrix power(const LMatrix& b, long double p, bool entrywise) {
+    const bool integral = p == std::floor(p);
+    auto check = [&](long double v) {
+      if (v < 0 && !integral) undefined("a fractional power of a negative number");
+      if (v == 0 && p < 0) undefined("a negative power of 0");
+    };
+    if (entrywise || b.size() == 1) {
+      for (Eigen::Index i = 0; i < b.size(); ++i) check(b.data()[i]);
+      return b.unaryExpr([&](long double v) { return std::pow(v, p); });
+    }
+    LMatrix r = LMatrix::Identity(b.rows(), b.cols());
+    LMatrix base = p < 0 ? inverse(b, "a negative matrix power") : b;
+    for (int i = 0; i < static_cast<int>(std::fabs(p)); ++i) r = note(r * base);
+    return r;
+  }
+  static LMatrix times(const LMatrix& a, const LMatrix& b) {
+    if (a.size() == 1 && b.rows() != 1) return a(0, 0) * b;
+    if (b.size() == 1 && a.cols() != 1) return a * b(0, 0);
+    return a * b;
+  }
+  template <typename F>
+  static LMatrix entrywise(const LMatrix& a, const LMatrix& b, F f) {
+    if (a.size() == 1) return b.unaryExpr([&](long double v) { return f(a(0, 0), v); });
+    if (b.size() == 1) return a.unaryExpr([&](long double u) { return f(u, b(0, 0)); });
+    return a.binaryExpr(b, f);
+  }
+
+  LMatrix eval_raw(const Ast& a) {
+    switch (a.kind) {
+      case Ast::Kind::Number: return s(static_cast<long double>(a.number));
+      case Ast::Kind::Name: return values_.at(a.text);
+      case Ast::Kind::Neg: return -eval(*a.kids[0]);
+      case Ast::Kind::Transpose: return eval(*a.kids[0]).transpose();
+      case Ast::Kind::Power: {
+        LMatrix b = eval(*a.kids[0]), e = eval(*a.kids[1]);
+        return power(b, e(0, 0), a.text == ".^");
+      }
+      case Ast::Kind::Chain: {
+        LMatrix acc = eval(*a.kids[0]);
+        for (std::size_t i = 1; i < a.kids.size(); ++i) {
+          LMatrix r = eval(*a.kids[i]);
+          const std::string& op = a.ops[i];
+          if (op == "+")
+            acc = acc + r;
+          else if (op == "-")
+            acc = acc - r;
+          else if (op == "*")
+            acc = times(acc, r);
+          else if (op == "/")
+            acc = divide(acc, r, false);
+          else if (op == ".*")
+            acc = entrywise(acc, r, [](long double u, long double v) { return u * v; });
+          else if (op == "./")
+            acc = divide(acc, r, true);
+          else
+            acc = s((acc.transpose() * r).trace());
+          if (i + 1 < a.kids.size()) acc = note(acc);
+        }
+        return acc;
+      }
+      case Ast::Kind::Call: return call(a);
+    }
+    throw std::logic_error("long-double oracle: unknown node");
+  }
+
+  LMatrix call(const Ast& a) {
+    const std::string& f = a.text;
+    if (f == "eye") return LMatrix::Identity(dim(*a.kids[0]), dim(*a.kids[0]));
+    if (f == "ones" || f == "zeros") {
+      long r = dim(*a.kids[0]), c = a.kids.size() > 1 ? dim(*a.kids[1]) : 1;
+      return LMatrix::Constant(r, c, f == "ones" ? 1.0L : 0.0L);
+    }
+    if (f == "reshape") {
+      LMatrix x = eval(*a.kids[0]);
+      return Eigen::Map<LMatrix>(x.data(), dim(*a.kids[1]), dim(*a.kids[2]));
+    }
+    if (f == "kron") {
+      LMatrix x = eval(*a.kids[0]), y = eval(*a.kids[1]);
+      LMatrix r(x.rows() * y.rows(), x.cols() * y.cols());
+      for (long i = 0; i < x.rows(); ++i)
+        for (long j = 0; j < x.cols(); ++j) r.block(i * y.rows(), j * y.cols(), y.rows(), y.cols()) = x(i, j) * y;
+      return r;
+    }
+    LMatrix x = eval(*a.kids[0]);
+    auto each = [&](auto fn) { return LMatrix(x.unaryExpr(fn)); };
+    if (f == "tr") return s(x.trace());
+    if (f == "det") {
+      if (x.size() == 1) return x;
+      factor(x, "det", false);
+      return s(x.determinant());
+    }
+    if (f == "logdet") {
+      const long double k0 = kappa;
+      kappa = 1;
+      long double d = x.size() == 1 ? x(0, 0) : factor(x, "logdet", true);
+      // The sign of a determinant computed in long double is certain only
+      // where the matrix is far from singular; elsewhere nothing is known.
+      if (d < 0 && !(kappa < 1e15L))
+        unreliable = true;
+      else if (!(d > 0))
+        undefined("logdet of a matrix whose determinant is not positive");
+      kappa = std::max(k0, kappa);
+      return s(std::log(std::fabs(d)));
+    }
+    if (f == "inv") return inverse(x, "inv");
+    if (f == "diag") {
+      if (x.cols() == 1 && x.rows() > 1) return LMatrix(x.col(0).asDiagonal());
+      if (x.rows() == 1 && x.cols() > 1) return LMatrix(x.row(0).transpose().asDiagonal());
+      return x.diagonal();
+    }
+    if (f == "sum") return s(x.sum());
+    if (f == "norm2") return s(std::sqrt(x.cwiseAbs2().sum()));
+    if (f == "norm1") return s(x.cwiseAbs().sum());
+    if (f == "vec") return Eigen::Map<LMatrix>(x.data(), x.size(), 1);
+    if (f == "sym") return (x + x.transpose()) / 2;
+    if (f == "logsumexp" || f == "softmax") {
+      const long double m = x.maxCoeff();
+      LMatrix e = x.unaryExpr([&](long double t) { return std::exp(t - m); });
+      const long double sum = e.sum();
+      if (f == "logsumexp") return s(m + std::log(sum));
+      return e / sum;
+    }
+    if (f == "exp") {
+      if (clamped_exp_)  // Eigen 3.4's vectorized exp: 5.56e-309 for every argument below -708.4
+        return each([](long double t) { return t < -708.3964185322641L ? 5.55552948377339e-309L : std::exp(t); });
+      return each([](long double t) { return std::exp(t); });
+    }
+    if (f == "log") {
+      if ((x.array() <= 0).any()) undefined("log of a number that is not positive");
+      return each([](long double t) { return std::log(t); });
+    }
+    if (f == "sqrt") {
+      if ((x.array() < 0).any()) undefined("sqrt of a negative number");
+      return each([](long double t) { return std::sqrt(t); });
+    }
+    if (f == "sin" || f == "cos" || f == "tan")
+      periodic = std::max(periodic, x.size() ? x.cwiseAbs().maxCoeff() : 0.0L);
+    if (f == "sin") return each([](long double t) { return std::sin(t); });
+    if (f == "cos") return each([](long double t) { return std::cos(t); });
+    if (f == "tan") return each([](long double t) { return std::tan(t); });
+    if (f == "tanh") return each([](long double t) { return std::tanh(t); });
+    if (f == "abs") return each([](long double t) { return std::fabs(t); });
+    if (f == "sign") return each([](long double t) { return t > 0 ? 1.0L : (t < 0 ? -1.0L : 0.0L); });
+    if (f == "sigmoid") return each([](long double t) { return 1 / (1 + std::exp(-t)); });
+    if (f == "softplus")
+      return each([](long double t) { return t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t)); });
+    if (f == "relu") return each([](long double t) { return t > 0 ? t : 0.0L; });
+    throw std::logic_error("long-double oracle: unknown function " + f);
+  }
+};
+
+// Every node of a tree with its path (child indices from the root).
+void node_paths(const GNodeP& n, std::vector<int>& at, std::vector<std::pair<std::vector<int>, GNodeP>>& out) {
+  out.push_back({at, n});
+  for (std::size_t i = 0; i < n->kids.size(); ++i) {
+    at.push_back(static_cast<int>(i));
+    node_paths(n->kids[i], at, out);
+    at.pop_back();
+  }
+}
+
+GNodeP replace_at(const GNodeP& root, const std::vector<int>& path, std::size_t depth, const GNodeP& with) {
+  if (depth == path.size()) return with;
+  auto copy = std::make_shared<GNode>(*root);
+  auto i = static_cast<std::size_t>(path[depth]);
+  copy->kids[i] = replace_at(root->kids[i], path, depth + 1, with);
+  return copy;
+}
+
+GNodeP node(std::string fmt, PShape s, std::vector<GNodeP> kids = {}) {
+  auto n = std::make_shared<GNode>();
+  n->fmt = std::move(fmt);
+  n->shape = s;
+  n->reqs.assign(kids.size(), Req::None);
+  n->kids = std::move(kids);
+  return n;
+}
+
+bool is_literal(const GNode& n) {
+  return n.kids.empty() && !n.fmt.empty() && std::isdigit(static_cast<unsigned char>(n.fmt[0]));
+}
+
+// A random orthogonal matrix (Q of a random matrix's QR).
+Matrix orthogonal(Rng& rng, long n) {
+  Matrix g(n, n);
+  for (Eigen::Index i = 0; i < g.size(); ++i) g.data()[i] = rng.uniform(-1, 1);
+  return Eigen::HouseholderQR<Matrix>(g).householderQ() * Matrix::Identity(n, n);
+}
+
+// Symbols of f's text of a given kind (square matrices, symmetric ones).
+std::vector<const PoolSymbol*> used(const Case& c, bool square, bool symmetric) {
+  std::vector<const PoolSymbol*> out;
+  for (const PoolSymbol* p : symbols_in(render(*c.f)))
+    if ((!square || (p->shape.square() && !p->shape.scalar() && c.values.at(p->name).rows() > 1)) &&
+        (!symmetric || p->symmetric))
+      out.push_back(p);
+  return out;
+}
+
+// Makes c an extreme case of kind `kind`; false when f offers no place for
+// it (c unchanged then).
+bool make_extreme(Case& c, Extreme kind, Rng& xr) {
+  std::vector<std::pair<std::vector<int>, GNodeP>> nodes;
+  std::vector<int> at;
+  node_paths(c.f, at, nodes);
+  auto scale_text = [](double s) { return fmt::format("{:.3g}", s); };
+  switch (kind) {
+    case Extreme::None: return false;
+    case Extreme::Magnitude: {
+      const double s = (xr.chance(0.5) ? 1e150 : 1e-150) * std::pow(10.0, xr.uniform(-2, 2));
+      std::vector<const PoolSymbol*> syms = used(c, false, false);
+      if (syms.empty()) return false;
+      if (xr.chance(0.5)) {
+        for (auto& [name, v] : c.values) v *= s;
+        c.extreme_what = "every input scaled by " + scale_text(s);
+      } else {
+        const PoolSymbol* p = syms[xr.below(syms.size())];
+        c.values[p->name] *= s;
+        c.extreme_what = std::string(p->name) + " scaled by " + scale_text(s);
+      }
+      break;
+    }
+    case Extreme::Literal: {
+      const char* lit = xr.chance(0.5) ? "1e150" : "1e-150";
+      std::vector<std::size_t> lits;
+      for (std::size_t i = 0; i < nodes.size(); ++i)
+        if (is_literal(*nodes[i].second)) lits.push_back(i);
+      if (!lits.empty() && xr.chance(0.5)) {
+        const auto& [path, n] = nodes[lits[xr.below(lits.size())]];
+        c.f = replace_at(c.f, path, 0, node(lit, n->shape));
+        c.extreme_what = std::string("the literal ") + n->fmt + " replaced by " + lit;
+      } else {
+        const auto& [path, n] = nodes[xr.below(nodes.size())];
+        c.f = replace_at(c.f, path, 0, node(std::string("(") + lit + "*$0)", n->shape, {n}));
+        c.extreme_what = std::string("a subexpression multiplied by ") + lit;
+      }
+      break;
+    }
+    case Extreme::NearSingular: {
+      std::vector<const PoolSymbol*> syms = used(c, true, false);
+      if (syms.empty()) return false;
+      const PoolSymbol* p = syms[xr.below(syms.size())];
+      Matrix& v = c.values[p->name];
+      const long n = v.rows();
+      const double cond = std::pow(10.0, xr.uniform(10, 15));
+      Eigen::VectorXd sv(n);
+      for (long i = 0; i < n; ++i) sv(i) = std::pow(cond, -double(i) / double(n - 1));  // 1 .. 1/cond
+      Matrix u = orthogonal(xr, n);
+      if (p->symmetric) {
+        Matrix m = u * sv.asDiagonal() * u.transpose();
+        v = 0.5 * (m + m.transpose());
+      } else {
+        v = u * sv.asDiagonal() * orthogonal(xr, n).transpose();
+      }
+      c.extreme_what = fmt::format("{} of condition {:.3g}", p->name, cond);
+      break;
+    }
+    case Extreme::NearAsymmetric: {
+      std::vector<const PoolSymbol*> syms = used(c, true, true);
+      if (syms.empty()) return false;
+      const PoolSymbol* p = syms[xr.below(syms.size())];
+      Matrix& v = c.values[p->name];
+      const long n = v.rows();
+      const long i = static_cast<long>(xr.below(static_cast<std::size_t>(n)));
+      long j = static_cast<long>(xr.below(static_cast<std::size_t>(n - 1)));
+      if (j >= i) ++j;
+      const double delta = std::pow(10.0, xr.uniform(-12, -6));
+      const double scale = std::max(std::fabs(v(i, j)), std::sqrt(std::fabs(v(i, i)) * std::fabs(v(j, j))));
+      v(i, j) += delta * scale;
+      c.extreme_what = fmt::format("{}({},{}) off by a relative {:.3g}", p->name, i + 1, j + 1, delta);
+      break;
+    }
+    case Extreme::Outside: {
+      // The places: a positive argument of log/sqrt/powers (negated), a
+      // divisor (made zero), an inverted matrix (made singular).
+      std::vector<std::pair<std::size_t, std::size_t>> neg, div, inv;
+      for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const GNode& n = *nodes[i].second;
+        for (std::size_t k = 0; k < n.kids.size(); ++k) {
+          const std::string ref = "$" + std::to_string(k);
+          const PShape ks = n.kids[k]->shape;
+          if (n.reqs[k] == Req::Positive) {
+            const bool divisor =
+                n.fmt.find("/ " + ref) != std::string::npos || n.fmt.find("/" + ref) != std::string::npos;
+            (divisor ? div : neg).push_back({i, k});
+          } else if (ks.square() && !ks.scalar() && c.dims.at(ks.r == D::N ? "n" : "k") > 1 &&
+                     (ks.r == D::N || ks.r == D::K) &&
+                     (n.fmt.find("inv(" + ref) != std::string::npos ||
+                      n.fmt.find("logdet(" + ref) != std::string::npos ||
+                      n.fmt.find("det(" + ref) == 4 /* log(det($0)) */ || n.fmt.find(ref + "^-") != std::string::npos ||
+                      n.fmt.find("inv($0*" + ref) != std::string::npos)) {
+            inv.push_back({i, k});
+          }
+        }
+      }
+      std::vector<const PoolSymbol*> syms = used(c, true, true);
+      std::vector<int> kinds;
+      if (!neg.empty()) kinds.push_back(0);
+      if (!div.empty()) kinds.push_back(1);
+      if (!inv.empty()) kinds.push_back(2);
+      if (!syms.empty()) kinds.push_back(3);
+      if (kinds.empty()) return false;
+      const int which = kinds[xr.below(kinds.size())];
+      if (which == 3) {  // a symmetric input with two equal rows and columns: exactly singular
+        const PoolSymbol* p = syms[xr.below(syms.size())];
+        Matrix& v = c.values[p->name];
+        const long n = v.rows();
+        const long i = static_cast<long>(xr.below(static_cast<std::size_t>(n)));
+        long j = static_cast<long>(xr.below(static_cast<std::size_t>(n - 1)));
+        if (j >= i) ++j;
+        v.row(j) = v.row(i);
+        v.col(j) = v.col(i);
+        c.extreme_what = fmt::format("{} singular (row and column {} equal to {})", p->name, j + 1, i + 1);
+        break;
+      }
+      const auto& list = which == 0 ? neg : which == 1 ? div : inv;
+      const auto [i, k] = list[xr.below(list.size())];
+      const auto& [path, n] = nodes[i];
+      const GNodeP kid = n->kids[k];
+      GNodeP with;
+      if (which == 0)
+        with = node("(-$0)", kid->shape, {kid});
+      else if (which == 1)
+        with = node("($0 - $0)", kid->shape, {kid});
+      else
+        with = node(kid->shape.r == D::N ? "(x*x')" : "(z*z')", kid->shape);
+      auto changed = std::make_shared<GNode>(*n);
+      changed->kids[k] = with;
+      c.f = replace_at(c.f, path, 0, changed);
+      static const char* const what[] = {"a positive argument negated", "a divisor made zero",
+                                         "a singular matrix under an inverse"};
+      c.extreme_what = std::string(what[which]) + " in " + render(*changed);
+      if (which == 2) c.undefined_node = render(*changed);
+      break;
+    }
+  }
+  c.extreme = kind;
+  return true;
+}
+
+}  // namespace
+
+const char* extreme_name(Extreme e) {
+  switch (e) {
+    case Extreme::None: return "none";
+    case Extreme::Magnitude: return "extreme magnitude";
+    case Extreme::Literal: return "extreme literal";
+    case Extreme::NearSingular: return "nearly singular";
+    case Extreme::NearAsymmetric: return "nearly asymmetric";
+    case Extreme::Outside: return "outside the domain";
+  }
+  return "?";
+}
+
+namespace {
+
+// The relative size of the largest asymmetry of m by the test of
+// src/eval/values.cpp: max |a_ij - a_ji| / max(|a_ij|, |a_ji|, sqrt(|a_ii a_jj|)).
+double asymmetry(const Matrix& m) {
+  double worst = 0;
+  for (Eigen::Index j = 0; j < m.cols(); ++j)
+    for (Eigen::Index i = j + 1; i < m.rows(); ++i) {
+      const double a = m(i, j), b = m(j, i);
+      const double scale = std::max({std::fabs(a), std::fabs(b), std::sqrt(std::fabs(m(i, i)) * std::fabs(m(j, j)))});
+      if (a != b)
+        worst = std::max(worst, scale > 0 ? std::fabs(a - b) / scale : std::numeric_limits<double>::infinity());
+    }
+  return worst;
+}
+
+constexpr long double kNoise = 8 * std::numeric_limits<double>::epsilon();
+constexpr int kNoiseRuns = 3;
+
+// The oracle's value at `values` and how far perturbations of kNoise move it.
+struct Reference {
+  LMatrix value;
+  long double spread = 0;  // the largest ||perturbed - value||; inf where a perturbed value is not finite
+  bool finite = false;
+  bool outside = false;
+  std::string why;
+  bool out_of_range = false;
+  long double kappa = 1, magnitude = 0, periodic = 0;
+};
+
+Reference reference(const std::string& text, const std::map<std::string, Matrix>& values,
+                    const std::map<std::string, long>& dims, std::uint64_t seed) {
+  Reference r;
+  AstPtr ast = parse_expression(text);
+  LOracle clean(values, dims);
+  r.value = clean.eval(*ast);
+  r.outside = clean.outside;
+  r.why = clean.why;
+  r.out_of_range = clean.out_of_range;
+  r.kappa = clean.kappa;
+  r.magnitude = clean.magnitude;
+  r.periodic = clean.periodic;
+  r.finite = r.value.allFinite() && !clean.unreliable;
+  if (!r.finite || r.outside) return r;
+  for (int run = 0; run < kNoiseRuns; ++run) {
+    LOracle noisy(values, dims, kNoise, seed + static_cast<std::uint64_t>(run));
+    LMatrix v = noisy.eval(*ast);
+    const long double d = v.allFinite() && v.rows() == r.value.rows() && v.cols() == r.value.cols()
+                              ? (v - r.value).norm()
+                              : std::numeric_limits<long double>::infinity();
+    r.spread = std::max(r.spread, std::isfinite(d) ? d : std::numeric_limits<long double>::infinity());
+  }
+  return r;
+}
+
+// A double result against the reference: ||got - ref|| <= 1e-9 ||ref|| +
+// 16 spread + an underflow floor (results below DBL_MIN are not
+// representable to a relative accuracy).
+bool agrees(const Matrix& got, const Reference& ref, long double* err, long double* tol) {
+  const LMatrix g = got.cast<long double>();
+  *err = g.rows() == ref.value.rows() && g.cols() == ref.value.cols() ? (g - ref.value).norm()
+                                                                      : std::numeric_limits<long double>::infinity();
+  *tol = 1e-9L * ref.value.norm() + 16 * ref.spread +
+         4 * static_cast<long double>(std::numeric_limits<double>::min()) * static_cast<long double>(got.size());
+  return *err <= *tol;
+}
+
+std::string show_l(const LMatrix& m) {
+  if (m.size() == 1) return fmt::format("{:.10g}", m(0, 0));
+  std::string s = "[";
+  for (Eigen::Index i = 0; i < m.rows(); ++i) {
+    if (i) s += "; ";
+    for (Eigen::Index j = 0; j < m.cols(); ++j) s += fmt::format("{}{:.6g}", j ? " " : "", m(i, j));
+  }
+  return s + "]";
+}
+
+// Central differences of the engine's f w.r.t. x at relative steps (the
+// symmetric convention for a symmetric x), and the noise of each entry: the
+// spread of f over the step. nullopt where an evaluation throws or is not finite.
+std::optional<Matrix> scaled_differences(Expr f, Expr x, const Bindings& b, double rel_step, long double f_noise,
+                                         Matrix* noise) {
+  Bindings work = b;
+  Matrix& xv = work.values.at(x->name);
+  const Matrix x0 = xv;
+  const bool sym = x->symmetric && x0.rows() == x0.cols() && x0.rows() > 1;
+  const double scale = max_abs(x0);
+  if (scale == 0 || !std::isfinite(scale)) return std::nullopt;
+  Matrix g(x0.rows(), x0.cols());
+  noise->resize(x0.rows(), x0.cols());
+  try {
+    for (Eigen::Index j = 0; j < x0.cols(); ++j)
+      for (Eigen::Index i = 0; i < x0.rows(); ++i) {
+        if (sym && i < j) continue;
+        const double xi = x0(i, j);
+        auto set = [&](double v) {
+          xv(i, j) = v;
+          if (sym) xv(j, i) = v;
+        };
+        volatile double up = xi + rel_step * std::max(std::fabs(xi), 1e-3 * scale);
+        const double h = up - xi;
+        set(xi + h);
+        const double fp = evaluate(f, work)(0, 0);
+        set(xi - h);
+        const double fm = evaluate(f, work)(0, 0);
+        set(xi);
+        if (!std::isfinite(fp) || !std::isfinite(fm)) return std::nullopt;
+        const double d = (fp - fm) / (2 * h), e = static_cast<double>(f_noise) / h;
+        if (sym && i != j)
+          g(i, j) = g(j, i) = d / 2, (*noise)(i, j) = (*noise)(j, i) = e / 2;
+        else
+          g(i, j) = d, (*noise)(i, j) = e;
+      }
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  return g;
+}
+
+int count_of(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (std::size_t i = text.find(what); i != std::string::npos; i = text.find(what, i + 1)) ++n;
+  return n;
+}
+
+// Known failures of the domain property (the engine gives a number where the
+// literal expression has none), tolerated and counted until they are fixed;
+// empty when the failure is none of them. Each is narrow: a planted rule that
+// drops another domain condition (sqrt(a)^2 = a) still fails.
+std::string known_domain_failure(const Case& c, const std::string& f, const std::string& why, const std::string& form) {
+  // logdet(T) at T = [[2,1,2],[1,3,1],[2,1,2]] is -33.74 (inv(T) is refused:
+  // rcond 4e-17); logdet(x*x') is a number.
+  // log(det(T)) likewise: det(T) is a rounding-level number, not 0.
+  if (why.rfind("logdet", 0) == 0 || c.undefined_node.rfind("logdet(", 0) == 0 ||
+      c.undefined_node.rfind("log(det(", 0) == 0 ||
+      (why == "log of a number that is not positive" && count_of(form, "log(det(") > 0))
+    return "logdet of a singular matrix is a number (no rcond check)";
+  // sum(kron(x - x, log(-z))) is 0.
+  if (count_of(form, "kron(") < count_of(f, "kron(") && form.find("log(") == std::string::npos &&
+      (form.find("zeros(") != std::string::npos || form == "0"))
+    return "kron with a zero factor folds to zeros, dropping the other factor's domain";
+  // det(inv(x*x')) = 1/det(x*x'): the rounding-level det is not zero.
+  if (count_of(f, "det(inv(") > 0 && count_of(form, "det(inv(") < count_of(f, "det(inv("))
+    return "det(inv(X)) = 1/det(X) drops the singularity check of inv";
+  // tr(inv(S)^0) is n at a singular S, tr(sqrt(-S)^0) too.
+  auto zero_powers = [](const std::string& t) {
+    int n = 0;
+    for (std::size_t i = t.find("^0"); i != std::string::npos; i = t.find("^0", i + 1))
+      if (i + 2 >= t.size() || (t[i + 2] != '.' && !std::isdigit(static_cast<unsigned char>(t[i + 2])))) ++n;
+    return n;
+  };
+  if (zero_powers(form) < zero_powers(f)) return "X^0 folds to I, dropping X's domain";
+  // det((x*x')^-1) = det(x*x')^-1 likewise.
+  if (!c.undefined_node.empty() && count_of(f, "det((") > 0 && count_of(form, "det(") > 0 &&
+      form.find("inv(") == std::string::npos)
+    return "det(inv(X)) = 1/det(X) drops the singularity check of inv";
+  // softmax(tr(inv(T))) is 1 at a singular T.
+  if (count_of(form, "softmax(") < count_of(f, "softmax("))
+    return "softmax of a scalar folds to 1, dropping its argument's domain";
+  // sum(zeros(n) ./ zeros(n)) and sum((x ./ zeros(n)) .* zeros(n)) are 0.
+  if (why == "a zero divisor" && c.extreme_what.find("a divisor made zero") != std::string::npos &&
+      c.extreme_what.find("./ (") != std::string::npos)
+    return "an entrywise division by a zero array folds away (zeros(n) ./ zeros(n) = zeros(n))";
+  return "";
+}
+
+// Known failures of the extreme-gradient property, tolerated and counted;
+// empty when the formula itself is wrong (or cannot be checked: a text with
+// I, which the oracle cannot size).
+std::string known_gradient_failure(const std::string& formula, const std::map<std::string, Matrix>& values,
+                                   const std::map<std::string, long>& dims, std::uint64_t seed, const Matrix& fd,
+                                   double tol) {
+  // I as eye(n) or eye(k), whichever evaluates (the oracle cannot size I).
+  Reference r;
+  bool evaluated = false;
+  for (const char* eye : {"eye(n)", "eye(k)"}) {
+    try {
+      r = reference(substitute(formula, "I", eye), values, dims, seed ^ 0x9d1ULL);
+      evaluated = true;
+      break;
+    } catch (const std::exception&) {
+    }
+  }
+  if (!evaluated) return "";
+  if (r.outside) return "";
+  // x .* tanh(x) has the gradient x + tanh(x) - x .* tanh(x).^2, whose last
+  // two terms cancel where |x| is large (at 1e17 already: the gradient of
+  // a*tanh(a) there is 0, not 1); tr(z*softmax(z)') likewise.
+  if (!r.finite || !(r.spread <= 1e-3L * r.value.norm()))
+    return "an ill-conditioned gradient formula: its terms cancel catastrophically (gradient of a*tanh(a) at a = 1e17 "
+           "is 0)";
+  // The formula is right in long double, but its double evaluation
+  // under- or overflows: the gradient of norm2(x.^2) at x = [3e-150, 4e-150]
+  // is 0 (x.^3 underflows).
+  if (r.out_of_range && r.value.rows() == fd.rows() && r.value.cols() == fd.cols() &&
+      (r.value - fd.cast<long double>()).norm() <= static_cast<long double>(tol) + 16 * r.spread)
+    return "a gradient formula whose intermediate values under- or overflow in double (gradient of norm2(x.^2) at x = "
+           "[3e-150, 4e-150] is 0)";
+  return "";
+}
+
+}  // namespace
+
+Outcome check_extreme(const Case& c, std::optional<Property> only) {
+  auto want = [&](Property p) { return !only || *only == p; };
+  Outcome passed;
+  const std::string text = render(*c.f), oracle_text = render(*c.f, true);
+  const std::string decl = declarations_for(text);
+  // What the engine reads: the values as eval reads a values file (the
+  // symmetry check, then exact symmetry); the oracle gets the same values.
+  std::map<std::string, Matrix> values = c.values;
+  bool must_refuse_values = false;
+  double worst_asymmetry = 0;
+  for (const PoolSymbol* p : symbols_in(text)) {
+    Matrix& v = values.at(p->name);
+    if (!p->symmetric || v.rows() < 2) continue;
+    const double a = asymmetry(v);
+    worst_asymmetry = std::max(worst_asymmetry, a);
+    if (a > 2e-10) must_refuse_values = true;  // twice the documented 1e-10: no rounding band
+    v = (0.5 * (v + v.transpose())).eval();
+  }
+  Reference ref;
+  try {
+    ref = reference(oracle_text, values, c.dims, c.seed ^ 0x0a15eULL);
+  } catch (const std::exception& e) {
+    return discard(std::string("long-double oracle: ") + e.what());
+  }
+  // Where the oracle leaves the domain on its own at extreme magnitudes,
+  // that may be rounding (exp(-1e150) = 0 under a log, T + A - T' losing A),
+  // not the expression: no reference then. At moderate values (the other
+  // kinds) a zero divisor, a negative log argument or a zero pivot is exact.
+  const bool trusted = c.extreme != Extreme::Magnitude && c.extreme != Extreme::Literal;
+  if (ref.outside && !trusted) ref.outside = false, ref.finite = false;
+  const bool outside = ref.outside || (!c.undefined_node.empty() && text.find(c.undefined_node) != std::string::npos);
+  const std::string why = ref.outside ? ref.why : "a singular matrix under an inverse: " + c.undefined_node;
+  Compiled cc;
+  Bindings b;
+  try {
+    compile_into(cc, text, decl, false);
+    ValuesContext vc;
+    for (const auto& [d, v] : c.dims) vc.dims[d] = v;
+    b = read_values(nlohmann::json::parse(values_json(c.values, text)), cc.p.symbols, vc);
+  } catch (const Error&) {
+    return passed;  // refused: an error is never wrong here
+  } catch (const std::exception& e) {
+    return fail(Property::Engine, std::string("unexpected exception: ") + e.what());
+  }
+  if (must_refuse_values && want(Property::Domain))
+    return fail(Property::Domain, fmt::format("a symmetric value asymmetric by a relative {:.3g} was accepted ({})",
+                                              worst_asymmetry, c.extreme_what));
+  std::vector<std::pair<const char*, Matrix>> got;
+  for (auto [form, e] : {std::pair{"compiled (normal form)", cc.p.expr}, std::pair{"simplified", cc.f}}) {
+    try {
+      got.push_back({form, evaluate(e, b)});
+    } catch (const Error&) {
+      continue;
+    } catch (const std::exception& ex) {
+      return fail(Property::Engine, std::string("unexpected exception: ") + ex.what());
+    }
+    if (outside && want(Property::Domain)) {
+      if (std::string k = known_domain_failure(c, text, why, safe_text(e)); !k.empty()) {
+        passed.known = k;
+        return passed;
+      }
+      return fail(Property::Domain,
+                  fmt::format("the {} expression evaluates to {} where the literal one has no value ({}; {}): {}", form,
+                              show(got.back().second), why, c.extreme_what, to_text(e)));
+    }
+  }
+  if (outside || got.empty() || !ref.finite) return passed;
+  // A reference without significant digits (the literal computation lost
+  // them, where the engine's simpler form may keep them): nothing to compare.
+  if (!(ref.spread <= 1e-3L * ref.value.norm() + static_cast<long double>(std::numeric_limits<double>::min())))
+    return passed;
+  for (const auto& [form, v] : got) {
+    long double err = 0, tol = 0;
+    if (agrees(v, ref, &err, &tol)) continue;
+    // Where the literal expression computed in the range of double (every
+    // intermediate value flushed to 0 below DBL_MIN, to inf above DBL_MAX)
+    // gives the same number, the engine is no worse than a literal double
+    // computation: x'*x*(y'*y)/(z'*z) at 1e-150.
+    // Known failure: exp(z) at z = [-1000, -2000] is [5.6e-309, 5.6e-309],
+    // not 0 (Eigen 3.4's vectorized exp clamps its argument at -708.4), and
+    // z'*exp(z)*1e300 there is -1.7e-5: the reference with exp clamped so
+    // gives the engine's number.
+    for (const bool clamped : {false, true}) {
+      if (!ref.out_of_range && !clamped) continue;
+      Reference in_double;
+      try {
+        LOracle o(values, c.dims, 0, 0, !clamped, clamped);
+        in_double.value = o.eval(*parse_expression(oracle_text));
+        in_double.finite = in_double.value.allFinite();
+        in_double.spread = ref.spread;
+      } catch (const std::exception&) {
+        in_double.finite = false;
+      }
+      long double err2 = 0, tol2 = 0;
+      if (in_double.finite && agrees(v, in_double, &err2, &tol2)) {
+        passed.known = clamped ? "exp of an argument below -708.4 is about DBL_MIN, not 0 (Eigen's vectorized exp "
+                                 "clamps): z'*exp(z)*1e300 at z = [-1000, -2000] is -1.7e-5"
+                               : "an intermediate value outside the range of double loses the value (as in a literal "
+                                 "double computation)";
+        return passed;
+      }
+    }
+    if (!want(Property::ExtremeValue)) return passed;
+    return fail(
+        Property::ExtremeValue,
+        fmt::format("{} value {} but the long-double oracle gives {} (error {:.3g}, tolerance {:.3g}, condition "
+                    "{:.3g}; {}); {} form: {}",
+                    form, show(v), show_l(ref.value), static_cast<double>(err), static_cast<double>(tol),
+                    static_cast<double>(ref.kappa), c.extreme_what, form,
+                    safe_text(form[0] == 'c' ? cc.p.expr : cc.f)));
+  }
+  // The gradient at extreme magnitudes and literals.
+  if (!want(Property::ExtremeGradient) || (c.extreme != Extreme::Magnitude && c.extreme != Extreme::Literal))
+    return passed;
+  // sin/cos/tan of a large argument oscillate within any representable step
+  // (the spacing of doubles at 1e150 is 1e134): no differences to compare.
+  if (ref.periodic > 100) return passed;
+  for (const PoolSymbol* s : symbols_in(text)) {
+    Matrix g;
+    const Expr x = cc.p.symbols.at(s->name);
+    Expr ge = nullptr;
+    try {
+      ge = gradients(cc.f, std::vector<Expr>{x}).at(0);
+      g = evaluate(ge, b);
+    } catch (const Error&) {
+      continue;  // refused: never wrong
+    }
+    if (!g.allFinite()) continue;
+    // Two step sizes; the differences are meaningful where they agree with
+    // each other within their noise (the noise of f over the step, with the
+    // factor of agrees()).
+    const long double f_noise = 16 * ref.spread + 1e-9L * ref.value.norm();
+    Matrix n1, n2;
+    auto d1 = scaled_differences(cc.f, x, b, 1e-4, f_noise, &n1);
+    auto d2 = scaled_differences(cc.f, x, b, 1e-5, f_noise, &n2);
+    if (!d1 || !d2) continue;
+    const double noise = std::max(n1.norm(), n2.norm());
+    const double spread = (*d1 - *d2).norm(), size = std::max(d1->norm(), d2->norm());
+    // Meaningful: differences well above their noise (f's rounding over the
+    // step; zero where f absorbs the change: b + cos(X) at b = 1e150) that
+    // two steps agree on (no kink or oscillation within the step).
+    if (!(size > 0 && noise <= 1e-3 * size && spread <= 1e-4 * size + noise)) continue;
+    const double err = (g - *d2).norm();
+    const double tol = 1e-5 * std::max(g.norm(), d2->norm()) + 2 * noise + 2 * spread;
+    if (err <= tol) continue;
+    // Which part fails: the gradient formula, evaluated by the long-double
+    // oracle (with its perturbations), tells a formula that is right but
+    // ill-conditioned here, or lost in double, from a wrong one.
+    if (std::string k = known_gradient_failure(safe_text(ge), values, c.dims, c.seed, *d2, tol); !k.empty()) {
+      passed.known = k;
+      return passed;
+    }
+    return fail(Property::ExtremeGradient,
+                fmt::format("symbolic {} vs central differences {} (and {} at 10x the step; error {:.3g}, tolerance "
+                            "{:.3g}; {}); gradient: {}",
+                            show(g), show(*d2), show(*d1), err, tol, c.extreme_what, safe_text(ge)),
+                s->name);
+  }
+  return passed;
+}
+
 Outcome check_case(const Case& c, std::optional<Property> only) {
+  if (c.extreme != Extreme::None) return check_extreme(c, only);
   double mag = 0;
   if (auto why = screen(c, &mag)) return discard(*why);
   if (only && *only == Property::Inference) return check_inference(c, mag);
@@ -1024,6 +1862,8 @@ std::string report(const Case& c, const Outcome& o, std::uint64_t run_seed, std:
   if (!o.wrt.empty()) out += "  wrt:    " + o.wrt + "\n";
   out += "  dims:   " + dims + "\n";
   out += "  values: " + values_json(c.values, expr) + "\n";
+  if (c.extreme != Extreme::None)
+    out += std::string("  extreme: ") + extreme_name(c.extreme) + ": " + c.extreme_what + "\n";
   out += "  detail: " + o.detail + "\n";
   auto quote = [](const std::string& s) {
     std::string q = "\"";
@@ -1033,6 +1873,12 @@ std::string report(const Case& c, const Outcome& o, std::uint64_t run_seed, std:
     }
     return q + "\"";
   };
+  if (c.extreme != Extreme::None) {
+    out += "  repro:  echo '" + values_json(c.values, expr) + "' > /tmp/v.json && build/matcalc eval " + quote(expr) +
+           (o.property == Property::ExtremeGradient ? " --wrt " + wrt : "") + " --decl " + quote(decl) +
+           (dims.empty() ? "" : " --dims " + dims) + " --values /tmp/v.json\n";
+    return out;
+  }
   if (!wrt.empty())
     out += "  repro:  build/matcalc check " + quote(expr) + " --wrt " + wrt + " --decl " + quote(decl) +
            (dims.empty() ? "" : " --dims " + dims) + "\n";

@@ -56,7 +56,21 @@ namespace matcalc::prop {
 
 using Matrix = Eigen::MatrixXd;
 
-enum class Property { Engine, Value, Print, Gradient, SumRule, Transpose, Explain, FixedPoint, Idempotent, Inference };
+enum class Property {
+  Engine,
+  Value,
+  Print,
+  Gradient,
+  SumRule,
+  Transpose,
+  Explain,
+  FixedPoint,
+  Idempotent,
+  Inference,
+  Domain,           // extreme cases: outside the domain, an error, never a number
+  ExtremeValue,     // extreme cases: a number, where there is one, agrees with the long-double oracle
+  ExtremeGradient,  // extreme cases: a gradient agrees with central differences where they are meaningful
+};
 const char* property_name(Property p);
 std::optional<Property> property_from_name(const std::string& s);
 
@@ -65,6 +79,12 @@ struct Case {
   GNodeP f, g;                  // g: the partner for the sum rule (may be null)
   std::map<std::string, long> dims;
   std::map<std::string, Matrix> values;  // every symbol of the pool
+  // An extreme draw (generator.hpp): its kind and what was done, and, for a
+  // singular matrix put under inv/logdet, the text of that inverting node
+  // (while f contains it, f has no value at any point).
+  Extreme extreme = Extreme::None;
+  std::string extreme_what;
+  std::string undefined_node;
 };
 
 // Values for every symbol of the pool at sizes n and k: symmetric ones
@@ -99,6 +119,40 @@ Outcome check_texts(const std::string& f, const std::string& g, const std::map<s
                     const std::map<std::string, Matrix>& values, double magnitude,
                     std::optional<Property> only = std::nullopt, const std::string& f_oracle = "",
                     const std::string& decl = "");
+
+// The properties of an extreme case (no screening; check_case calls it):
+//   domain    where the literal expression has no value -- the long-double
+//             oracle meets a log/sqrt of a non-positive or negative entry, a
+//             fractional power of a negative one, a zero divisor, a singular
+//             matrix under inv/logdet (or f contains `undefined_node`) -- or
+//             a `symmetric` value is asymmetric beyond the documented 1e-10
+//             per pair, compiling, reading the values (as `eval` reads a
+//             values file) or evaluating f throws matcalc::Error: never a
+//             number;
+//   extreme-value  elsewhere, a value that evaluate returns (normal form and
+//             simplified) agrees with the long-double oracle, unless that is
+//             not finite; the tolerance is derived from the point: the
+//             spread of the oracle's value under relative perturbations of
+//             8 eps of every input and intermediate (rounding, the condition
+//             of the computation), plus an underflow floor;
+//   extreme-gradient  at extreme magnitudes and literals, a gradient that
+//             evaluate returns agrees with central differences (relative
+//             steps) wherever two step sizes agree with each other (the
+//             differences are meaningful), within the noise of f's
+//             rounding over the step.
+// Known failures, tolerated and counted (Outcome::known; each pinned by a
+// PropertyKnownFailure test in prop_test.cpp, to be removed with its fix):
+//   domain: logdet (and log(det)) of a singular matrix is a number;
+//     det(inv(X)) = 1/det(X) drops the singularity check of inv; softmax of
+//     a scalar folds to 1; an entrywise division by a zero array, and kron
+//     with a zero factor, fold to zeros -- each dropping a domain condition;
+//   extreme-value: an intermediate value of the literal expression outside
+//     the normal range of double (the double computation may lose it);
+//   extreme-gradient: a gradient formula that is right in long double but
+//     ill-conditioned at the point (terms that cancel catastrophically:
+//     x + tanh(x) - x .* tanh(x).^2) or whose intermediates under- or
+//     overflow in double (x.^3 at 1e-150).
+Outcome check_extreme(const Case& c, std::optional<Property> only = std::nullopt);
 
 // The inference property (above) of a screened case.
 Outcome check_inference(const Case& c, double magnitude);
