@@ -159,8 +159,9 @@ struct Factor {
   Index n = 0;
   bool zero_pivot = false;  // exactly singular
   double rcond = 0;         // reciprocal condition estimate (1-norm)
+  double norm1 = 0;         // of the matrix
 
-  Factor(const Matrix& a, bool symmetric) : n(a.rows()) {
+  Factor(const Matrix& a, bool symmetric) : n(a.rows()), norm1(a.cwiseAbs().colwise().sum().maxCoeff()) {
     if (symmetric) {
       // Cholesky is the cheapest and most stable choice for SPD matrices.
       // A symmetric indefinite matrix goes to LU rather than LDLT: Eigen's
@@ -178,6 +179,17 @@ struct Factor {
     // The rcond estimate solves with the factors: meaningless with a zero pivot.
     rcond = zero_pivot ? 0 : lu.rcond();
     if (!std::isfinite(rcond)) rcond = 0;
+  }
+
+  // Whether the smallest pivot is at the level of the factorization's own
+  // rounding (n * eps * |A|): then it may be 0 in exact arithmetic, and so
+  // is the determinant: logdet of [[2,1,2],[1,3,1],[2,1,2]] is no number.
+  // A small pivot above it is a determinant known to some digits
+  // (logdet(diag(1, 1e-15)) = log(1e-15)).
+  bool pivot_at_rounding_level() const {
+    const double level = double(n) * std::numeric_limits<double>::epsilon() * norm1;
+    if (kind == Kind::Cholesky) return (llt.matrixLLT().diagonal().array().square() <= level).any();
+    return (lu.matrixLU().diagonal().array().abs() <= level).any();
   }
 
   void require_invertible(const std::string& fn) const {
@@ -628,8 +640,16 @@ struct Evaluator::Impl {
       }
 
       // ------------------------------------------ elementwise functions
-      case Op::Exp:
-        return kid(0).array().exp().matrix();
+      case Op::Exp: {
+        // Eigen's vectorized exp clamps its argument near -708.4 (5.6e-309
+        // for exp(-1000)): below that, std::exp, which underflows to the
+        // right subnormal or 0.
+        const Matrix& x = kid(0);
+        Matrix r = x.array().exp().matrix();
+        for (Index i = 0; i < x.size(); ++i)
+          if (x.data()[i] < -708) r.data()[i] = std::exp(x.data()[i]);
+        return r;
+      }
       case Op::Log:
         if (is_log_det(n)) return log_det(fn, n->kid(0)->kid(0));
         if (is_wide(n->kid(0))) {
@@ -703,7 +723,11 @@ struct Evaluator::Impl {
   }
 
   Matrix log_det(const std::string& fn, Expr x) {
-    auto [l, sign] = factor(x).log_abs_det();
+    const Factor& f = factor(x);
+    if (f.pivot_at_rounding_level())
+      domain_error(fn, "determinant is not positive (the matrix is singular: a pivot of its factorization is at the "
+                       "level of rounding)");
+    auto [l, sign] = f.log_abs_det();
     if (sign <= 0)
       domain_error(fn, sign == 0 ? "determinant is not positive (the matrix is singular)"
                                  : "determinant is not positive (it is negative)");
@@ -802,6 +826,22 @@ struct Evaluator::Impl {
         throw Error(ErrorKind::Shape, "'*': sizes " + std::to_string(chain[i - 1].cols) +
                                           " and " + std::to_string(chain[i].rows) + " do not match");
     if (chain.empty()) return wide_result(coef);
+    // Factors of extreme magnitude are multiplied scaled by a power of two
+    // (exactly), the powers joining the coefficient: C*T^2*inv(T^2) at
+    // 1e-150 scale has C*T^2 ~ 1e-450 on the way, which would underflow.
+    std::vector<Matrix> rescaled;
+    rescaled.reserve(chain.size());  // pieces point into it
+    if (chain.size() > 1)
+      for (Piece& p : chain) {
+        if (!p.ref || p.ref->size() == 0) continue;
+        const double top = p.ref->cwiseAbs().maxCoeff();
+        if (!(top > 0) || !std::isfinite(top) || (top > 0x1p-250 && top < 0x1p250)) continue;
+        int e = 0;
+        std::frexp(top, &e);
+        rescaled.push_back(p.ref->unaryExpr([e](double v) { return std::ldexp(v, -e); }));
+        p.ref = &rescaled.back();
+        coef *= Wide{0.5, e + 1};  // 2^e
+      }
     Matrix r = chain.size() == 1 ? materialize(chain[0]) : multiply_chain(chain).own;
     if (coef.fits()) {
       const double c = coef.to_double();

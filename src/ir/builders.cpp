@@ -362,7 +362,8 @@ Expr logsumexp(Expr a) {
 
 Expr softmax(Expr a) {
   Context& cx = *a->ctx;
-  if (a->is_scalar()) return constant(cx, 1);
+  if (a->is_scalar() && !a->restricted) return constant(cx, 1);  // softmax(log(a)) stays: no value at a = -2
+  if (a->is_scalar()) return make1(Op::Softmax, a, a->shape, true);
   if (!a->shape.is_vector_like()) arg_error("softmax", "a vector", a->shape);
   if (a->shape.is_row()) return transpose(softmax(transpose(a)));
   return make1(Op::Softmax, a, a->shape, false);

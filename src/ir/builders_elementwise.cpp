@@ -44,7 +44,9 @@ Expr entrywise(const std::vector<Expr>& num, const std::vector<Expr>& den, const
       for (Expr k : f->kids) take(k, sign);
       return;
     }
-    if (f->op == Op::ElemDiv) {
+    // A quotient in a denominator is taken apart only when its divisor is
+    // known non-zero: x ./ (y ./ w) is x .* w ./ y only where w != 0.
+    if (f->op == Op::ElemDiv && (sign > 0 || known_or_assumed(Condition::Nonzero, f->kid(1)))) {
       take(f->kid(0), sign);
       take(f->kid(1), -sign);
       return;
@@ -65,7 +67,16 @@ Expr entrywise(const std::vector<Expr>& num, const std::vector<Expr>& den, const
   // A zero factor makes zeros, unless a factor is undefined somewhere
   // (zeros .* log(A) has no value where A has a negative entry); a scalar
   // factor is kept by mul() likewise.
-  if (zero && std::none_of(exponents.begin(), exponents.end(), [](const auto& be) { return be.first->restricted; })) {
+  // A power of a base that its facts do not allow (a division by a base
+  // that may be 0) restricts as much as a restricted base: zeros ./ zeros
+  // has no value either.
+  auto carries_condition = [](const std::pair<Expr, std::vector<double>>& be) {
+    Expr b = be.first;
+    return b->restricted || std::any_of(be.second.begin(), be.second.end(), [&](double e) {
+             return (e < 0 && !b->positive) || (e != std::round(e) && !b->nonneg && !b->positive);
+           });
+  };
+  if (zero && std::none_of(exponents.begin(), exponents.end(), carries_condition)) {
     if (scalars.empty()) return zeros(cx, s);
     scalars.push_back(zeros(cx, s));
     return mul(std::move(scalars));
@@ -93,13 +104,18 @@ Expr entrywise(const std::vector<Expr>& num, const std::vector<Expr>& den, const
   // (P = A .* B, P = a*X): take the factors apart once more, so that no
   // product or quotient nests another and no factor keeps a scalar. (Alone in
   // the denominator, P.^-1 is an ElemPow, which keeps its base.)
-  auto composite = [](Expr f) {
-    if (f->op == Op::ElemMul || f->op == Op::ElemDiv) return true;
+  // (A quotient kept whole in a denominator, its divisor not known non-zero,
+  // is no composite there: taking it apart is what take() refused.)
+  auto composite = [](Expr f, bool in_bottom) {
+    if (f->op == Op::ElemMul) return true;
+    if (f->op == Op::ElemDiv) return !in_bottom || known_or_assumed(Condition::Nonzero, f->kid(1));
     return f->op == Op::Mul && !f->is_scalar() &&
            std::any_of(f->kids.begin(), f->kids.end(), [](Expr k) { return k->is_scalar(); });
   };
-  if ((!top.empty() || bottom.size() != 1) &&
-      (std::any_of(top.begin(), top.end(), composite) || std::any_of(bottom.begin(), bottom.end(), composite))) {
+  auto composite_top = [&](Expr f) { return composite(f, false); };
+  auto composite_bottom = [&](Expr f) { return composite(f, true); };
+  if ((!top.empty() || bottom.size() != 1) && (std::any_of(top.begin(), top.end(), composite_top) ||
+                                               std::any_of(bottom.begin(), bottom.end(), composite_bottom))) {
     Expr body = entrywise(top, bottom, s, cx);
     if (scalars.empty()) return body;
     scalars.push_back(body);

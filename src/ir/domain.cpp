@@ -146,15 +146,14 @@ bool known(Condition c, Expr e) {
   return false;
 }
 
-namespace {
-
-// known(), or assumed now (Assume).
 bool known_or_assumed(Condition c, Expr e) {
   if (known(c, e)) return true;
   for (const auto& [have, subject] : e->ctx->assumptions())
     if (subject == e && implies(static_cast<Condition>(have), c)) return true;
   return false;
 }
+
+namespace {
 
 bool settled_here(const PowerNeeds& need, Expr b) {
   return (!need.nonneg || known_or_assumed(Condition::Nonneg, b)) &&

@@ -48,6 +48,9 @@ bool implies(Condition have, Condition want);
 
 // Whether the facts of e settle c everywhere e is defined.
 bool known(Condition c, Expr e);
+// known(), or assumed now (Assume): for rewrites that merge or regroup
+// powers, never for a node's own facts.
+bool known_or_assumed(Condition c, Expr e);
 
 // The conditions that evaluating some expressions surely needs, by subject:
 // built by one walk over each root (add), asked by has(). An operation whose

@@ -1464,52 +1464,6 @@ std::optional<Matrix> scaled_differences(Expr f, Expr x, const Bindings& b, doub
   return g;
 }
 
-int count_of(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (std::size_t i = text.find(what); i != std::string::npos; i = text.find(what, i + 1)) ++n;
-  return n;
-}
-
-// Known failures of the domain property (the engine gives a number where the
-// literal expression has none), tolerated and counted until they are fixed;
-// empty when the failure is none of them. Each is narrow: a planted rule that
-// drops another domain condition (sqrt(a)^2 = a) still fails.
-std::string known_domain_failure(const Case& c, const std::string& f, const std::string& why, const std::string& form) {
-  // logdet(T) at T = [[2,1,2],[1,3,1],[2,1,2]] is -33.74 (inv(T) is refused:
-  // rcond 4e-17); logdet(x*x') is a number.
-  // log(det(T)) likewise: det(T) is a rounding-level number, not 0.
-  if (why.rfind("logdet", 0) == 0 || c.undefined_node.rfind("logdet(", 0) == 0 ||
-      c.undefined_node.rfind("log(det(", 0) == 0 ||
-      (why == "log of a number that is not positive" && count_of(form, "log(det(") > 0))
-    return "logdet of a singular matrix is a number (no rcond check)";
-  // sum(kron(x - x, log(-z))) is 0.
-  if (count_of(form, "kron(") < count_of(f, "kron(") && form.find("log(") == std::string::npos &&
-      (form.find("zeros(") != std::string::npos || form == "0"))
-    return "kron with a zero factor folds to zeros, dropping the other factor's domain";
-  // det(inv(x*x')) = 1/det(x*x'): the rounding-level det is not zero.
-  if (count_of(f, "det(inv(") > 0 && count_of(form, "det(inv(") < count_of(f, "det(inv("))
-    return "det(inv(X)) = 1/det(X) drops the singularity check of inv";
-  // tr(inv(S)^0) is n at a singular S, tr(sqrt(-S)^0) too.
-  auto zero_powers = [](const std::string& t) {
-    int n = 0;
-    for (std::size_t i = t.find("^0"); i != std::string::npos; i = t.find("^0", i + 1))
-      if (i + 2 >= t.size() || (t[i + 2] != '.' && !std::isdigit(static_cast<unsigned char>(t[i + 2])))) ++n;
-    return n;
-  };
-  if (zero_powers(form) < zero_powers(f)) return "X^0 folds to I, dropping X's domain";
-  // det((x*x')^-1) = det(x*x')^-1 likewise.
-  if (!c.undefined_node.empty() && count_of(f, "det((") > 0 && count_of(form, "det(") > 0 &&
-      form.find("inv(") == std::string::npos)
-    return "det(inv(X)) = 1/det(X) drops the singularity check of inv";
-  // softmax(tr(inv(T))) is 1 at a singular T.
-  if (count_of(form, "softmax(") < count_of(f, "softmax("))
-    return "softmax of a scalar folds to 1, dropping its argument's domain";
-  // sum(zeros(n) ./ zeros(n)) and sum((x ./ zeros(n)) .* zeros(n)) are 0.
-  if (why == "a zero divisor" && c.extreme_what.find("a divisor made zero") != std::string::npos &&
-      c.extreme_what.find("./ (") != std::string::npos)
-    return "an entrywise division by a zero array folds away (zeros(n) ./ zeros(n) = zeros(n))";
-  return "";
-}
 
 // Known failures of the extreme-gradient property, tolerated and counted;
 // empty when the formula itself is wrong (or cannot be checked: a text with
@@ -1605,10 +1559,9 @@ Outcome check_extreme(const Case& c, std::optional<Property> only) {
       return fail(Property::Engine, std::string("unexpected exception: ") + ex.what());
     }
     if (outside && want(Property::Domain)) {
-      if (std::string k = known_domain_failure(c, text, why, safe_text(e)); !k.empty()) {
-        passed.known = k;
-        return passed;
-      }
+      // No known failures left here: logdet of a singular matrix, zeros ./
+      // zeros, softmax of a scalar, det(inv(X)), X^0 and kron with zeros are
+      // errors now (issue 10; PropertyExtreme tests below pin each).
       return fail(Property::Domain,
                   fmt::format("the {} expression evaluates to {} where the literal one has no value ({}; {}): {}", form,
                               show(got.back().second), why, c.extreme_what, to_text(e)));

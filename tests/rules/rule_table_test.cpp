@@ -167,7 +167,8 @@ TEST(RuleTable, EveryRuleFiresOnItsOwnPatternThroughTheCompiledMatcher) {
     for (const Guard& g : r.checks) {
       Expr v = p.symbols.at(r.variables[static_cast<std::size_t>(g.var)]);
       if (g.kind == GuardKind::Positive || g.kind == GuardKind::Nonneg) with[v] = elementwise(Op::Sigmoid, v);
-      if (g.kind == GuardKind::Invertible) still_needed = inv(transpose(v));  // inv(A)*A*inv(A'): the inverse stays
+      if (g.kind == GuardKind::Invertible && r.window) still_needed = inv(transpose(v));  // inv(A)*A*inv(A'): stays
+      if (g.kind == GuardKind::Invertible && !r.window) with[v] = inv(v);  // det(inv(inv(B))): inv(B) is invertible
     }
     Expr e = with.empty() ? p.expr : substitute(p.expr, with);
     if (still_needed) e = mul(e, still_needed);
