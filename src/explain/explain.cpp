@@ -238,6 +238,11 @@ class Deriver {
   // weight : op(..., B, ...) = adjoint(weight) : B, where B carries dX.
   void peel(DifferentialTerm& t, std::vector<std::string>& rules, std::vector<std::string>& facts) {
     Expr E = t.body;
+    if (!carries_dx_(E)) {  // dX folded away inside a product kept for its domain (0*log(a)*...): no weight
+      t.weight = zero_like(d_.dvar);
+      t.body = d_.dvar;
+      return;
+    }
     std::size_t i = carries_dx_.carrier(E);
     std::string rule = peel_rule(E, i);
     std::vector<Expr> transposed;  // what the identity transposes
