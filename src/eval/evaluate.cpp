@@ -725,8 +725,9 @@ struct Evaluator::Impl {
   Matrix log_det(const std::string& fn, Expr x) {
     const Factor& f = factor(x);
     if (f.pivot_at_rounding_level())
-      domain_error(fn, "determinant is not positive (the matrix is singular: a pivot of its factorization is at the "
-                       "level of rounding)");
+      domain_error(fn,
+                   "determinant is not positive (the matrix is singular: a pivot of its factorization is at the "
+                   "level of rounding)");
     auto [l, sign] = f.log_abs_det();
     if (sign <= 0)
       domain_error(fn, sign == 0 ? "determinant is not positive (the matrix is singular)"

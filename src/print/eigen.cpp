@@ -307,8 +307,10 @@ std::string helper_source(Helper h) {
                      // log(det A), from the factors (never log(det(A))); det A <= 0 throws.
                      double log_det() const {
                        if (cholesky_) return 2.0 * llt_.matrixLLT().diagonal().array().log().sum();
-                       if (zero_pivot_) throw std::domain_error("logdet: the determinant is not positive (the matrix "
-                                                                "is singular)");
+                       if (zero_pivot_)
+                         throw std::domain_error(
+                             "logdet: the determinant is not positive (the matrix "
+                             "is singular)");
                        const auto d = lu_.matrixLU().diagonal();
                        double sign = lu_.permutationP().determinant();
                        double s = 0.0;
@@ -316,8 +318,10 @@ std::string helper_source(Helper h) {
                          s += std::log(std::fabs(d(i)));
                          if (d(i) < 0.0) sign = -sign;
                        }
-                       if (sign <= 0.0) throw std::domain_error("logdet: the determinant is not positive (it is "
-                                                                "negative)");
+                       if (sign <= 0.0)
+                         throw std::domain_error(
+                             "logdet: the determinant is not positive (it is "
+                             "negative)");
                        return s;
                      }
                      // det(A)^p * x, with det(A)^p kept as c * 2^q (|c| near 1) and the power of
@@ -328,8 +332,10 @@ std::string helper_source(Helper h) {
                        int q = 0;
                        const double c = det_power(p, &q);
                        const double r = std::ldexp(x * c, q);
-                       if (std::isfinite(x) && !std::isfinite(r)) throw std::domain_error("det: result is not finite "
-                                                                                          "(overflow)");
+                       if (std::isfinite(x) && !std::isfinite(r))
+                         throw std::domain_error(
+                             "det: result is not finite "
+                             "(overflow)");
                        return r;
                      }
                      template <class D>

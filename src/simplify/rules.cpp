@@ -22,7 +22,12 @@ namespace {
 const RuleText kRows[] = {
     {"log-of-det", "log(det(A))", "logdet(A)", {"square(A)"}, "A: matrix(n,n)", "", "both sides need det(A) > 0"},
     {"logdet-of-inverse", "logdet(inv(A))", "-logdet(A)", {}, "A: matrix(n,n)", "", "both sides need det(A) > 0"},
-    {"det-of-inverse", "det(inv(A))", "1/det(A)", {"invertible(A)"}, "A: matrix(n,n)", "",
+    {"det-of-inverse",
+     "det(inv(A))",
+     "1/det(A)",
+     {"invertible(A)"},
+     "A: matrix(n,n)",
+     "",
      "the left side needs A invertible (as inv checks it: well-conditioned), the right side only det(A) != 0"},
     {"inverse-times-self",
      "inv(A)*A",

@@ -1464,7 +1464,6 @@ std::optional<Matrix> scaled_differences(Expr f, Expr x, const Bindings& b, doub
   return g;
 }
 
-
 // Known failures of the extreme-gradient property, tolerated and counted;
 // empty when the formula itself is wrong (or cannot be checked: a text with
 // I, which the oracle cannot size).

@@ -47,7 +47,7 @@ Expr with_known_domain(const RewriteRule& r, const TypedProgram& lhs) {
     Expr v = lhs.symbols.at(r.variables[static_cast<std::size_t>(g.var)]);
     if (g.kind == GuardKind::Positive || g.kind == GuardKind::Nonneg) with[v] = elementwise(Op::Sigmoid, v);
     if (g.kind == GuardKind::Invertible && r.window) still_needed = inv(transpose(v));  // inv(A)*A*inv(A'): stays
-      if (g.kind == GuardKind::Invertible && !r.window) with[v] = inv(v);  // det(inv(inv(B))): inv(B) is invertible
+    if (g.kind == GuardKind::Invertible && !r.window) with[v] = inv(v);  // det(inv(inv(B))): inv(B) is invertible
   }
   Expr e = with.empty() ? lhs.expr : substitute(lhs.expr, with);
   return still_needed ? mul(e, still_needed) : e;
