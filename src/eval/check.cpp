@@ -657,6 +657,7 @@ CheckReport check_gradients(Expr f, const std::vector<Expr>& wrt, const std::vec
   ev.plan(roots);
   report.f_value = ev.eval(f)(0, 0);
   std::vector<Matrix> g0;
+  g0.reserve(grads.size());
   for (Expr g : grads) g0.push_back(ev.eval(g));
   const Noise noise = rounding_noise(f, grads, symbols, report.inputs, report.f_value, g0, opts.seed);
 

@@ -376,7 +376,7 @@ struct Evaluator::Impl {
 
   // Post-order of the nodes not yet evaluated that `roots` need, by an
   // explicit stack.
-  std::vector<Expr> pending_order(std::span<const Expr> roots) {
+  std::vector<Expr> pending_order(std::span<const Expr> roots) const {
     std::vector<Expr> order;
     struct Frame {
       Expr n;
@@ -481,7 +481,7 @@ struct Evaluator::Impl {
   // A node's size, where the bindings fix it, must fit kMaxEntries; an
   // unbound size is left to compute(), which reports it where it matters.
   // Returns the size (0 when unbound).
-  std::int64_t check_size(Expr n) {
+  std::int64_t check_size(Expr n) const {
     auto bound = [&](const Dim& d) {
       return std::all_of(d.factors().begin(), d.factors().end(), [&](const std::string& f) { return dims.count(f) > 0; });
     };

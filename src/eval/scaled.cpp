@@ -10,7 +10,7 @@ namespace {
 
 using Index = Eigen::Index;
 using Matrix = Eigen::MatrixXd;
-__extension__ typedef __int128 Int128;
+__extension__ using Int128 = __int128;
 
 bool is_integer(double p) { return std::isfinite(p) && p == std::round(p); }
 
