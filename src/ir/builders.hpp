@@ -8,12 +8,14 @@
 //     matrix chain in order, identities dropped;
 //   - transposes are pushed to the leaves ((A*B)' = B'*A', (A+B)' = A'+B',
 //     A'' = A, S' = S for symmetric S, f(A)' = f(A'));
-//   - numeric constants are folded.
+//   - numeric constants are folded, exactly (fold_product);
+//   - nothing that carries a domain condition is dropped, cancelled or
+//     merged away (ir/domain.hpp: 0*log(a) and a^0.5*a^0.5 stay).
 // A node in normal form is a fixed point: rebuilt from its own arguments
 // (rebuild(e, e->kids)) it is the same node (tests/prop, `fixed-point`).
 // The builders live in builders.cpp, builders_sum.cpp, builders_product.cpp
 // and builders_elementwise.cpp (builders_internal.hpp says which holds what).
-// Everything else (log(det(X)) = logdet(X), inv(X)*X = I, ...) is a named
+// Everything else (log(det(X)) = logdet(X), inv(X)*X = I where X is invertible, ...) is a named
 // rule in simplify/rules.cpp.
 #pragma once
 #include <string>
