@@ -21,9 +21,9 @@ struct PowerNeeds {
 };
 PowerNeeds needs_of(double p) { return {!is_integer(p), p < 0}; }
 
-bool settled(const PowerNeeds& need, Expr b) {
-  return (!need.nonneg || b->nonneg || b->positive) && (!need.nonzero || b->positive);
-}
+// Whether b's facts (and, with `assumed`, the conditions assumed now) settle
+// what a power needs of it.
+bool settled(const PowerNeeds& need, Expr b, bool assumed = false);
 
 // The condition n's own operation leaves open on one of its arguments, if
 // any: log(a) needs a > 0 unless a is known positive, and so on. `sure`:
@@ -74,11 +74,14 @@ void product_facts(Node& n, std::span<const Expr> kids) {
 
 // u'*u (a scalar chain of a row and its own transpose) is a sum of squares.
 bool is_gram(const Node& n) {
-  std::vector<Expr> chain;
-  for (Expr k : n.kids)
-    if (!k->is_scalar()) chain.push_back(k);
-  if (chain.size() != 2 || !n.shape.is_scalar()) return false;
-  Expr a = chain[0], b = chain[1];
+  if (!n.shape.is_scalar()) return false;
+  Expr a = nullptr, b = nullptr;  // the two chain factors (no allocation: this runs for every Mul interned)
+  for (Expr k : n.kids) {
+    if (k->is_scalar()) continue;
+    if (b) return false;
+    (a ? b : a) = k;
+  }
+  if (!b) return false;
   return (a->op == Op::Transpose && a->kid(0) == b) || (b->op == Op::Transpose && b->kid(0) == a);
 }
 
@@ -155,9 +158,9 @@ bool known_or_assumed(Condition c, Expr e) {
 
 namespace {
 
-bool settled_here(const PowerNeeds& need, Expr b) {
-  return (!need.nonneg || known_or_assumed(Condition::Nonneg, b)) &&
-         (!need.nonzero || known_or_assumed(Condition::Nonzero, b));
+bool settled(const PowerNeeds& need, Expr b, bool assumed) {
+  auto holds = [&](Condition c) { return assumed ? known_or_assumed(c, b) : known(c, b); };
+  return (!need.nonneg || holds(Condition::Nonneg)) && (!need.nonzero || holds(Condition::Nonzero));
 }
 
 std::uint8_t bit(Condition c) { return static_cast<std::uint8_t>(1u << static_cast<unsigned>(c)); }
@@ -281,7 +284,7 @@ bool sum_keeps_domain(Expr b, const std::vector<double>& exponents, double total
     all.nonneg = all.nonneg || n.nonneg;
     all.nonzero = all.nonzero || n.nonzero;
   }
-  return settled_here({all.nonneg && !merged.nonneg, all.nonzero && !merged.nonzero}, b);
+  return settled({all.nonneg && !merged.nonneg, all.nonzero && !merged.nonzero}, b, true);
 }
 
 double sum_of(const std::vector<double>& v) {

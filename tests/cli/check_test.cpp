@@ -6,7 +6,6 @@
 // finite number. Each test is named after the bug it pins; none asserts
 // wall time (run_process's hang guard catches a hang).
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <regex>
 #include <string>
@@ -17,13 +16,6 @@
 namespace {
 
 using matcalc::testing::ProcessResult;
-
-bool have_binary() {
-  struct stat st;
-  return stat(MATCALC_BINARY, &st) == 0;
-}
-#define REQUIRE_BINARY() \
-  if (!have_binary()) GTEST_SKIP() << "matcalc binary not built: " << MATCALC_BINARY
 
 ProcessResult mc(const std::vector<std::string>& args) { return matcalc::testing::run_process(MATCALC_BINARY, args); }
 

@@ -46,14 +46,6 @@ Result mc(const std::vector<std::string>& args, double timeout_s = matcalc::test
   return run_program(MATCALC_BINARY, args, timeout_s);
 }
 
-bool binary_exists() {
-  struct stat st;
-  return stat(MATCALC_BINARY, &st) == 0 && (st.st_mode & S_IXUSR);
-}
-
-#define REQUIRE_BINARY() \
-  if (!binary_exists()) GTEST_SKIP() << "matcalc binary not built: " << MATCALC_BINARY
-
 // A scratch directory for values files and generated modules.
 const std::string& scratch() {
   static const std::string dir = [] {

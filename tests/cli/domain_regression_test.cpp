@@ -4,7 +4,6 @@
 // feeds the printed gradient back into `eval` at the same point (an error
 // too), and checks a point inside the domain still evaluates.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <string>
@@ -18,13 +17,6 @@ namespace {
 using matcalc::testing::ProcessResult;
 using matcalc::testing::run_process;
 using matcalc::testing::TempDir;
-
-bool have_binary() {
-  struct stat st;
-  return stat(MATCALC_BINARY, &st) == 0;
-}
-#define REQUIRE_BINARY() \
-  if (!have_binary()) GTEST_SKIP() << "matcalc binary not built: " << MATCALC_BINARY
 
 ProcessResult matcalc(const std::vector<std::string>& args) { return run_process(MATCALC_BINARY, args); }
 

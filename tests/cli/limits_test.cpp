@@ -5,7 +5,6 @@
 // argument to 128 KiB. No test asserts wall time (on a loaded machine that
 // fails without a bug); run_process's hang guard (60 s) catches a hang.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <string>
@@ -18,13 +17,6 @@ namespace {
 
 using matcalc::testing::ProcessResult;
 using matcalc::testing::run_process;
-
-bool have_binary() {
-  struct stat st;
-  return stat(MATCALC_BINARY, &st) == 0;
-}
-#define REQUIRE_BINARY() \
-  if (!have_binary()) GTEST_SKIP() << "matcalc binary not built: " << MATCALC_BINARY
 
 std::string repeat(const std::string& s, std::size_t n) {
   std::string out;

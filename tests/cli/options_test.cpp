@@ -4,7 +4,6 @@
 // and line breaks in --expr-file. Each runs the built binary and checks
 // stdout, stderr and the exit status. Bad inputs are rows of bad_inputs.json.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,14 +18,6 @@ namespace {
 
 using json = nlohmann::json;
 using Result = matcalc::testing::ProcessResult;
-
-bool binary_exists() {
-  struct stat st;
-  return stat(MATCALC_BINARY, &st) == 0;
-}
-
-#define REQUIRE_BINARY() \
-  if (!binary_exists()) GTEST_SKIP() << "matcalc binary not built: " << MATCALC_BINARY
 
 Result mc(const std::vector<std::string>& args, const std::string& stdin_text = "") {
   return matcalc::testing::run_process(MATCALC_BINARY, args, stdin_text);

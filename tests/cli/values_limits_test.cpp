@@ -2,7 +2,6 @@
 // past an overflowing pivot product, exact integer det, and values files
 // with a duplicated key, a hidden asymmetry or a huge token.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <string>
@@ -15,13 +14,6 @@ namespace {
 
 using matcalc::testing::ProcessResult;
 using matcalc::testing::run_process;
-
-bool have_binary() {
-  struct stat st;
-  return stat(MATCALC_BINARY, &st) == 0;
-}
-#define REQUIRE_BINARY() \
-  if (!have_binary()) GTEST_SKIP() << "matcalc binary not built: " << MATCALC_BINARY
 
 struct ValuesRun {
   matcalc::testing::TempDir dir{"matcalc_values"};

@@ -1142,21 +1142,22 @@ class LOracle {
   }
 };
 
-// Every node of a tree with its path (child indices from the root).
-void node_paths(const GNodeP& n, std::vector<int>& at, std::vector<std::pair<std::vector<int>, GNodeP>>& out) {
+// Every node of a tree with its path (child indices from the root); the
+// extreme draws and the shrinker both edit trees through these.
+void paths(const GNodeP& n, std::vector<int>& at, std::vector<std::pair<std::vector<int>, GNodeP>>& out) {
   out.push_back({at, n});
   for (std::size_t i = 0; i < n->kids.size(); ++i) {
     at.push_back(static_cast<int>(i));
-    node_paths(n->kids[i], at, out);
+    paths(n->kids[i], at, out);
     at.pop_back();
   }
 }
 
-GNodeP replace_at(const GNodeP& root, const std::vector<int>& path, std::size_t depth, const GNodeP& with) {
+GNodeP replace(const GNodeP& root, const std::vector<int>& path, std::size_t depth, const GNodeP& with) {
   if (depth == path.size()) return with;
   auto copy = std::make_shared<GNode>(*root);
   auto i = static_cast<std::size_t>(path[depth]);
-  copy->kids[i] = replace_at(root->kids[i], path, depth + 1, with);
+  copy->kids[i] = replace(root->kids[i], path, depth + 1, with);
   return copy;
 }
 
@@ -1195,7 +1196,7 @@ std::vector<const PoolSymbol*> used(const Case& c, bool square, bool symmetric) 
 bool make_extreme(Case& c, Extreme kind, Rng& xr) {
   std::vector<std::pair<std::vector<int>, GNodeP>> nodes;
   std::vector<int> at;
-  node_paths(c.f, at, nodes);
+  paths(c.f, at, nodes);
   auto scale_text = [](double s) { return fmt::format("{:.3g}", s); };
   switch (kind) {
     case Extreme::None: return false;
@@ -1220,11 +1221,11 @@ bool make_extreme(Case& c, Extreme kind, Rng& xr) {
         if (is_literal(*nodes[i].second)) lits.push_back(i);
       if (!lits.empty() && xr.chance(0.5)) {
         const auto& [path, n] = nodes[lits[xr.below(lits.size())]];
-        c.f = replace_at(c.f, path, 0, node(lit, n->shape));
+        c.f = replace(c.f, path, 0, node(lit, n->shape));
         c.extreme_what = std::string("the literal ") + n->fmt + " replaced by " + lit;
       } else {
         const auto& [path, n] = nodes[xr.below(nodes.size())];
-        c.f = replace_at(c.f, path, 0, node(std::string("(") + lit + "*$0)", n->shape, {n}));
+        c.f = replace(c.f, path, 0, node(std::string("(") + lit + "*$0)", n->shape, {n}));
         c.extreme_what = std::string("a subexpression multiplied by ") + lit;
       }
       break;
@@ -1319,7 +1320,7 @@ bool make_extreme(Case& c, Extreme kind, Rng& xr) {
         with = node(kid->shape.r == D::N ? "(x*x')" : "(z*z')", kid->shape);
       auto changed = std::make_shared<GNode>(*n);
       changed->kids[k] = with;
-      c.f = replace_at(c.f, path, 0, changed);
+      c.f = replace(c.f, path, 0, changed);
       static const char* const what[] = {"a positive argument negated", "a divisor made zero",
                                          "a singular matrix under an inverse"};
       c.extreme_what = std::string(what[which]) + " in " + render(*changed);
@@ -1691,24 +1692,6 @@ Result run_index(std::uint64_t run_seed, std::uint64_t index, const GenOptions& 
 // ------------------------------------------------------------------ shrinking
 
 namespace {
-
-// Every node of a tree with its path (child indices from the root).
-void paths(const GNodeP& n, std::vector<int>& at, std::vector<std::pair<std::vector<int>, GNodeP>>& out) {
-  out.push_back({at, n});
-  for (std::size_t i = 0; i < n->kids.size(); ++i) {
-    at.push_back(static_cast<int>(i));
-    paths(n->kids[i], at, out);
-    at.pop_back();
-  }
-}
-
-GNodeP replace(const GNodeP& root, const std::vector<int>& path, std::size_t depth, const GNodeP& with) {
-  if (depth == path.size()) return with;
-  auto copy = std::make_shared<GNode>(*root);
-  auto i = static_cast<std::size_t>(path[depth]);
-  copy->kids[i] = replace(root->kids[i], path, depth + 1, with);
-  return copy;
-}
 
 void same_shape_descendants(const GNodeP& n, PShape s, std::vector<GNodeP>& out, bool self) {
   if (!self && n->shape == s) out.push_back(n);

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -125,4 +126,15 @@ inline ProcessResult run_process(const std::string& program, const std::vector<s
   return r;
 }
 
+// Whether `path` is an executable file (the matcalc binary, before a test runs it).
+inline bool executable_exists(const char* path) {
+  struct stat st;
+  return stat(path, &st) == 0 && (st.st_mode & S_IXUSR);
+}
+
 }  // namespace matcalc::testing
+
+// Skips a test that runs MATCALC_BINARY when it has not been built.
+#define REQUIRE_BINARY()                                   \
+  if (!matcalc::testing::executable_exists(MATCALC_BINARY)) \
+  GTEST_SKIP() << "matcalc binary not built: " << MATCALC_BINARY

@@ -38,6 +38,8 @@
 #include "print/numpy.hpp"
 #include "simplify/simplify.hpp"
 #include "support/python_module.hpp"
+#include "support/cxx_toolchain.hpp"
+#include "support/matrices.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace matcalc;
@@ -46,14 +48,11 @@ using nlohmann::json;
 
 namespace {
 
-MatrixXd M(Eigen::Index r, Eigen::Index c, std::initializer_list<double> rowwise) {
-  MatrixXd m(r, c);
-  auto it = rowwise.begin();
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = *it++;
-  return m;
-}
-MatrixXd V(std::initializer_list<double> v) { return M(static_cast<Eigen::Index>(v.size()), 1, v); }
+using matcalc::testing::cpp_double;
+using matcalc::testing::M;
+using matcalc::testing::toolchain;
+using matcalc::testing::Toolchain;
+using matcalc::testing::V;
 
 // One function, its gradient with respect to `wrt`, an input, and what every
 // module must give there: a value (or an error naming `value_error`), then a
@@ -320,40 +319,8 @@ const std::optional<std::string>& torch_python() {
 
 // ------------------------------------------------------------ Eigen
 
-struct Toolchain {
-  std::string cxx, eigen_include, missing;
-};
 
-const Toolchain& toolchain() {
-  static const Toolchain tc = [] {
-    Toolchain t;
-    std::vector<std::string> compilers;
-    if (const char* env = std::getenv("CXX"); env && *env) compilers.push_back(env);
-    for (const char* cc : {"c++", "g++", "clang++"}) compilers.push_back(cc);
-    for (const std::string& cc : compilers)
-      if (std::system(("command -v '" + cc + "' >/dev/null 2>&1").c_str()) == 0) {
-        t.cxx = cc;
-        break;
-      }
-    for (const char* dir : {"/usr/include/eigen3", "/usr/local/include/eigen3", "/opt/homebrew/include/eigen3"})
-      if (std::filesystem::exists(std::filesystem::path(dir) / "Eigen" / "Dense")) {
-        t.eigen_include = dir;
-        break;
-      }
-    if (t.cxx.empty())
-      t.missing = "no C++ compiler found (tried $CXX, c++, g++, clang++)";
-    else if (t.eigen_include.empty())
-      t.missing = "no Eigen headers found (tried /usr/include/eigen3 and others)";
-    return t;
-  }();
-  return tc;
-}
 
-std::string cpp_double(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 // What the compiled program printed for one case.
 struct EigenResult {

@@ -18,6 +18,8 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "support/cxx_toolchain.hpp"
+#include "support/matrices.hpp"
 #include "support/temp_dir.hpp"
 #include "diff/gradient.hpp"
 #include "eval/evaluate.hpp"
@@ -30,6 +32,12 @@ using namespace matcalc;
 using Eigen::MatrixXd;
 
 namespace {
+
+using matcalc::testing::cpp_double;
+using matcalc::testing::M;
+using matcalc::testing::toolchain;
+using matcalc::testing::Toolchain;
+using matcalc::testing::V;
 
 // ------------------------------------------------------------ the cases
 
@@ -44,14 +52,6 @@ struct Case {
   std::map<std::string, std::int64_t> dims = {};  // dimensions no input has: Inputs::dim_<name>
 };
 
-MatrixXd M(Eigen::Index r, Eigen::Index c, std::initializer_list<double> rowwise) {
-  MatrixXd m(r, c);
-  auto it = rowwise.begin();
-  for (Eigen::Index i = 0; i < r; ++i)
-    for (Eigen::Index j = 0; j < c; ++j) m(i, j) = *it++;
-  return m;
-}
-MatrixXd V(std::initializer_list<double> v) { return M(static_cast<Eigen::Index>(v.size()), 1, v); }
 MatrixXd S(double s) { return MatrixXd::Constant(1, 1, s); }
 
 MatrixXd A3() { return M(3, 3, {4, 1, 0.5, -0.3, 3, 0.2, 0.7, -0.1, 5}); }
@@ -167,42 +167,8 @@ std::string slurp(const std::filesystem::path& p) {
 }
 
 // A C++ compiler and the Eigen headers, or the reason there are none.
-struct Toolchain {
-  std::string cxx;
-  std::string eigen_include;
-  std::string missing;
-};
 
-const Toolchain& toolchain() {
-  static const Toolchain tc = [] {
-    Toolchain t;
-    std::vector<std::string> compilers;
-    if (const char* env = std::getenv("CXX"); env && *env) compilers.push_back(env);
-    for (const char* c : {"c++", "g++", "clang++"}) compilers.push_back(c);
-    for (const std::string& c : compilers) {
-      if (std::system(("command -v '" + c + "' >/dev/null 2>&1").c_str()) == 0) {
-        t.cxx = c;
-        break;
-      }
-    }
-    for (const char* dir : {"/usr/include/eigen3", "/usr/local/include/eigen3", "/opt/homebrew/include/eigen3"}) {
-      if (std::filesystem::exists(std::filesystem::path(dir) / "Eigen" / "Dense")) {
-        t.eigen_include = dir;
-        break;
-      }
-    }
-    if (t.cxx.empty()) t.missing = "no C++ compiler found (tried $CXX, c++, g++, clang++)";
-    else if (t.eigen_include.empty()) t.missing = "no Eigen headers found (tried /usr/include/eigen3 and others)";
-    return t;
-  }();
-  return tc;
-}
 
-std::string cpp_double(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
 // One case's part of the driver: fill Inputs, call value and gradient, print.
 std::string driver_block(std::size_t i, const Case& c, const std::map<std::string, Expr>& symbols) {

@@ -13,33 +13,18 @@
 #include "eval/values.hpp"
 #include "ir/error.hpp"
 #include "parse/typecheck.hpp"
+#include "support/expect_error.hpp"
+#include "support/matrices.hpp"
 
 using namespace matcalc;
 using json = nlohmann::json;
 
 namespace {
 
-Matrix mat(std::initializer_list<std::initializer_list<double>> rows) {
-  Matrix m(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(rows.begin()->size()));
-  Eigen::Index i = 0;
-  for (auto& r : rows) {
-    Eigen::Index j = 0;
-    for (double v : r) m(i, j++) = v;
-    ++i;
-  }
-  return m;
-}
+using matcalc::testing::expect_error;
+using matcalc::testing::mat;
 
-template <class F>
-void expect_error(F f, ErrorKind kind, const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one containing '" << part << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+
 
 struct Compiled {
   Context cx;

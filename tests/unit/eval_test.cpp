@@ -18,26 +18,21 @@
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
 #include "parse/typecheck.hpp"
+#include "support/expect_error.hpp"
+#include "support/matrices.hpp"
 
 using namespace matcalc;
 using json = nlohmann::json;
 
 namespace {
 
+using matcalc::testing::expect_error;
+using matcalc::testing::mat;
+
 const char* kDecls =
     "A: matrix(3,3); S: symmetric(3); B: matrix(3,2); x: vector(3); y: vector(3); "
     "s: scalar; t: scalar; v: vector(2)";
 
-Matrix mat(std::initializer_list<std::initializer_list<double>> rows) {
-  Matrix m(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(rows.begin()->size()));
-  Eigen::Index i = 0;
-  for (auto& r : rows) {
-    Eigen::Index j = 0;
-    for (double v : r) m(i, j++) = v;
-    ++i;
-  }
-  return m;
-}
 
 Matrix col(std::initializer_list<double> v) {
   Matrix m(static_cast<Eigen::Index>(v.size()), 1);
@@ -90,17 +85,6 @@ class Eval : public ::testing::Test {
     EXPECT_LE((g_ - w_).norm(), (tol) * std::max(1.0, w_.norm())) << g_ << "\nvs\n" << w_; \
   } while (0)
 
-// Runs `f` and expects an Error of `kind` whose message contains `part`.
-template <class F>
-void expect_error(F f, ErrorKind kind, const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one containing '" << part << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
 
 }  // namespace
 
