@@ -135,6 +135,6 @@ inline bool executable_exists(const char* path) {
 }  // namespace matcalc::testing
 
 // Skips a test that runs MATCALC_BINARY when it has not been built.
-#define REQUIRE_BINARY()                                   \
+#define REQUIRE_BINARY()                                    \
   if (!matcalc::testing::executable_exists(MATCALC_BINARY)) \
   GTEST_SKIP() << "matcalc binary not built: " << MATCALC_BINARY

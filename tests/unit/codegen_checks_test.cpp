@@ -37,9 +37,9 @@
 #include "print/eigen.hpp"
 #include "print/numpy.hpp"
 #include "simplify/simplify.hpp"
-#include "support/python_module.hpp"
 #include "support/cxx_toolchain.hpp"
 #include "support/matrices.hpp"
+#include "support/python_module.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace matcalc;
@@ -318,9 +318,6 @@ const std::optional<std::string>& torch_python() {
 }
 
 // ------------------------------------------------------------ Eigen
-
-
-
 
 // What the compiled program printed for one case.
 struct EigenResult {

@@ -6,6 +6,7 @@
 // unit. Without a compiler or the Eigen headers those tests are skipped,
 // saying why.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <Eigen/Dense>
 #include <cmath>
@@ -16,17 +17,16 @@
 #include <map>
 #include <optional>
 #include <sstream>
-#include <unistd.h>
 
-#include "support/cxx_toolchain.hpp"
-#include "support/matrices.hpp"
-#include "support/temp_dir.hpp"
 #include "diff/gradient.hpp"
 #include "eval/evaluate.hpp"
 #include "ir/error.hpp"
 #include "parse/typecheck.hpp"
 #include "print/eigen.hpp"
 #include "simplify/simplify.hpp"
+#include "support/cxx_toolchain.hpp"
+#include "support/matrices.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace matcalc;
 using Eigen::MatrixXd;
@@ -167,8 +167,6 @@ std::string slurp(const std::filesystem::path& p) {
 }
 
 // A C++ compiler and the Eigen headers, or the reason there are none.
-
-
 
 // One case's part of the driver: fill Inputs, call value and gradient, print.
 std::string driver_block(std::size_t i, const Case& c, const std::map<std::string, Expr>& symbols) {

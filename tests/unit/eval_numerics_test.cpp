@@ -24,8 +24,6 @@ namespace {
 using matcalc::testing::expect_error;
 using matcalc::testing::mat;
 
-
-
 struct Compiled {
   Context cx;
   Compiled() = default;

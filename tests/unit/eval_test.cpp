@@ -33,7 +33,6 @@ const char* kDecls =
     "A: matrix(3,3); S: symmetric(3); B: matrix(3,2); x: vector(3); y: vector(3); "
     "s: scalar; t: scalar; v: vector(2)";
 
-
 Matrix col(std::initializer_list<double> v) {
   Matrix m(static_cast<Eigen::Index>(v.size()), 1);
   Eigen::Index i = 0;
@@ -84,7 +83,6 @@ class Eval : public ::testing::Test {
     ASSERT_EQ(g_.cols(), w_.cols());                                                 \
     EXPECT_LE((g_ - w_).norm(), (tol) * std::max(1.0, w_.norm())) << g_ << "\nvs\n" << w_; \
   } while (0)
-
 
 }  // namespace
 
