@@ -151,3 +151,25 @@ TEST(ConstantFolding, UnderflowIsNotAZeroFormulaAndOrderDoesNotMatter) {
 }
 
 }  // namespace
+
+// tanh's adjoint is a factor, G .* (1 - tanh(x).^2): nested tanh no longer
+// doubles its gradient per level (25 levels ran past 60 s).
+TEST(Resources, NestedTanhGradientIsAProductOfFactors) {
+  REQUIRE_BINARY();
+  std::string e = "x";
+  for (int i = 0; i < 25; ++i) e = "tanh(" + e + ")";
+  std::string g = gradient_text(e, "x", "x: scalar");
+  EXPECT_EQ(g.rfind("(1 - tanh(x)^2)*(1 - tanh(tanh(x))^2)*", 0), 0u) << g.substr(0, 200);
+  EXPECT_LT(g.size(), 20000u);
+}
+
+// The gradient of a product of 2000 factors that all depend on x would hold
+// 2000 x 1999 factors: a Limit error at once, not seconds of building.
+TEST(Resources, HugeProductGradientIsALimit) {
+  REQUIRE_BINARY();
+  std::string e;
+  for (int i = 1; i <= 2000; ++i) e += (i > 1 ? "*(" : "(") + std::to_string(i) + "+x)";
+  ProcessResult r = run_process(MATCALC_BINARY, {"grad", "--expr-file", "-", "--wrt", "x"}, e);
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("limit 1000000 factors in all"), std::string::npos) << r.err;
+}

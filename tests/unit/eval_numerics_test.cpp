@@ -243,3 +243,44 @@ TEST(EvalNumerics, PlannedRootsShareWorkAfterFreeing) {
   EXPECT_EQ(unplanned.eval(f)(0, 0), fv(0, 0));
   EXPECT_EQ(unplanned.eval(g), gv);
 }
+
+// ------------------------------------------------------------------ found by the extreme draws
+
+// Eigen's vectorized exp clamps its argument near -708.4 (exp(-1000) came out
+// 5.6e-309); below -708 each entry goes through std::exp.
+TEST(EvalNumerics, ExpBelowTheClampOfVectorizedExpIsRight) {
+  Compiled c;
+  Bindings b;
+  b.values["z"] = mat({{-1000}, {-2000}, {-720}, {-1}});
+  Matrix e = evaluate(c.expr("exp(z)", "z: vector(4)"), b);
+  EXPECT_EQ(e(0), 0);
+  EXPECT_EQ(e(1), 0);
+  EXPECT_EQ(e(2), std::exp(-720.0));  // a subnormal, through std::exp
+  EXPECT_LT(rel(e(3), std::exp(-1.0)), 1e-15);
+  b.values["z"] = mat({{-1000}, {-2000}});
+  // z'*exp(z) underflows to 0 (the true 1e-432 is below every double), not 1e-5.
+  EXPECT_EQ(evaluate(c.expr("z'*exp(z)*1e300", "z: vector(2)"), b)(0, 0), 0);
+}
+
+// A chain of extreme-magnitude factors is multiplied scaled: C*T^2*inv(T^2)
+// at 1e-150 has C*T^2 ~ 1e-450 on the way, and gave a wrong logdet.
+TEST(EvalNumerics, ChainOfTinyFactorsDoesNotUnderflowOnTheWay) {
+  Compiled c;
+  Bindings b;
+  b.values["C"] = 1e-150 * mat({{1, 2}, {3, 4}});
+  b.values["T"] = 1e-150 * mat({{2, 1}, {1, 3}});
+  Matrix v = evaluate(c.expr("C*T^2*inv(T^2)", "C: matrix(2,2); T: symmetric(2)"), b);
+  EXPECT_LT((v - b.values["C"]).norm() / b.values["C"].norm(), 1e-12) << v;
+}
+
+// logdet of a matrix whose smallest pivot is at the level of rounding is no
+// number (it was -33.74 for an exactly singular T); a small pivot above that
+// level is a determinant known to some digits.
+TEST(EvalNumerics, LogdetOfASingularMatrixIsADomainError) {
+  Compiled c;
+  Bindings b;
+  b.values["T"] = mat({{2, 1, 2}, {1, 3, 1}, {2, 1, 2}});
+  expect_error([&] { evaluate(c.expr("logdet(T)", "T: symmetric(3)"), b); }, ErrorKind::Domain, "singular");
+  b.values["A"] = mat({{1, 0}, {0, 1e-15}});
+  EXPECT_LT(rel(evaluate(c.expr("logdet(A)", "A: matrix(2,2)"), b)(0, 0), std::log(1e-15)), 1e-15);
+}
