@@ -32,6 +32,8 @@ class Session;
 
 // Code targets: a whole module with value() and gradient() (CLI.md).
 enum class CodeTarget { NumPy, Torch, Eigen };
+// What a module computes besides the value (CLI.md, "Higher order").
+enum class Derivative { Gradient, Jacobian, Hessian, Hvp };
 // Formats of documents: derivations and the rule book.
 enum class DocFormat { Text, Latex, Markdown, Json };
 
@@ -221,8 +223,29 @@ class Session {
   Expression gradient(const Function& f, const std::string& wrt);
   std::vector<Expression> gradients(const Function& f, const std::vector<std::string>& wrt);
 
+  // Second order (CLI.md, "Higher order"), simplified and remembered like
+  // gradients. Results are matrix expressions whose size does not depend on
+  // the dimensions; rows and columns are in column-major vec order. For a
+  // symmetric variable they are those of X -> f(sym(X)) (docs/language.md).
+  // d vec(F) / d vec(X), numel(F) x numel(X), for an f of any shape:
+  Expression jacobian(const Function& f, const std::string& wrt);
+  // the Hessian of a scalar f, rows vec(wrt), columns vec(wrt2) (wrt2 empty: wrt):
+  Expression hessian(const Function& f, const std::string& wrt, const std::string& wrt2 = "");
+  // the Hessian w.r.t. wrt applied to a direction, shaped like wrt, in f's
+  // symbols and the direction's (direction_symbol):
+  Expression hvp(const Function& f, const std::string& wrt, const std::string& direction = "V");
+  // The direction of hvp: a new symbol called `direction`, of wrt's shape
+  // (symmetric when wrt is). A Name error when f already has a symbol or a
+  // dimension of that name, or the name is not an identifier.
+  Expression direction_symbol(const Function& f, const std::string& wrt, const std::string& direction);
+
   // A self-contained module for `target` computing f and its gradients.
   std::string code(const Function& f, const std::vector<std::string>& wrt, CodeTarget target);
+  // A module computing f and `what` (CLI.md): Jacobian: value and jacobian;
+  // Hessian: value, gradient and hessian (wrt: one name, or two for a cross
+  // block); Hvp: value, gradient and hvp, the direction passed by its name.
+  std::string code(const Function& f, const std::vector<std::string>& wrt, CodeTarget target, Derivative what,
+                   const std::string& direction = "V");
 
   // The derivation of the gradient w.r.t. one symbol, step by step.
   Explanation explain(const Function& f, const std::string& wrt);

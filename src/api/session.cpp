@@ -10,10 +10,13 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "diff/gradient.hpp"
+#include "diff/jacobian.hpp"
+#include "ir/builders.hpp"
 #include "eval/check.hpp"
 #include "eval/evaluate.hpp"
 #include "eval/values.hpp"
@@ -275,6 +278,8 @@ struct Session::Impl {
   Simplifier simplifier;  // memoizes simplified forms
   // Gradients by function and variables: (f, x1, x2, ...) -> (g1, g2, ...).
   std::map<std::vector<Expr>, std::vector<Expr>> gradients;
+  // Second-order results by (kind, f, x, y or the direction).
+  std::map<std::tuple<int, Expr, Expr, Expr>, Expr> second_order;
 };
 
 Session::Session() : impl_(std::make_unique<Impl>()) {}
@@ -335,6 +340,59 @@ std::vector<Expression> Session::gradients(const Function& f, const std::vector<
   return out;
 }
 
+Expression Session::jacobian(const Function& f, const std::string& wrt) {
+  Expr value = simplify(f.expression).node();
+  Expr x = wrt_symbols(f, {wrt})[0];
+  auto key = std::make_tuple(0, value, x, static_cast<Expr>(nullptr));
+  auto it = impl_->second_order.find(key);
+  if (it == impl_->second_order.end()) it = impl_->second_order.emplace(key, matcalc::jacobian(value, x)).first;
+  return Expression(it->second);
+}
+
+Expression Session::hessian(const Function& f, const std::string& wrt, const std::string& wrt2) {
+  Expr value = simplify(f.expression).node();
+  if (!value->is_scalar())
+    throw Error(ErrorKind::Shape, "a Hessian needs a scalar function; this one is " + value->shape.str() +
+                                      " (its jacobian is the first derivative)");
+  Expr x = f.symbol(wrt).node();
+  Expr y = wrt2.empty() ? x : f.symbol(wrt2).node();
+  auto key = std::make_tuple(1, value, x, y);
+  auto it = impl_->second_order.find(key);
+  if (it == impl_->second_order.end()) it = impl_->second_order.emplace(key, matcalc::hessian(value, x, y)).first;
+  return Expression(it->second);
+}
+
+Expression Session::direction_symbol(const Function& f, const std::string& wrt, const std::string& direction) {
+  Expr x = f.symbol(wrt).node();
+  const bool identifier = !direction.empty() && (std::isalpha(static_cast<unsigned char>(direction[0])) != 0) &&
+                          std::all_of(direction.begin(), direction.end(), [](char ch) {
+                            return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '_';
+                          });
+  if (!identifier)
+    throw Error(ErrorKind::Name, "the direction '" + direction + "' is not a name (letters, digits and '_')");
+  for (const SymbolInfo& s : f.symbols)
+    if (s.name == direction)
+      throw Error(ErrorKind::Name, "the direction '" + direction +
+                                       "' is already a symbol of the expression; name another with --direction");
+  if (std::find(f.dimensions.begin(), f.dimensions.end(), direction) != f.dimensions.end())
+    throw Error(ErrorKind::Name, "the direction '" + direction +
+                                     "' is a dimension of the expression; name another with --direction");
+  return Expression(symbol(impl_->cx, direction, x->shape, x->symmetric));
+}
+
+Expression Session::hvp(const Function& f, const std::string& wrt, const std::string& direction) {
+  Expr value = simplify(f.expression).node();
+  if (!value->is_scalar())
+    throw Error(ErrorKind::Shape, "a Hessian-vector product needs a scalar function; this one is " +
+                                      value->shape.str());
+  Expr x = f.symbol(wrt).node();
+  Expr v = direction_symbol(f, wrt, direction).node();
+  auto key = std::make_tuple(2, value, x, v);
+  auto it = impl_->second_order.find(key);
+  if (it == impl_->second_order.end()) it = impl_->second_order.emplace(key, matcalc::hvp(value, x, v)).first;
+  return Expression(it->second);
+}
+
 std::string Session::code(const Function& f, const std::vector<std::string>& wrt, CodeTarget target) {
   std::vector<Expression> gs = gradients(f, wrt);
   ModuleSpec spec;
@@ -342,6 +400,29 @@ std::string Session::code(const Function& f, const std::vector<std::string>& wrt
   spec.symbols = symbol_map(f);
   spec.source = f.source;
   for (std::size_t i = 0; i < wrt.size(); ++i) spec.gradients.push_back({wrt[i], gs[i].node()});
+  switch (target) {
+    case CodeTarget::NumPy: return to_python_module(spec, PyTarget::NumPy);
+    case CodeTarget::Torch: return to_python_module(spec, PyTarget::Torch);
+    case CodeTarget::Eigen: return to_eigen_source(spec);
+  }
+  throw std::logic_error("unknown code target");
+}
+
+std::string Session::code(const Function& f, const std::vector<std::string>& wrt, CodeTarget target, Derivative what,
+                          const std::string& direction) {
+  if (what == Derivative::Gradient) return code(f, wrt, target);
+  ModuleSpec spec;
+  spec.value = simplify(f.expression).node();
+  spec.symbols = symbol_map(f);
+  spec.source = f.source;
+  if (what == Derivative::Hessian) {
+    if (wrt.size() != 1) throw Error(ErrorKind::Unsupported, "a module of a cross Hessian block is not available yet");
+    spec.gradients.push_back({wrt[0], gradient(f, wrt[0]).node()});
+    spec.hessian = hessian(f, wrt[0]).node();
+  } else {
+    (void)direction;
+    throw Error(ErrorKind::Unsupported, "modules of Jacobians and Hessian-vector products are not available yet");
+  }
   switch (target) {
     case CodeTarget::NumPy: return to_python_module(spec, PyTarget::NumPy);
     case CodeTarget::Torch: return to_python_module(spec, PyTarget::Torch);

@@ -98,6 +98,56 @@ int run_grad(const Common& c, const std::string& format) {
   return 0;
 }
 
+// ---------------------------------------------------------------- jacobian, hessian, hvp
+
+std::optional<CodeTarget> code_target(const std::string& format) {
+  if (format == "numpy") return CodeTarget::NumPy;
+  if (format == "torch") return CodeTarget::Torch;
+  if (format == "eigen") return CodeTarget::Eigen;
+  return std::nullopt;
+}
+
+// CLI.md, "Higher order": one result, printed in `format`.
+int run_second_order(const Common& c, Derivative what, const std::string& format, const std::string& direction) {
+  const char* command = what == Derivative::Jacobian ? "jacobian" : what == Derivative::Hessian ? "hessian" : "hvp";
+  const std::size_t most = what == Derivative::Hessian ? 2 : 1;
+  if (c.wrt.empty() || c.wrt.size() > most)
+    throw Error(ErrorKind::Usage, std::string(command) +
+                                      (most == 2 ? " takes --wrt X, or --wrt X --wrt Y for the cross block"
+                                                 : " derives w.r.t. one variable: give --wrt once"));
+  Session s;
+  Function f = load(s, c, /*want_scalar=*/what != Derivative::Jacobian);
+  if (std::optional<CodeTarget> target = code_target(format)) {
+    std::string module = s.code(f, c.wrt, *target, what, direction);
+    announce(c, f);
+    std::cout << module;
+    return 0;
+  }
+  Expression r = what == Derivative::Jacobian ? s.jacobian(f, c.wrt[0])
+                 : what == Derivative::Hessian ? s.hessian(f, c.wrt[0], c.wrt.size() > 1 ? c.wrt[1] : "")
+                                               : s.hvp(f, c.wrt[0], direction);
+  std::string out;
+  if (format == "text") {
+    out = r.text() + "\n";
+  } else if (format == "latex") {
+    out = r.latex() + "\n";
+  } else if (format == "json") {
+    nlohmann::json j;
+    j["expression"] = s.simplify(f.expression).text();
+    j["wrt"] = c.wrt;
+    j["types"] = f.declaration_text();
+    if (what == Derivative::Hvp) j["direction"] = direction;
+    j[command] = {{"text", r.text()}, {"latex", r.latex()}, {"shape", r.shape()},
+                  {"tree", nlohmann::json::parse(r.json())}};
+    out = j.dump() + "\n";
+  } else {
+    throw Error(ErrorKind::Usage, "unknown --format '" + format + "' (text, latex, numpy, torch, eigen, json)");
+  }
+  announce(c, f);
+  std::cout << out;
+  return 0;
+}
+
 // ---------------------------------------------------------------- eval
 
 bool identifier_shaped(const std::string& a) {
@@ -289,7 +339,8 @@ int run_rules(const std::string& name, const std::string& search, const std::str
 // EXPR nor an option.
 const std::set<std::string>& value_options() {
   static const std::set<std::string> names = {"--wrt",  "--decl", "--expr-file", "--format", "--values",
-                                              "--dims", "--seed", "--tolerance", "--search", "--gradient"};
+                                              "--dims", "--seed", "--tolerance", "--search", "--gradient",
+                                              "--direction"};
   return names;
 }
 
@@ -496,6 +547,26 @@ int main(int argc, char** argv) {
                    "the --wrt variable (one per --wrt, in the same order)")
       ->allow_extra_args(false);
 
+  Common jacobian_c, hessian_c, hvp_c;
+  std::string second_format = "text", direction = "V";
+  const auto formats = CLI::IsMember({"text", "latex", "numpy", "torch", "eigen", "json"});
+  CLI::App* jacobian_cmd =
+      app.add_subcommand("jacobian", "print the Jacobian d vec(F) / d vec(X) of an expression, in closed form");
+  add_common(jacobian_cmd, jacobian_c, true);
+  jacobian_cmd->add_option("--format", second_format, "text (default), latex, numpy, torch, eigen (C++), json")
+      ->check(formats);
+  CLI::App* hessian_cmd = app.add_subcommand(
+      "hessian", "print the Hessian of a scalar expression (--wrt X --wrt Y: the cross block), in closed form");
+  add_common(hessian_cmd, hessian_c, true);
+  hessian_cmd->add_option("--format", second_format, "text (default), latex, numpy, torch, eigen (C++), json")
+      ->check(formats);
+  CLI::App* hvp_cmd = app.add_subcommand(
+      "hvp", "print the Hessian of a scalar expression applied to a direction V, shaped like the variable");
+  add_common(hvp_cmd, hvp_c, true);
+  hvp_cmd->add_option("--direction", direction, "the name of the direction (default V), a new symbol of X's shape");
+  hvp_cmd->add_option("--format", second_format, "text (default), latex, numpy, torch, eigen (C++), json")
+      ->check(formats);
+
   Common explain_c;
   std::string explain_format = "text";
   CLI::App* explain_cmd = app.add_subcommand("explain", "derive the gradient step by step, naming each rule");
@@ -520,15 +591,6 @@ int main(int argc, char** argv) {
   std::vector<char*> cargs;
   for (auto& a : split.args) cargs.push_back(a.data());
   Common* active = nullptr;  // the command's EXPR and options; none for rules
-  // Commands of CLI.md that later milestones add: say so plainly.
-  for (const char* planned : {"jacobian", "hessian"}) {
-    app.add_subcommand(planned, std::string("not available in this version of matcalc"))
-        ->allow_extras()
-        ->callback([planned] {
-          throw Error(ErrorKind::Unsupported, std::string("'matcalc ") + planned +
-                                                  "' is not available in this version yet (grad, eval, check, explain and rules are)");
-        });
-  }
   try {
     // A first word that names no command: say so (CLI11 would only report
     // that a subcommand is required).
@@ -548,6 +610,9 @@ int main(int argc, char** argv) {
              : eval->parsed()        ? &eval_c
              : check->parsed()       ? &check_c
              : explain_cmd->parsed() ? &explain_c
+             : jacobian_cmd->parsed() ? &jacobian_c
+             : hessian_cmd->parsed()  ? &hessian_c
+             : hvp_cmd->parsed()      ? &hvp_c
                                      : nullptr;  // rules: no expression
     if (!active && split.expr) throw CLI::ParseError("rules takes a NAME, not an expression", 2);
     if (active) {
@@ -578,6 +643,9 @@ int main(int argc, char** argv) {
                 : sub == eval        ? &eval_c
                 : sub == check       ? &check_c
                 : sub == explain_cmd ? &explain_c
+                : sub == jacobian_cmd ? &jacobian_c
+                : sub == hessian_cmd  ? &hessian_c
+                : sub == hvp_cmd      ? &hvp_c
                                      : nullptr;
     if (!c || c->expr.empty()) {
       std::cerr << "error: " << e.what() << "\nRun 'matcalc --help' or 'matcalc COMMAND --help' for usage.\n";
@@ -606,6 +674,9 @@ int main(int argc, char** argv) {
     if (active == &eval_c) return run_eval(eval_c, values, json, eval_dims);
     if (active == &check_c) return run_check(check_c, check_dims, seed, tolerance, check_given);
     if (active == &explain_c) return run_explain(explain_c, explain_format);
+    if (active == &jacobian_c) return run_second_order(jacobian_c, Derivative::Jacobian, second_format, direction);
+    if (active == &hessian_c) return run_second_order(hessian_c, Derivative::Hessian, second_format, direction);
+    if (active == &hvp_c) return run_second_order(hvp_c, Derivative::Hvp, second_format, direction);
     return run_rules(rule_name, rule_search, rules_format);
   } catch (const Error& e) {
     const bool in_decl = e.source() == ErrorSource::Declarations;

@@ -60,6 +60,7 @@ const std::vector<DerivativeRule>& derivative_rules() {
       {Op::Sign, "chain-sign", "sign(X)", "zeros(n,m)", "X: matrix(n,m)", "no entry of X is 0", ""},
       {Op::Sigmoid, "chain-sigmoid", "sigmoid(X)", "sigmoid(X) .* sigmoid(-X) .* dX", "X: matrix(n,m)", "", ""},
       {Op::Softplus, "chain-softplus", "softplus(X)", "sigmoid(X) .* dX", "X: matrix(n,m)", "", ""},
+      {Op::Commutation, "constant", "commutation(n,m)", "zeros(n*m,n*m)", "", "", ""},
       {Op::Relu, "chain-relu", "relu(X)", "sign(relu(X)) .* dX", "X: matrix(n,m)", "no entry of X is 0", ""},
   };
   return rules;
@@ -128,6 +129,7 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
     case Op::Identity:
     case Op::Zeros:
     case Op::Ones:
+    case Op::Commutation:
       break;
 
     case Op::Add:  // d(A + B) = dA + dB
@@ -333,6 +335,7 @@ Expr forward_differential(Expr y, const std::vector<Expr>& dx) {
     case Op::Identity:
     case Op::Zeros:
     case Op::Ones:
+    case Op::Commutation:
       break;
     case Op::Add:  // d(A + B) = dA + dB
       each([&](std::size_t i) { return d(i); });

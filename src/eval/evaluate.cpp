@@ -258,7 +258,7 @@ void dependencies(Expr n, std::vector<Expr>& out) {
     case Op::Sum: case Op::Norm2: case Op::Norm1: case Op::Vec: case Op::Reshape: case Op::Kron:
     case Op::Sym: case Op::LogSumExp: case Op::Softmax: case Op::Exp: case Op::Sqrt: case Op::Sin:
     case Op::Cos: case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign: case Op::Sigmoid:
-    case Op::Softplus: case Op::Relu:
+    case Op::Softplus: case Op::Relu: case Op::Commutation:
       out.insert(out.end(), n->kids.begin(), n->kids.end());
       break;
   }
@@ -519,6 +519,13 @@ struct Evaluator::Impl {
         return Matrix::Zero(size_of(n->shape.rows), size_of(n->shape.cols));
       case Op::Ones:
         return Matrix::Ones(size_of(n->shape.rows), size_of(n->shape.cols));
+      case Op::Commutation: {  // K*vec(X) = vec(X') for an m x n X: row j + n*i holds a 1 at column i + m*j
+        const Index m = size_of(n->param.rows), c = size_of(n->param.cols);
+        Matrix k = Matrix::Zero(m * c, m * c);
+        for (Index i = 0; i < m; ++i)
+          for (Index j = 0; j < c; ++j) k(j + c * i, i + m * j) = 1;
+        return k;
+      }
 
       // ------------------------------------------------------ arithmetic
       case Op::Add: {

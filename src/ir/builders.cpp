@@ -115,6 +115,17 @@ Expr identity(Context& cx, Dim n) {
   return make(cx, Op::Identity, {n, n}, {}, true);
 }
 
+Expr commutation(Context& cx, Dim m, Dim n) {
+  // K_{m,1} = K_{1,n} = I: vec of a vector is the vector, transposed or not.
+  if (m.is_one() || n.is_one()) return identity(cx, m * n);
+  Node k;
+  k.op = Op::Commutation;
+  k.shape = {m * n, m * n};
+  k.param = {m, n};
+  k.symmetric = m == n;  // K_{n,n} is its own inverse and transpose
+  return cx.intern(std::move(k));
+}
+
 Expr zeros(Context& cx, Shape s) {
   if (s.is_scalar()) return constant(cx, 0);
   return make(cx, Op::Zeros, std::move(s), {}, true);
@@ -168,6 +179,7 @@ Expr transpose(Expr a) {
     case Op::ElemPow: return epow(transpose(a->kid(0)), a->kid(1));
     case Op::Inv: return inv(transpose(a->kid(0)));
     case Op::MatPow: return matpow(transpose(a->kid(0)), a->power);
+    case Op::Commutation: return commutation(*a->ctx, a->param.cols, a->param.rows);  // K_{m,n}' = K_{n,m}
     // Leaves and maps the transpose stays on top of.
     case Op::Symbol: case Op::DiagPart: case Op::Vec: case Op::Reshape: case Op::Kron: case Op::Softmax:
       return make1(Op::Transpose, a, a->shape.transposed(), false);
@@ -199,6 +211,10 @@ Expr trace(Expr a) {
   switch (a->op) {
     case Op::Zeros: return constant(cx, 0);
     case Op::Transpose: return trace(a->kid(0));
+    case Op::Kron:  // tr(A (x) B) = tr(A)*tr(B) for square A, B (Matrix Cookbook (105), (120))
+      if (a->kid(0)->shape.is_square() && a->kid(1)->shape.is_square())
+        return mul(trace(a->kid(0)), trace(a->kid(1)));
+      return make1(Op::Trace, a, Shape::scalar(), true);
     case Op::Add: {
       std::vector<Expr> t;
       for (Expr k : a->kids) t.push_back(trace(k));
@@ -223,9 +239,9 @@ Expr trace(Expr a) {
     }
     // Square matrices the trace stays on top of.
     case Op::Symbol: case Op::Identity: case Op::Ones: case Op::MatPow: case Op::ElemMul: case Op::ElemDiv:
-    case Op::ElemPow: case Op::Inv: case Op::Diag: case Op::Reshape: case Op::Kron: case Op::Sym:
+    case Op::ElemPow: case Op::Inv: case Op::Diag: case Op::Reshape: case Op::Sym:
     case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Sin: case Op::Cos: case Op::Tan: case Op::Tanh:
-    case Op::Abs: case Op::Sign: case Op::Sigmoid: case Op::Softplus: case Op::Relu:
+    case Op::Abs: case Op::Sign: case Op::Sigmoid: case Op::Softplus: case Op::Relu: case Op::Commutation:
       return make1(Op::Trace, a, Shape::scalar(), true);
     // Always scalar (returned above), or always a column vector (never square
     // unless scalar).
@@ -259,6 +275,7 @@ Expr inv(Expr a) {
   need_square("inv", a);
   if (a->is_scalar()) return pow(a, -1.0);
   if (a->op == Op::Identity) return a;
+  if (a->op == Op::Commutation) return transpose(a);  // a permutation: K_{m,n}^-1 = K_{n,m}
   // inv(inv(B)) = B only where B is known invertible: elsewhere B may be
   // singular, and inv(inv(B)) has no value there.
   if (a->op == Op::Inv && known(Condition::Invertible, a->kid(0))) return a->kid(0);
@@ -294,6 +311,7 @@ Expr sum(Expr a) {
   if (a->is_scalar()) return a;
   if (a->is_zero()) return constant(cx, 0);
   if (a->op == Op::Transpose) return sum(a->kid(0));
+  if (a->op == Op::Kron) return mul(sum(a->kid(0)), sum(a->kid(1)));  // sum(A (x) B) = sum(A)*sum(B)
   // The sum of a row is the sum of the column it transposes (sum(ones(1,n))
   // = sum(ones(n)), sum(x'*A) = sum(A'*x)), so that both meet as like terms;
   // unless the transpose stays on top (kron(x, y)'), which would loop.
@@ -435,7 +453,7 @@ Expr apply(Op op, std::vector<Expr> k, int power) {
       return elementwise(op, k[0]);
     // Their payload (value, name, shape) is not among the arguments.
     case Op::Const: case Op::Symbol: case Op::Identity: case Op::Zeros: case Op::Ones:
-    case Op::Reshape:
+    case Op::Reshape: case Op::Commutation:
       break;
   }
   // clang-format on

@@ -226,14 +226,47 @@ std::vector<Expr> merge_powers(std::vector<Expr> chain) {
   return out;
 }
 
-// Pass 9. In a chain of two factors or more, identities drop out (all
-// identities leave one) and equal adjacent factors merge into matrix powers.
+// Commutation matrices act on their neighbours: K_{m,n}*K_{n,m} = I, and
+// K_{m,n}*vec(X) = vec(X') for an m x n X (and vec(X)'*K_{n,m} = vec(X')').
+void apply_commutations(std::vector<Expr>& chain) {
+  auto vec_of = [](Expr f) -> Expr {  // X when f is vec(X) of a matrix X
+    return f->op == Op::Vec ? f->kid(0) : nullptr;
+  };
+  for (std::size_t i = 0; i + 1 < chain.size();) {
+    Expr a = chain[i], b = chain[i + 1];
+    if (a->op == Op::Commutation && b->op == Op::Commutation && a->param == b->param.transposed()) {
+      chain.erase(chain.begin() + static_cast<long>(i), chain.begin() + static_cast<long>(i + 2));
+      i = i > 0 ? i - 1 : 0;
+      continue;
+    }
+    if (a->op == Op::Commutation && vec_of(b) && vec_of(b)->shape == a->param) {
+      chain[i] = vec(transpose(vec_of(b)));
+      chain.erase(chain.begin() + static_cast<long>(i + 1));
+      i = i > 0 ? i - 1 : 0;
+      continue;
+    }
+    if (b->op == Op::Commutation && a->op == Op::Transpose && vec_of(a->kid(0)) &&
+        vec_of(a->kid(0))->shape == b->param.transposed()) {
+      chain[i] = transpose(vec(transpose(vec_of(a->kid(0)))));
+      chain.erase(chain.begin() + static_cast<long>(i + 1));
+      i = i > 0 ? i - 1 : 0;
+      continue;
+    }
+    ++i;
+  }
+}
+
+// Pass 9. In a chain of two factors or more, commutation matrices act on
+// their neighbours, identities drop out (all identities leave one) and equal
+// adjacent factors merge into matrix powers.
 void tidy_chain(std::vector<Expr>& chain) {
   if (chain.size() <= 1) return;
+  const Expr first = chain.front();
+  apply_commutations(chain);
   std::vector<Expr> kept;
   for (Expr f : chain)
     if (f->op != Op::Identity) kept.push_back(f);
-  if (kept.empty()) kept.push_back(chain.front());
+  if (kept.empty()) kept.push_back(chain.empty() ? identity(*first->ctx, first->shape.rows) : chain.front());
   chain = merge_powers(std::move(kept));
 }
 
@@ -411,6 +444,7 @@ Expr matpow(Expr x, long long k) {
 Expr kron(Expr a, Expr b) {
   if (a->is_scalar() || b->is_scalar()) return mul(a, b);
   Shape s{a->shape.rows * b->shape.rows, a->shape.cols * b->shape.cols};
+  if (a->op == Op::Identity && b->op == Op::Identity) return identity(*a->ctx, s.rows);  // I_p (x) I_q = I_pq
   if ((a->is_zero() && !b->restricted) || (b->is_zero() && !a->restricted))
     return zeros(*a->ctx, s);  // kron(0, inv(A)) keeps A's condition
   return make(*a->ctx, Op::Kron, s, {a, b}, a->symmetric && b->symmetric);

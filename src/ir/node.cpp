@@ -86,7 +86,7 @@ Context::Context() = default;
 
 bool Context::Eq::operator()(const Node* a, const Node* b) const {
   if (a->op != b->op || a->kids != b->kids || !(a->shape == b->shape) || a->power != b->power ||
-      a->name != b->name || a->symmetric != b->symmetric)
+      a->name != b->name || a->symmetric != b->symmetric || !(a->param == b->param))
     return false;
   // Bitwise so that -0.0 and 0.0 stay distinct nodes and NaN equals itself.
   return std::memcmp(&a->value, &b->value, sizeof(double)) == 0;
@@ -102,6 +102,8 @@ Expr Context::intern(Node proto) {
   mix(h, bits);
   mix(h, hash_str(proto.name));
   mix(h, static_cast<std::size_t>(proto.power));
+  mix(h, hash_dim(proto.param.rows));
+  mix(h, hash_dim(proto.param.cols));
   mix(h, proto.symmetric);
   proto.hash = h;
   if (auto it = index_.find(&proto); it != index_.end()) return *it;
@@ -139,6 +141,10 @@ int compare(Expr a, Expr b) {
   if (a->op == Op::Const && a->value != b->value) return a->value < b->value ? -1 : 1;
   if (a->op == Op::Symbol && a->name != b->name) return a->name < b->name ? -1 : 1;
   if (a->op == Op::MatPow && a->power != b->power) return a->power < b->power ? -1 : 1;
+  if (a->op == Op::Commutation && !(a->param == b->param)) {
+    if (a->param.rows != b->param.rows) return a->param.rows < b->param.rows ? -1 : 1;
+    return a->param.cols < b->param.cols ? -1 : 1;
+  }
   // Deep nodes: memoized per context (pairs of interned nodes never change
   // order), so that comparing nested towers is not quadratic.
   constexpr std::uint32_t kMemoDepth = 16;

@@ -31,6 +31,7 @@ struct Node {
   double value = 0;     // Const
   std::string name;     // Symbol
   int power = 0;        // MatPow
+  Shape param;          // Commutation: (m, n)
   bool symmetric = false;  // known to equal its own transpose (structurally)
   bool constant = false;   // contains no Symbol
   // Domain facts (ir/domain.hpp), derived when the node is interned.

@@ -196,6 +196,7 @@ class Pass {
   Dims dims;
   TShape root{0, 0};
   std::unordered_map<const Ast*, TShape> shapes;    // a recorded pass's: every node's shape
+  std::unordered_map<const Ast*, std::pair<int, int>> commutation_dims;  // and commutation(m, n)'s m and n
   std::unordered_map<std::string, TShape> symbols;  // declared symbols met; undeclared ones when recorded
   int cost = 0;                                     // the points of the costs above (kBroadcastCost, ...)
   std::size_t visited = 0;                          // AST nodes visited (the search's work)
@@ -588,6 +589,13 @@ class Pass {
       int d = dim_arg(*a.kids[0]);
       return {d, d};
     }
+    if (op == Op::Commutation) {  // commutation(m, n): mn x mn
+      nargs(a, 2, 2);
+      int m = dim_arg(*a.kids[0]), n = dim_arg(*a.kids[1]);
+      if (record_) commutation_dims[&a] = {m, n};
+      int mn = product(m, n);
+      return {mn, mn};
+    }
     if (op == Op::Ones || op == Op::Zeros) {
       nargs(a, 1, 2);
       int r = dim_arg(*a.kids[0]);
@@ -817,6 +825,10 @@ class Builder {
     if (op == Op::Identity) return identity(cx_, dim(s.r));
     if (op == Op::Ones) return ones(cx_, shape(s));
     if (op == Op::Zeros) return zeros(cx_, shape(s));
+    if (op == Op::Commutation) {
+      auto [m, n] = pass_.commutation_dims.at(&a);
+      return commutation(cx_, dim(m), dim(n));
+    }
     if (op == Op::Reshape) return reshape(build(*a.kids[0]), shape(s));
     std::vector<Expr> kids;
     for (const auto& k : a.kids) kids.push_back(build(*k));

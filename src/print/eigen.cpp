@@ -226,6 +226,7 @@ enum class Helper {
   Softplus,
   Relu,
   Sign,
+  Commutation,
   Finite
 };
 using Helpers = std::set<Helper>;
@@ -441,6 +442,15 @@ static inline Eigen::MatrixXd matpow(Eigen::MatrixXd x, long long k) {
     if (k > 0) x = x * x;
   }
   return r;
+}
+)CPP";
+    case Helper::Commutation:
+      return R"CPP(// The commutation matrix K_{m,n}: K*vec(X) = vec(X') for an m x n X (column-major vec).
+static inline Eigen::MatrixXd commutation(Eigen::Index m, Eigen::Index n) {
+  Eigen::MatrixXd k = Eigen::MatrixXd::Zero(m * n, m * n);
+  for (Eigen::Index i = 0; i < m; ++i)
+    for (Eigen::Index j = 0; j < n; ++j) k(j + n * i, i + m * j) = 1.0;
+  return k;
 }
 )CPP";
     case Helper::Kron:
@@ -665,6 +675,8 @@ class EigenEmitter final : public Emitter {
         return call("Eigen::MatrixXd::Identity", {n, n});
       }
       case EigenOwn::Zeros: return filled(e, "Zero", 0.0);
+      case EigenOwn::Commutation:
+        return helper_call(Helper::Commutation, "commutation", {dim(e->param.rows), dim(e->param.cols)});
       case EigenOwn::Ones: return filled(e, "Ones", 1.0);
       case EigenOwn::Add: return lower_sum(e);
       case EigenOwn::Mul: return lower_product(e, false);

@@ -123,7 +123,7 @@ int latex_precedence(Expr e) {
         if (e->value < 0) return kPrecUnary;
         if (is_exponent_form(e->value)) return kPrecProduct;
         return kPrecAtom;
-      case LatexOwn::Symbol: case LatexOwn::Identity: case LatexOwn::Zeros: case LatexOwn::Add:
+      case LatexOwn::Symbol: case LatexOwn::Identity: case LatexOwn::Zeros: case LatexOwn::Add: case LatexOwn::Commutation:
       case LatexOwn::Mul: case LatexOwn::Pow: case LatexOwn::MatPow: case LatexOwn::ElemMul:
       case LatexOwn::ElemDiv: case LatexOwn::ElemPow: case LatexOwn::Transpose: case LatexOwn::Norm2:
       case LatexOwn::Norm1: case LatexOwn::Reshape: case LatexOwn::Sqrt: case LatexOwn::Abs:
@@ -176,6 +176,8 @@ class LatexPrinter {
       case LatexOwn::Symbol: return latex_name(e->name);
       case LatexOwn::Identity: return known ? "I" : "I_{" + latex_dim(e->shape.rows) + "}";
       case LatexOwn::Zeros: return "0";
+      case LatexOwn::Commutation:  // the commutation matrix, as Magnus and Neudecker write it
+        return "K_{" + latex_dim(e->param.rows) + "," + latex_dim(e->param.cols) + "}";
       case LatexOwn::Ones:
         if (e->shape.is_col()) return "\\mathbf{1}_{" + latex_dim(e->shape.rows) + "}";
         if (e->shape.is_row()) return "\\mathbf{1}_{" + latex_dim(e->shape.cols) + "}^\\top";

@@ -118,6 +118,7 @@ enum class Helper {
   Softmax,
   Sigmoid,
   ReshapeF,
+  Commutation,
   Finite
 };
 using Helpers = std::set<Helper>;
@@ -378,6 +379,11 @@ class PyDialect {
   std::string la(std::string_view name) const { return std::string(linalg()) + "." + std::string(name); }
 
   virtual Code eye(const Code& n) const = 0;
+  // The commutation matrix K_{m,n}: K @ vec(X) = vec(X.T) for an m x n X.
+  Code commutation(const Code& m, const Code& n, Helpers& h) const {
+    h.insert(Helper::Commutation);
+    return call("_commutation", {m, n});
+  }
   // zeros / ones of a 1-D (one dim) or 2-D (two dims) shape.
   virtual Code filled(std::string_view what, const std::vector<Code>& dims) const = 0;
   // A 2-D array's entries in column-major order, as 1-D.
@@ -492,6 +498,10 @@ class NumPyDialect final : public PyDialect {
                "    e = np.exp(-np.abs(x))\n"
                "    return np.where(np.asarray(x) >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n";
       case Helper::ReshapeF: return "";  // NumPy reshapes column-major itself
+      case Helper::Commutation:
+        return "def _commutation(m, n):\n"
+               "    \"\"\"K with K @ vec(X) = vec(X.T) for an m x n X (column-major vec).\"\"\"\n"
+               "    return np.eye(m * n)[np.arange(m * n).reshape((m, n), order=\"F\").ravel()]\n";
       case Helper::Finite:
         return "def _finite(x, what):\n"
                "    if not np.all(np.isfinite(x)):\n"
@@ -598,6 +608,10 @@ class TorchDialect final : public PyDialect {
                "    if x.dim() == 2:\n"
                "        x = x.T.reshape(-1)\n"
                "    return x.reshape(cols, rows).T\n";
+      case Helper::Commutation:
+        return "def _commutation(m, n):\n"
+               "    \"\"\"K with K @ vec(X) = vec(X.T) for an m x n X (column-major vec).\"\"\"\n"
+               "    return torch.eye(m * n, dtype=torch.float64)[torch.arange(m * n).reshape(n, m).T.reshape(-1)]\n";
       case Helper::Finite:
         return "def _finite(x, what):\n"
                "    if not bool(torch.isfinite(torch.as_tensor(x)).all()):\n"
@@ -676,6 +690,7 @@ class PyEmitter final : public Emitter {
       case PythonOwn::Identity: return d_.eye(dim(e->shape.rows));
       case PythonOwn::Zeros: return d_.filled("zeros", dims_of(e->shape));
       case PythonOwn::Ones: return d_.filled("ones", dims_of(e->shape));
+      case PythonOwn::Commutation: return d_.commutation(dim(e->param.rows), dim(e->param.cols), helpers_);
       case PythonOwn::Add: return lower_sum(e);
       case PythonOwn::Mul: return lower_product(e, false);
       case PythonOwn::Pow:

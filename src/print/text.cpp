@@ -43,6 +43,7 @@ class TextPrinter {
       case TextOwn::Identity: return known ? "I" : "eye(" + e->shape.rows.str() + ")";
       case TextOwn::Zeros: return "zeros(" + shape_args(e->shape) + ")";
       case TextOwn::Ones: return "ones(" + shape_args(e->shape) + ")";
+      case TextOwn::Commutation: return "commutation(" + e->param.rows.str() + "," + e->param.cols.str() + ")";
       case TextOwn::Add: {
         bool k = known || identity_size_known_in_sum(e);
         const std::vector<bool> broadcast = broadcast_terms(e);
