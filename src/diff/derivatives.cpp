@@ -269,14 +269,20 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
       if (want(0)) out[0] = reshape(G, k[0]->shape);
       break;
 
-    case Op::Kron: {  // kron(a, b) = vec(b*a') for vectors
-      if (!k[0]->shape.is_col() || !k[1]->shape.is_col())
-        throw Error(ErrorKind::Unsupported,
-                    "the derivative of kron with a matrix argument is not supported yet "
-                    "(kron of two column vectors is)");
-      Expr r = reshape(G, {k[1]->shape.rows, k[0]->shape.rows});
-      if (want(0)) out[0] = mul(transpose(r), k[1]);
-      if (want(1)) out[1] = mul(r, k[0]);
+    case Op::Kron: {
+      const Shape &a = k[0]->shape, &b = k[1]->shape;
+      if (a.is_col() && b.is_col()) {  // kron(a, b) = vec(b*a') for vectors
+        Expr r = reshape(G, {b.rows, a.rows});
+        if (want(0)) out[0] = mul(transpose(r), k[1]);
+        if (want(1)) out[1] = mul(r, k[0]);
+        break;
+      }
+      // vec(kron(A, B)) = T*kron(vec(A), vec(B)) (kron_rearrangement), so with
+      // R = reshape(T'*vec(G), mn, pq), whose columns are vec of G's m x n
+      // blocks: G : kron(dA, B) = vec(B)'*R*vec(dA), G : kron(A, dB) = vec(A)'*R'*vec(dB).
+      Expr r = reshape(mul(transpose(kron_rearrangement(cx, a, b)), vec(G)), {b.rows * b.cols, a.rows * a.cols});
+      if (want(0)) out[0] = reshape(mul(transpose(r), vec(k[1])), a);
+      if (want(1)) out[1] = reshape(mul(r, vec(k[0])), b);
       break;
     }
 
@@ -392,6 +398,110 @@ Expr forward_differential(Expr y, const std::vector<Expr>& dx) {
     case Op::Relu: only(elementwise_adjoint(*elementwise_fn(y->op), y, d(0))); break;
   }
   return terms.empty() ? zero_like(y) : add(std::move(terms));
+}
+
+namespace {
+
+Dim numel(const Shape& s) { return s.rows * s.cols; }
+
+// vec(diag(b)) = diag(vec(I))*kron(ones(n), I)*b for b of length n: the
+// n^2 x n matrix that places b on the diagonal.
+Expr diag_embedding(Context& cx, Dim n) {
+  return mul(diag(vec(identity(cx, n))), kron(ones(cx, {n, Dim::literal(1)}), identity(cx, n)));
+}
+
+[[noreturn]] void not_linear(Expr y) {
+  throw std::logic_error("vec_rule: " + std::string(op_name(y->op)) + " of the differential is not linear");
+}
+
+}  // namespace
+
+Expr vec_rule(Expr y, const std::vector<Expr>& maps) {
+  Context& cx = *y->ctx;
+  const auto& k = y->kids;
+  const Shape& s = y->shape;
+  auto L = [&](std::size_t i) { return i < maps.size() ? maps[i] : nullptr; };
+  // The one argument that depends on D (a product of two that do is not linear).
+  auto only = [&] {
+    std::size_t found = k.size();
+    for (std::size_t i = 0; i < k.size(); ++i)
+      if (L(i)) {
+        if (found != k.size()) not_linear(y);
+        found = i;
+      }
+    return found;
+  };
+  switch (y->op) {
+    case Op::Add: {  // vec(A + B) = vec(A) + vec(B)
+      std::vector<Expr> terms;
+      for (std::size_t i = 0; i < k.size(); ++i)
+        if (L(i)) terms.push_back(L(i));
+      return add(std::move(terms));
+    }
+    case Op::Mul: {
+      const std::size_t j = only();
+      std::vector<Expr> scalars, left, right;
+      Expr m = k[j]->is_scalar() ? nullptr : k[j];
+      for (std::size_t i = 0; i < k.size(); ++i) {
+        if (i == j) continue;
+        if (k[i]->is_scalar())
+          scalars.push_back(k[i]);
+        else
+          (m && i > j ? right : left).push_back(k[i]);
+      }
+      if (!m) {  // a scalar factor s: vec(s*R) = vec(R)*s
+        scalars.insert(scalars.end(), left.begin(), left.end());
+        return mul(vec(scalars.empty() ? constant(cx, 1) : mul(std::move(scalars))), L(j));
+      }
+      // vec(c*A*M*B) = c*kron(B', A)*vec(M)
+      Expr a = left.empty() ? identity(cx, m->shape.rows) : mul(left);
+      Expr b = right.empty() ? identity(cx, m->shape.cols) : mul(right);
+      scalars.push_back(kron(transpose(b), a));
+      scalars.push_back(L(j));
+      return mul(std::move(scalars));
+    }
+    case Op::ElemMul: {  // vec(A .* M) = diag(vec(A))*vec(M)
+      const std::size_t j = only();
+      std::vector<Expr> others;
+      for (std::size_t i = 0; i < k.size(); ++i)
+        if (i != j) others.push_back(k[i]);
+      return mul(diag(vec(hadamard(std::move(others)))), L(j));
+    }
+    case Op::ElemDiv:  // vec(M ./ B) = diag(vec(ones ./ B))*vec(M)
+      if (L(1)) not_linear(y);
+      return mul(diag(vec(ediv(ones(cx, k[1]->shape), k[1]))), L(0));
+    case Op::Transpose:  // vec(M') = K_{m,n}*vec(M)
+      return mul(commutation(cx, k[0]->shape.rows, k[0]->shape.cols), L(0));
+    case Op::Trace:  // tr(M) = vec(I)'*vec(M)
+      return mul(transpose(vec(identity(cx, k[0]->shape.rows))), L(0));
+    case Op::Sum:  // sum(M) = ones'*vec(M)
+      return mul(transpose(ones(cx, {numel(k[0]->shape), Dim::literal(1)})), L(0));
+    case Op::Diag:  // vec(diag(m)) = diag(vec(I))*kron(ones(n), I)*m
+      return mul(diag_embedding(cx, k[0]->shape.rows), L(0));
+    case Op::DiagPart:  // diag(M) = kron(ones(n), I)'*diag(vec(I))*vec(M)
+      return mul(transpose(diag_embedding(cx, s.rows)), L(0));
+    case Op::Vec:
+    case Op::Reshape:  // the same entries in the same column-major order
+      return L(0);
+    case Op::Sym:  // vec(sym(M)) = (I + K)/2*vec(M)
+      return mul(scale(0.5, add(identity(cx, numel(s)), commutation(cx, s.rows, s.cols))), L(0));
+    case Op::Kron: {  // vec(kron(A, B)) = T*kron(vec(A), vec(B))
+      const std::size_t j = only();
+      Expr t = kron_rearrangement(cx, k[0]->shape, k[1]->shape);
+      if (j == 0)  // kron(vec(M), vec(B)) = kron(I, vec(B))*vec(M)
+        return mul({t, kron(identity(cx, numel(k[0]->shape)), vec(k[1])), L(0)});
+      return mul({t, kron(vec(k[0]), identity(cx, numel(k[1]->shape))), L(1)});  // kron(vec(A), I)*vec(M)
+    }
+    // Leaves are constants (D itself has the identity map); the rest is not
+    // linear in its argument.
+    case Op::Const: case Op::Symbol: case Op::Identity: case Op::Zeros: case Op::Ones: case Op::Commutation:
+    case Op::Pow: case Op::MatPow: case Op::ElemPow: case Op::Det: case Op::LogDet: case Op::Inv:
+    case Op::Norm2: case Op::Norm1: case Op::LogSumExp: case Op::Softmax: case Op::Exp: case Op::Log:
+    case Op::Sqrt: case Op::Sin: case Op::Cos: case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign:
+    case Op::Sigmoid: case Op::Softplus: case Op::Relu:
+      break;
+  }
+  not_linear(y);
 }
 
 }  // namespace matcalc

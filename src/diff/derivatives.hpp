@@ -34,4 +34,12 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
 // The identity is the row's `differential` of derivative_rule(y->op).
 Expr forward_differential(Expr y, const std::vector<Expr>& dx);
 
+// The vec rule, for Jacobians (diff/jacobian.hpp): given for each argument xi
+// the matrix Mi with vec(xi) = Mi*vec(D) for a symbol D (`maps[i]` nullptr
+// when xi does not depend on D), the matrix M with vec(y) = M*vec(D). Only for
+// an operator linear in the arguments that depend on D (A*dX*B, dX', a .* dX,
+// tr(dX), ...: what a differential is made of); a std::logic_error names any
+// other.
+Expr vec_rule(Expr y, const std::vector<Expr>& maps);
+
 }  // namespace matcalc

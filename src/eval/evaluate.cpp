@@ -232,6 +232,28 @@ std::pair<Expr, bool> factor_source(Expr inv_node) {
 
 bool is_chain_inv(Expr k) { return k->op == Op::Inv && !k->is_scalar(); }
 
+// Factors of a product chain that are applied, never formed: a commutation
+// matrix permutes rows, diag(v) scales them, kron(A, B)*vec(V) = vec(B*V*A')
+// (with A and B applied the same way), an identity does nothing.
+bool is_chain_structured(Expr k) {
+  if (k->is_scalar()) return false;
+  return k->op == Op::Commutation || k->op == Op::Identity || k->op == Op::Diag || k->op == Op::Kron;
+}
+
+// The values a structured factor reads: those of its dense parts.
+void structured_reads(Expr k, std::vector<Expr>& out) {
+  if (k->op == Op::Diag) {
+    out.push_back(k->kid(0));
+  } else if (k->op == Op::Kron) {
+    for (Expr part : k->kids) {
+      if (is_chain_structured(part))
+        structured_reads(part, out);
+      else
+        out.push_back(part);
+    }
+  }
+}
+
 // log(det(X)) is logdet(X) (LANGUAGE.md): evaluated from X's factorization so
 // that det's overflow or underflow never reaches the log, whether or not the
 // simplifier rewrote it.
@@ -244,7 +266,14 @@ void dependencies(Expr n, std::vector<Expr>& out) {
   // clang-format off
   switch (n->op) {
     case Op::Mul:
-      for (Expr k : n->kids) out.push_back(is_chain_inv(k) ? factor_source(k).first : k);
+      for (Expr k : n->kids) {
+        if (is_chain_inv(k))
+          out.push_back(factor_source(k).first);
+        else if (is_chain_structured(k))
+          structured_reads(k, out);
+        else
+          out.push_back(k);
+      }
       break;
     case Op::Inv:
       out.push_back(factor_source(n).first);
@@ -768,17 +797,89 @@ struct Evaluator::Impl {
     return result;
   }
 
-  // One factor of a chain: a value, or an inverse left unformed.
+  // A structured factor of a chain (is_chain_structured), applied to what it
+  // multiplies without being formed.
+  struct Structured {
+    enum class Kind { Dense, Identity, Commutation, Diag, Kron } kind = Kind::Dense;
+    const Matrix* m = nullptr;  // Dense: the value; Diag: the vector
+    Index rows = 0, cols = 0;   // untransposed
+    Index pm = 0, pn = 0;       // Commutation: K_{pm,pn}
+    std::shared_ptr<const Structured> a, b;  // Kron: kron(a, b)
+  };
+
+  std::shared_ptr<const Structured> structured(Expr k) {
+    auto s = std::make_shared<Structured>();
+    s->rows = size_of(k->shape.rows);
+    s->cols = size_of(k->shape.cols);
+    if (!is_chain_structured(k)) {
+      s->m = &value(k);
+    } else if (k->op == Op::Commutation) {
+      s->kind = Structured::Kind::Commutation;
+      s->pm = size_of(k->param.rows);
+      s->pn = size_of(k->param.cols);
+    } else if (k->op == Op::Identity) {
+      s->kind = Structured::Kind::Identity;
+    } else if (k->op == Op::Diag) {
+      s->kind = Structured::Kind::Diag;
+      s->m = &value(k->kid(0));
+    } else {
+      s->kind = Structured::Kind::Kron;
+      s->a = structured(k->kid(0));
+      s->b = structured(k->kid(1));
+    }
+    return s;
+  }
+
+  // op(f)*x, op the transpose when `t`.
+  static Matrix apply(const Structured& f, bool t, const Matrix& x) {
+    using K = Structured::Kind;
+    switch (f.kind) {
+      case K::Dense: {
+        Matrix r;
+        if (t)
+          r.noalias() = f.m->transpose() * x;
+        else
+          r.noalias() = *f.m * x;
+        return r;
+      }
+      case K::Identity: return x;
+      case K::Diag: return f.m->col(0).asDiagonal() * x;
+      case K::Commutation: {  // K_{m,n}: row j + n*i is row i + m*j of x; K' = K_{n,m}
+        const Index m = t ? f.pn : f.pm, n = t ? f.pm : f.pn;
+        Matrix r(x.rows(), x.cols());
+        for (Index i = 0; i < m; ++i)
+          for (Index j = 0; j < n; ++j) r.row(j + n * i) = x.row(i + m * j);
+        return r;
+      }
+      case K::Kron: {  // kron(A, B)*vec(V) = vec(B*V*A') per column; kron(A, B)' = kron(A', B')
+        const Index p = t ? f.a->cols : f.a->rows, q = t ? f.a->rows : f.a->cols;
+        const Index m = t ? f.b->cols : f.b->rows, n = t ? f.b->rows : f.b->cols;
+        Matrix r(p * m, x.cols());
+        for (Index c = 0; c < x.cols(); ++c) {
+          const Matrix v = Eigen::Map<const Matrix>(x.col(c).data(), n, q);
+          const Matrix bv = apply(*f.b, t, v);                          // m x q
+          const Matrix w = apply(*f.a, t, bv.transpose()).transpose();  // m x p
+          r.col(c) = Eigen::Map<const Eigen::VectorXd>(w.data(), p * m);
+        }
+        return r;
+      }
+    }
+    throw std::logic_error("apply: unknown structured factor");
+  }
+
+  // One factor of a chain: a value, an inverse left unformed, or a structured factor.
   struct Piece {
     const Matrix* ref = nullptr;    // a cached node value
     Matrix own;                     // an intermediate result
     const Factor* inv = nullptr;    // lazy inv(A) (or inv(A') when inv_t)
     bool inv_t = false;
+    std::shared_ptr<const Structured> applied;  // applied, never formed
     Index rows = 0, cols = 0;
     const Matrix& mat() const { return ref ? *ref : own; }
   };
 
   static Matrix materialize(const Piece& p) {
+    if (p.applied) return apply(*p.applied, false, Matrix::Identity(p.cols, p.cols));
     if (!p.inv) return p.mat();
     return p.inv->solve(Matrix::Identity(p.inv->n, p.inv->n), p.inv_t);
   }
@@ -788,7 +889,12 @@ struct Evaluator::Impl {
     out.rows = l.rows;
     out.cols = r.cols;
     check_entries(out.rows, out.cols);
-    if (l.inv) {
+    if (l.applied) {
+      out.own = apply(*l.applied, false, r.inv || r.applied ? materialize(r) : r.mat());
+    } else if (r.applied) {  // L*S = (S'*L')'
+      out.own = apply(*r.applied, true, l.inv ? Matrix(materialize(l).transpose()) : Matrix(l.mat().transpose()))
+                    .transpose();
+    } else if (l.inv) {
       // inv(A)*B: a solve with A. Two adjacent inverses: the right one is
       // formed by a solve against the identity, the left applied by a solve.
       if (r.inv)
@@ -818,6 +924,12 @@ struct Evaluator::Impl {
         p.inv = &f;
         p.inv_t = transposed;
         p.rows = p.cols = f.n;
+        chain.push_back(std::move(p));
+      } else if (is_chain_structured(k)) {
+        Piece p;
+        p.applied = structured(k);
+        p.rows = p.applied->rows;
+        p.cols = p.applied->cols;
         chain.push_back(std::move(p));
       } else if (k->is_scalar()) {
         coef *= wide_of(k);
@@ -906,6 +1018,7 @@ struct Evaluator::Impl {
       p.ref = c[i].ref;
       p.inv = c[i].inv;
       p.inv_t = c[i].inv_t;
+      p.applied = c[i].applied;
       p.rows = c[i].rows;
       p.cols = c[i].cols;
       return p;

@@ -401,6 +401,10 @@ Expr frobenius(Expr a, Expr b) {
   return trace(mul(transpose(a), b));
 }
 
+Expr kron_rearrangement(Context& cx, const Shape& a, const Shape& b) {
+  return kron(kron(identity(cx, a.cols), commutation(cx, b.cols, a.rows)), identity(cx, b.rows));
+}
+
 Expr rebuild(Expr e, std::vector<Expr> kids) {
   if (e->op == Op::Reshape || e->op == Op::Vec) return reshape(kids[0], e->shape);
   return apply(e->op, std::move(kids), e->power);

@@ -79,6 +79,10 @@ Expr substitute(Expr e, const std::unordered_map<Expr, Expr>& with);
 
 // Derived forms
 Expr frobenius(Expr a, Expr b);       // A : B = tr(A'*B), same shapes
+// T with vec(kron(A, B)) = T*kron(vec(A), vec(B)) for A of shape a (p x q) and
+// B of shape b (m x n): kron(kron(eye(q), commutation(n,p)), eye(m))
+// (Magnus and Neudecker, Theorem 3.10).
+Expr kron_rearrangement(Context& cx, const Shape& a, const Shape& b);
 
 // Splits a term into its numeric coefficient and the rest (c*rest == e).
 std::pair<double, Expr> split_coefficient(Expr e);

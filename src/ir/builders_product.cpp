@@ -226,8 +226,9 @@ std::vector<Expr> merge_powers(std::vector<Expr> chain) {
   return out;
 }
 
-// Commutation matrices act on their neighbours: K_{m,n}*K_{n,m} = I, and
-// K_{m,n}*vec(X) = vec(X') for an m x n X (and vec(X)'*K_{n,m} = vec(X')').
+// Structured factors act on their neighbours: K_{m,n}*K_{n,m} = I,
+// K_{m,n}*vec(X) = vec(X') for an m x n X (and vec(X)'*K_{n,m} = vec(X')'),
+// Kronecker products on vecs, diagonal matrices on each other.
 void apply_commutations(std::vector<Expr>& chain) {
   auto vec_of = [](Expr f) -> Expr {  // X when f is vec(X) of a matrix X
     return f->op == Op::Vec ? f->kid(0) : nullptr;
@@ -248,6 +249,29 @@ void apply_commutations(std::vector<Expr>& chain) {
     if (b->op == Op::Commutation && a->op == Op::Transpose && vec_of(a->kid(0)) &&
         vec_of(a->kid(0))->shape == b->param.transposed()) {
       chain[i] = transpose(vec(transpose(vec_of(a->kid(0)))));
+      chain.erase(chain.begin() + static_cast<long>(i + 1));
+      i = i > 0 ? i - 1 : 0;
+      continue;
+    }
+    // kron(A, B)*vec(X) = vec(B*X*A') and vec(X)'*kron(A, B) = vec(B'*X*A)':
+    // the Kronecker product is never formed.
+    if (a->op == Op::Kron && vec_of(b) &&
+        vec_of(b)->shape == Shape{a->kid(1)->shape.cols, a->kid(0)->shape.cols}) {
+      chain[i] = vec(mul({a->kid(1), vec_of(b), transpose(a->kid(0))}));
+      chain.erase(chain.begin() + static_cast<long>(i + 1));
+      i = i > 0 ? i - 1 : 0;
+      continue;
+    }
+    if (b->op == Op::Kron && a->op == Op::Transpose && vec_of(a->kid(0)) &&
+        vec_of(a->kid(0))->shape == Shape{b->kid(1)->shape.rows, b->kid(0)->shape.rows}) {
+      chain[i] = transpose(vec(mul({transpose(b->kid(1)), vec_of(a->kid(0)), b->kid(0)})));
+      chain.erase(chain.begin() + static_cast<long>(i + 1));
+      i = i > 0 ? i - 1 : 0;
+      continue;
+    }
+    // diag(a)*diag(b) = diag(a .* b)
+    if (a->op == Op::Diag && b->op == Op::Diag) {
+      chain[i] = diag(hadamard(a->kid(0), b->kid(0)));
       chain.erase(chain.begin() + static_cast<long>(i + 1));
       i = i > 0 ? i - 1 : 0;
       continue;

@@ -276,6 +276,21 @@ Expr ordered_sum(Context& cx, const Shape& s, std::vector<Expr> out) {
 
 // ---------------------------------------------------------------- sums
 
+namespace {
+// vec(A) + c*vec(B) = vec(A + c*B) when every term is a (scaled) vec of
+// matrices of one shape: the sum is then one matrix, and kron(C, D)*vec(...)
+// can act on it (vec is linear). nullptr when some term is not.
+Expr sum_of_vecs(const std::vector<Expr>& terms) {
+  std::vector<Expr> inner;
+  for (Expr t : terms) {
+    auto [c, rest] = split_coefficient(t);
+    if (rest->op != Op::Vec || (!inner.empty() && !(rest->kid(0)->shape == inner.front()->shape))) return nullptr;
+    inner.push_back(scale(c, rest->kid(0)));
+  }
+  return vec(add(std::move(inner)));
+}
+}  // namespace
+
 Expr add(std::vector<Expr> terms) {
   if (terms.empty()) throw Error(ErrorKind::Shape, "empty sum");
   Context& cx = *terms[0]->ctx;
@@ -287,6 +302,7 @@ Expr add(std::vector<Expr> terms) {
   if (out.size() > 1 && merge_covered_powers(out)) return add(std::move(out));  // the merged terms may collect
   if (out.empty()) return zeros(cx, s);
   if (out.size() == 1) return out[0];
+  if (Expr v = sum_of_vecs(out)) return v;
   return ordered_sum(cx, s, std::move(out));
 }
 

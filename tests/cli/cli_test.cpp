@@ -323,20 +323,25 @@ TEST(CliGrad, FormatTorchAndEigenAreAccepted) {
   EXPECT_NE(e.out.find("Eigen"), std::string::npos) << show(e);
 }
 
-// CLI.md: jacobian, hessian and explain are part of the contract.
-// jacobian, hessian and explain are in CLI.md but belong to later milestones;
-// until then they must say so plainly (exit 2, one message), never pretend.
-// When one lands, replace its line here with real end-to-end checks.
-TEST(CliContract, PlannedCommandsSayTheyAreNotAvailableYet) {
+// CLI.md, "Higher order": jacobian, hessian and hvp print closed forms.
+TEST(CliContract, SecondOrderCommandsPrintClosedForms) {
   REQUIRE_BINARY();
   for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"jacobian", "A*x", "--wrt", "x"}, {"hessian", "x'*A*x", "--wrt", "x"}}) {
+           {"jacobian", "A*x", "--wrt", "x", "A"}, {"hessian", "x'*A*x", "--wrt", "x", "A + A'"},
+           {"hvp", "logdet(X)", "--wrt", "X", "-inv(X')*V'*inv(X')"}}) {
     SCOPED_TRACE(args[0]);
+    const std::string expected = args.back();
+    args.pop_back();
     Result r = mc(args);
-    EXPECT_EQ(r.status, 2) << show(r);
-    EXPECT_TRUE(r.out.empty()) << show(r);
-    EXPECT_NE(r.err.find("not available in this version"), std::string::npos) << show(r);
+    expect_success(r);
+    EXPECT_EQ(r.out, expected + "\n") << show(r);
   }
+  Result bad = mc({"hessian", "A*x", "--wrt", "x", "--decl", "A: matrix(n,n); x: vector(n)"});
+  EXPECT_EQ(bad.status, 2) << show(bad);
+  EXPECT_NE(bad.err.find("scalar"), std::string::npos) << show(bad);
+  Result clash = mc({"hvp", "x'*V*x", "--wrt", "x"});
+  EXPECT_EQ(clash.status, 2) << show(clash);
+  EXPECT_NE(clash.err.find("--direction"), std::string::npos) << show(clash);
 }
 
 TEST(CliGrad, FormatNumpyAgreesWithEval) {

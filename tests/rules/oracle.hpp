@@ -93,6 +93,17 @@ class Oracle {
       long r = dim(*a.kids[0]), c = a.kids.size() > 1 ? dim(*a.kids[1]) : 1;
       return M::Constant(r, c, f == "ones" ? 1.0 : 0.0);
     }
+    if (f == "commutation") {  // K*vec(X) = vec(X'): built from that definition, column by column
+      const long m = dim(*a.kids[0]), n = dim(*a.kids[1]);
+      M k(m * n, m * n);
+      for (long c = 0; c < m * n; ++c) {
+        M e = M::Zero(m, n);
+        e(c % m, c / m) = 1;
+        M et = e.transpose();
+        k.col(c) = Eigen::Map<M>(et.data(), m * n, 1);
+      }
+      return k;
+    }
     if (f == "reshape") {
       M x = eval(*a.kids[0]);
       return Eigen::Map<M>(x.data(), dim(*a.kids[1]), dim(*a.kids[2]));

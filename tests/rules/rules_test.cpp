@@ -290,6 +290,20 @@ const NormalCase kNormal[] = {
     {"bug-distributed-sum-factors-into-a-product", "-(x'*(a*(A - B)*(x + y) + B*(-x - y)))",
      "x'*(B + a*(B - A))*(x + y)"},
     {"bug-distributed-sum-meets-its-power", "2*((A/2 + B/2)*(A + B)^2)", "(A + B)^3"},
+    // Second-order forms (Jacobians and Hessians).
+    {"commutation-of-a-vector", "commutation(n,1)*x", "x"},
+    {"commutation-transpose", "commutation(n,k)'", "commutation(k,n)"},
+    {"commutation-inverse", "commutation(n,k)*commutation(k,n)*vec(W)", "vec(W)"},
+    {"commutation-times-vec", "commutation(n,k)*vec(W)", "vec(W')"},
+    {"vec-times-commutation", "vec(W)'*commutation(k,n)", "vec(W')'"},
+    {"kron-of-identities", "kron(eye(n), eye(k))*vec(W)", "vec(W)"},
+    {"kron-times-vec", "kron(A, B)*vec(X)", "vec(B*X*A')"},
+    {"vec-times-kron", "vec(X)'*kron(A, B)", "vec(B'*X*A)'"},
+    {"trace-of-kron", "tr(kron(A, X))", "tr(A)*tr(X)"},
+    {"sum-of-kron", "sum(kron(A, W))", "sum(A)*sum(W)"},
+    {"diag-times-diag", "diag(x)*diag(y)", "diag(x .* y)"},
+    {"sum-of-vecs", "vec(A) + 2*vec(B)", "vec(A + 2*B)"},
+    {"palindrome-is-symmetric", "W'*diag(x)*W + (W'*diag(x)*W)'", "2*W'*diag(x)*W"},
 };
 
 class NormalFormTest : public ::testing::TestWithParam<NormalCase> {};

@@ -197,6 +197,20 @@ TEST_F(Eval, Norm2DoesNotUnderflow) {
   EXPECT_MAT_NEAR(ev("x/norm2(x)"), col({0.6, 0.8, 0}), 1e-15);
 }
 
+// Structured factors of a chain (commutation, diag, kron) are applied, never
+// formed: the products equal those of the formed matrices.
+TEST_F(Eval, StructuredFactorsOfAChainAreAppliedAsTheirMatrices) {
+  const Matrix ab = ev("kron(A, B)"), k = ev("commutation(2,3)"), ba = ev("kron(B', A)");
+  EXPECT_EQ(k.rows(), 6);
+  EXPECT_MAT_NEAR(ev("kron(A, B)*commutation(2,3)*kron(B', A)"), ab * k * ba, 1e-12);
+  EXPECT_MAT_NEAR(ev("commutation(3,2)*kron(B', A)"), k.transpose() * ba, 1e-12);
+  EXPECT_MAT_NEAR(ev("B'*diag(x)*A"), ev("B'") * ev("diag(x)") * ev("A"), 1e-12);
+  EXPECT_MAT_NEAR(ev("kron(A, kron(B, B'))*ones(18,2)"), ev("kron(A, kron(B, B'))") * Matrix::Ones(18, 2), 1e-12);
+  // K_{3,2}*vec(B) = vec(B') for the 3 x 2 B, from the definition.
+  Matrix b = ev("B"), bt = b.transpose();
+  EXPECT_MAT_NEAR(ev("commutation(3,2)") * Eigen::Map<Matrix>(b.data(), 6, 1), Eigen::Map<Matrix>(bt.data(), 6, 1), 0);
+}
+
 // Every operator of ops.def evaluates (each test runs in its own process
 // under ctest, so this one builds its own expressions).
 TEST_F(Eval, CoversEveryOperator) {
@@ -206,7 +220,7 @@ TEST_F(Eval, CoversEveryOperator) {
                         "sum(A) + norm2(A) + norm1(A)", "vec(B)", "kron(A, B)", "sym(A)",
                         "logsumexp(x) + softmax(x)'*x", "exp(x) + log(y) + sqrt(y)",
                         "sin(x) + cos(x) + tan(x) + tanh(x) + abs(x) + sign(x)",
-                        "sigmoid(x) + softplus(x) + relu(x)"})
+                        "sigmoid(x) + softplus(x) + relu(x)", "commutation(3,2)"})
     ev(e);
   ev(zeros(cx, {Dim::literal(3), Dim::literal(2)}));
   ev(reshape(sym_of("B"), {Dim::literal(2), Dim::literal(3)}));
