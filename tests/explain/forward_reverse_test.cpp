@@ -116,25 +116,61 @@ TEST_P(ForwardReverse, AdjointAndForwardDifferentialAgree) {
     EXPECT_TRUE(forward_differential(f.expr, {})->is_zero()) << r.name;
     return;
   }
-  if (r.op == Op::Kron) {
-    // Known gap (src/diff/derivatives.cpp, propagate_adjoint): the reverse
-    // rule of kron supports two column vectors only, while the row (and the
-    // forward rule) are for matrices. The identity is checked on vectors here;
-    // the row itself runs as soon as the reverse rule accepts matrices.
+  if (r.op == Op::Kron) {  // the vector case has a reverse rule of its own
     Context vcx;
     TypedProgram v = compile(vcx, "kron(a, b)", "a: vector(n); b: vector(p)");
     expect_forward_equals_reverse(r, vcx, v);
-    try {
-      std::vector<bool> all(f.expr->kids.size(), true);
-      propagate_adjoint(f.expr, symbol(cx, "G_", f.expr->shape), all);
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::Unsupported)
-        GTEST_SKIP() << "known gap: propagate_adjoint(kron) of matrix arguments is Unsupported (\"" << e.what()
-                     << "\"); the forward rule has no such limit. Checked on kron of two vectors instead.";
-      throw;
-    }
   }
   expect_forward_equals_reverse(r, cx, f);
+}
+
+// The vec rule of an operator linear in an argument (derivatives.hpp,
+// vec_rule) is the matrix of its forward rule in that argument: M*vec(dx) =
+// vec(d y) with only that argument's differential dx, numerically; for any
+// other operator and argument it refuses (a logic_error).
+TEST_P(ForwardReverse, VecRuleIsTheMatrixOfTheForwardRule) {
+  const DerivativeRule& r = derivative_rules()[GetParam()];
+  Context cx;
+  TypedProgram f = compile(cx, r.expression, r.declarations);
+  Expr y = f.expr;
+  if (op_class(r.op) == OpClass::Leaf) return;
+  const std::string label = std::string(op_name(r.op)) + " [" + r.name + "] " + r.expression;
+  int linear_args = 0;
+  for (std::size_t i = 0; i < y->kids.size(); ++i) {
+    Expr k = y->kid(i);
+    if (k->constant) continue;
+    std::vector<Expr> maps(y->kids.size(), nullptr), dx(y->kids.size(), nullptr);
+    maps[i] = identity(cx, k->shape.rows * k->shape.cols);
+    Expr d = symbol(cx, "dx_", k->shape, k->symmetric);
+    dx[i] = d;
+    Expr m = nullptr;
+    try {
+      m = vec_rule(y, maps);
+    } catch (const std::logic_error&) {
+      continue;  // not linear in this argument
+    }
+    ++linear_args;
+    Expr lhs = mul(m, vec(d)), rhs = vec(forward_differential(y, dx));
+    std::map<std::string, Expr> symbols = f.symbols;
+    symbols[d->name] = d;
+    std::vector<Expr> roots{y, rhs};
+    std::mt19937_64 rng(3);
+    CheckOptions opt;
+    Bindings b;
+    ASSERT_NO_THROW(b = random_inputs(roots, symbols, opt, rng)) << label;
+    b.values[d->name] = draw(dim_value(d->shape.rows, b), dim_value(d->shape.cols, b), d->symmetric, rng);
+    Evaluator ev(b);
+    Matrix got, want;
+    ASSERT_NO_THROW(got = ev.eval(lhs)) << label << ": " << to_text(lhs);
+    ASSERT_NO_THROW(want = ev.eval(rhs)) << label << ": " << to_text(rhs);
+    EXPECT_LT((got - want).norm() / std::max(1.0, want.norm()), 1e-10)
+        << label << " argument " << i << "\n  vec rule " << to_text(m) << "\n  forward  " << to_text(rhs);
+  }
+  const bool linear = r.op == Op::Add || r.op == Op::Mul || r.op == Op::ElemMul || r.op == Op::ElemDiv ||
+                      r.op == Op::Transpose || r.op == Op::Trace || r.op == Op::Sum || r.op == Op::Diag ||
+                      r.op == Op::DiagPart || r.op == Op::Vec || r.op == Op::Reshape || r.op == Op::Sym ||
+                      r.op == Op::Kron;
+  EXPECT_EQ(linear_args > 0, linear) << label << (linear ? " has no vec rule" : " has a vec rule, but is not linear");
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, ForwardReverse, ::testing::Range<std::size_t>(0, derivative_rules().size()),
