@@ -249,6 +249,9 @@ class Session {
 
   // The derivation of the gradient w.r.t. one symbol, step by step.
   Explanation explain(const Function& f, const std::string& wrt);
+  // The derivation of the Hessian: the gradient G, its differential dG step
+  // by step (the Hessian applied to dX), then vec(dG) = H*vec(dX).
+  Explanation explain_hessian(const Function& f, const std::string& wrt);
 
   // Values of the expressions (e.g. simplify(f.expression), then gradients),
   // in one pass: shared subexpressions and factorizations are computed once.

@@ -435,6 +435,11 @@ Explanation Session::explain(const Function& f, const std::string& wrt) {
   return Explanation(std::make_shared<const Derivation>(matcalc::explain(f.expression.node(), f.symbol(wrt).node())));
 }
 
+Explanation Session::explain_hessian(const Function& f, const std::string& wrt) {
+  return Explanation(
+      std::make_shared<const Derivation>(matcalc::explain_hessian(f.expression.node(), f.symbol(wrt).node())));
+}
+
 std::vector<Eigen::MatrixXd> Session::evaluate(const std::vector<Expression>& roots, Values values) {
   return matcalc::evaluate(nodes(roots), Bindings{std::move(values.symbols), std::move(values.dims)});
 }

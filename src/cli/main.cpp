@@ -320,11 +320,12 @@ DocFormat doc_format(const std::string& f) {
                            : DocFormat::Json;
 }
 
-int run_explain(const Common& c, const std::string& format) {
+int run_explain(const Common& c, const std::string& format, bool hessian) {
   if (c.wrt.size() != 1) throw Error(ErrorKind::Usage, "explain derives w.r.t. one variable: give --wrt once");
   Session s;
   Function f = load(s, c, /*want_scalar=*/true);
-  std::string derivation = s.explain(f, c.wrt[0]).format(doc_format(format));
+  std::string derivation =
+      (hessian ? s.explain_hessian(f, c.wrt[0]) : s.explain(f, c.wrt[0])).format(doc_format(format));
   announce(c, f);
   std::cout << derivation;
   return 0;
@@ -573,6 +574,9 @@ int main(int argc, char** argv) {
   add_common(explain_cmd, explain_c, true);
   explain_cmd->add_option("--format", explain_format, "text (default), latex, markdown, json")
       ->check(CLI::IsMember({"text", "latex", "markdown", "json"}));
+  bool explain_hessian = false;
+  explain_cmd->add_flag("--hessian", explain_hessian,
+                        "derive the Hessian: the differential of the gradient step by step, then its vec form");
 
   std::string rule_name, rule_search, rules_format = "text";
   CLI::App* rules_cmd = app.add_subcommand("rules", "the rule book: every rule matcalc uses, or one of them");
@@ -673,7 +677,7 @@ int main(int argc, char** argv) {
     if (active == &grad_c) return run_grad(grad_c, format);
     if (active == &eval_c) return run_eval(eval_c, values, json, eval_dims);
     if (active == &check_c) return run_check(check_c, check_dims, seed, tolerance, check_given);
-    if (active == &explain_c) return run_explain(explain_c, explain_format);
+    if (active == &explain_c) return run_explain(explain_c, explain_format, explain_hessian);
     if (active == &jacobian_c) return run_second_order(jacobian_c, Derivative::Jacobian, second_format, direction);
     if (active == &hessian_c) return run_second_order(hessian_c, Derivative::Hessian, second_format, direction);
     if (active == &hvp_c) return run_second_order(hvp_c, Derivative::Hvp, second_format, direction);

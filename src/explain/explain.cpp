@@ -9,6 +9,7 @@
 
 #include "diff/derivatives.hpp"
 #include "diff/gradient.hpp"
+#include "diff/jacobian.hpp"
 #include "explain/identities.hpp"
 #include "ir/builders.hpp"
 #include "ir/error.hpp"
@@ -74,10 +75,14 @@ class Deriver {
   Deriver(Derivation& d, Simplifier& simp) : d_(d), simp_(simp), carries_x_(d.variable), carries_dx_(d.dvar) {}
 
   void differentiate() {
-    Expr f = d_.f;
+    Expr f = d_.differentiated;
     if (!carries_x_(f)) {
-      add_step(derivative_rule(Op::Const).name, "f does not depend on " + d_.variable->name,
-               {{zero_like(d_.dvar), d_.dvar}});
+      if (d_.order == 2)
+        add_step(derivative_rule(Op::Const).name, "G does not depend on " + d_.variable->name,
+                 {{nullptr, zero_like(f)}});
+      else
+        add_step(derivative_rule(Op::Const).name, "f does not depend on " + d_.variable->name,
+                 {{zero_like(d_.dvar), d_.dvar}});
       differential_ = zero_like(f);
       return;
     }
@@ -102,6 +107,30 @@ class Deriver {
         note += "; " + join(constant_args, ", ") + (constant_args.size() == 1 ? " is" : " are") + " constant";
       add_step(r.name, note, {{nullptr, differential_}});
     }
+  }
+
+  // Order 2: dG in normal form (the Hessian applied to dX), then the vec
+  // identities that take it to H*vec(dX).
+  void vectorize() {
+    const std::pair<Expr, Expr> seed{d_.variable, d_.dvar};
+    d_.hvp = directional(d_.gradient, std::span(&seed, 1), d_.f);
+    if (d_.steps.empty() || d_.hvp != differential_)
+      add_step("simplify", "dG in matcalc's normal form, as hvp prints it (with d" + d_.variable->name + " for V)",
+               {{nullptr, d_.hvp}});
+    d_.hessian = hessian(d_.f, d_.variable, d_.variable);
+    // The vec identities that the differential's operators call for.
+    std::set<std::string> used;
+    for (Expr n : topo_order(d_.hvp)) {
+      if (!carries_dx_(n)) continue;
+      if (n->op == Op::Mul) used.insert("vec-of-product");
+      if (n->op == Op::Transpose) used.insert("vec-of-transpose");
+      if (n->op == Op::ElemMul || n->op == Op::ElemDiv) used.insert("vec-of-hadamard");
+      if (n->op == Op::Trace) used.insert("trace-as-vec");
+      if (n->op == Op::Sym) used.insert("vec-of-sym");
+    }
+    if (d_.variable->symmetric && !d_.variable->is_scalar()) used.insert("vec-of-sym");
+    if (used.empty()) used.insert("vec-of-product");  // dG = c*dX
+    d_.vec_rules.assign(used.begin(), used.end());
   }
 
   void rearrange() {
@@ -371,7 +400,7 @@ std::string latex_printer(Expr e, const Spellings& s) { return to_latex(e, s); }
 // teacher writes "let C = W*W' + s^2*I". Only outermost ones are named.
 void abbreviate(Derivation& d, std::set<std::string> taken) {
   constexpr std::size_t kMinNodes = 6;  // W*W' + s^2*I has 8
-  std::vector<Expr> order = topo_order(d.f);
+  std::vector<Expr> order = topo_order(d.differentiated);
   std::unordered_map<Expr, std::size_t> tree_size;  // saturated: only "large enough" matters
   for (Expr n : order) {
     std::size_t s = 1;
@@ -391,7 +420,7 @@ void abbreviate(Derivation& d, std::set<std::string> taken) {
   std::size_t next = 0;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Expr n = *it;
-    if (n == d.f || n->is_scalar() || n->kids.empty() || inside_named.count(n)) continue;
+    if (n == d.differentiated || n->is_scalar() || n->kids.empty() || inside_named.count(n)) continue;
     if (n->op == Op::Inv || n->op == Op::Transpose) continue;
     if (!under_inverse.count(n) && uses[n] < 2) continue;
     if (tree_size.at(n) < kMinNodes) continue;
@@ -407,18 +436,26 @@ void abbreviate(Derivation& d, std::set<std::string> taken) {
 
 }  // namespace
 
-Derivation explain(Expr written, Expr x) {
+namespace {
+
+Derivation derivation(Expr written, Expr x, int order) {
   if (x->op != Op::Symbol) throw Error(ErrorKind::Usage, "explain differentiates w.r.t. a symbol");
   if (!written->is_scalar())
     throw Error(ErrorKind::Shape, "explain needs a scalar function; this one is " + written->shape.str());
   Derivation d;
   d.written = written;
+  d.order = order;
   Simplifier simp([&](const std::string& rule, Expr, Expr) {
     if (std::find(d.simplifications.begin(), d.simplifications.end(), rule) == d.simplifications.end())
       d.simplifications.push_back(rule);
   });
   d.f = simp(written);
   d.variable = x;
+  d.differentiated = d.f;
+  if (order == 2) {
+    d.gradient = gradients(d.f, std::span<const Expr>(&x, 1))[0];
+    d.differentiated = d.gradient;
+  }
 
   std::set<std::string> taken;
   for (Expr n : topo_order(written))
@@ -433,9 +470,17 @@ Derivation explain(Expr written, Expr x) {
   Simplifier plain;
   Deriver deriver(d, plain);
   deriver.differentiate();
-  deriver.rearrange();
+  if (order == 2)
+    deriver.vectorize();
+  else
+    deriver.rearrange();
   return d;
 }
+
+}  // namespace
+
+Derivation explain(Expr written, Expr x) { return derivation(written, x, 1); }
+Derivation explain_hessian(Expr written, Expr x) { return derivation(written, x, 2); }
 
 namespace {
 // The step's terms with every pending d(u) replaced by its expansion in dX.
@@ -472,18 +517,39 @@ std::string declarations(const Derivation& d) {
 
 // ---------------------------------------------------------------- formats
 
+namespace {
+// Order 2: the statements of the vec identities used, "; "-joined.
+std::string vec_rule_statements(const Derivation& d) {
+  std::vector<std::string> parts;
+  for (const std::string& name : d.vec_rules) {
+    const Identity& r = identity_named(name);
+    parts.push_back(std::string(r.lhs) + " = " + r.rhs);
+  }
+  return join(parts, "; ");
+}
+}  // namespace
+
 std::string format_text(const Derivation& d) {
   std::string out = "f = " + to_text(d.written) + "\n";
   if (d.f != d.written) out += "  = " + to_text(d.f) + "\n      [simplify] " + join(d.simplifications, ", ") + "\n";
   out += "\n";
+  if (d.order == 2)
+    out += "The gradient (matcalc explain derives it) is\nG = " + to_text(d.gradient) + "\n\n";
   for (const auto& [name, u] : d.abbreviations) out += "Let " + name + " = " + to_text(u) + ".\n";
   if (!d.abbreviations.empty()) out += "\n";
-  out += "df = d(" + to_text(d.f, d.text_names) + ")\n";
+  out += (d.order == 2 ? "dG = d(" : "df = d(") + to_text(d.differentiated, d.text_names) + ")\n";
   for (std::size_t i = 0; i < d.steps.size(); ++i) {
     const DerivationStep& s = d.steps[i];
     bool last = i + 1 == d.steps.size();  // the result, written out
     out += "   = " + (last ? step_text(d, s) : step_display(d, s)) + "\n";
     out += "       [" + s.rule + "] " + s.note + "\n";
+  }
+  if (d.order == 2) {
+    const std::string dx = to_text(d.dvar);
+    out += "\nvec(dG) = H*vec(" + dx + ")\n       [" + join(d.vec_rules, ", ") + "] " + vec_rule_statements(d) + "\n";
+    out += "\nso the Hessian is " + to_text(d.hessian) + "\nand the Hessian applied to V (hvp) is dG at " + dx +
+           " = V\n";
+    return out;
   }
   out += "\nso the gradient is " + to_text(d.gradient) + "\n";
   return out;
@@ -514,13 +580,19 @@ std::string format_latex(const Derivation& d) {
   out += "f &= " + to_latex(d.written) + " \\\\\n";
   if (d.f != d.written) out += "&= " + fx + " && \\text{simplify} \\\\\n";
   for (const auto& [name, u] : d.abbreviations) out += name + " &= " + to_latex(u) + " \\\\\n";
-  out += "\\mathrm{d}f &= \\mathrm{d}\\left(" + to_latex(d.f, d.latex_names) + "\\right) \\\\\n";
+  if (d.order == 2) out += "G &= " + to_latex(d.gradient) + " && \\text{the gradient} \\\\\n";
+  out += std::string(d.order == 2 ? "\\mathrm{d}G" : "\\mathrm{d}f") + " &= \\mathrm{d}\\left(" +
+         to_latex(d.differentiated, d.latex_names) + "\\right) \\\\\n";
   for (std::size_t i = 0; i < d.steps.size(); ++i) {
     const DerivationStep& s = d.steps[i];
     bool last = i + 1 == d.steps.size();
     out += "&= " + (last ? step_latex_plain(d, s) : step_latex(d, s)) + " && \\text{" + latex_text(s.rule) + "} \\\\\n";
   }
-  out += "\\frac{\\partial f}{\\partial " + to_latex(d.variable) + "} &= " + to_latex(d.gradient) + "\n";
+  if (d.order == 2)
+    out += "\\frac{\\partial^2 f}{\\partial \\operatorname{vec}(" + to_latex(d.variable) + ")^2} &= " +
+           to_latex(d.hessian) + " && \\text{" + latex_text(join(d.vec_rules, ", ")) + "}\n";
+  else
+    out += "\\frac{\\partial f}{\\partial " + to_latex(d.variable) + "} &= " + to_latex(d.gradient) + "\n";
   out += "\\end{aligned}\n";
   return out;
 }
@@ -531,12 +603,20 @@ std::string format_markdown(const Derivation& d) {
   if (d.f != d.written)
     out += "Simplified first (" + join(d.simplifications, ", ") + "): $f = " + to_latex(d.f) + "$.\n\n";
   for (const auto& [name, u] : d.abbreviations) out += "Let $" + name + " = " + to_latex(u) + "$.\n\n";
-  out += "$$\\mathrm{d}f = \\mathrm{d}\\left(" + to_latex(d.f, d.latex_names) + "\\right)$$\n\n";
+  if (d.order == 2) out += "The gradient is $G = " + to_latex(d.gradient) + "$.\n\n";
+  out += std::string(d.order == 2 ? "$$\\mathrm{d}G" : "$$\\mathrm{d}f") + " = \\mathrm{d}\\left(" +
+         to_latex(d.differentiated, d.latex_names) + "\\right)$$\n\n";
   for (std::size_t i = 0; i < d.steps.size(); ++i) {
     const DerivationStep& s = d.steps[i];
     bool last = i + 1 == d.steps.size();
     out += std::to_string(i + 1) + ". **" + s.rule + "**: `" + s.note + "`\n\n";
     out += "   $$= " + (last ? step_latex_plain(d, s) : step_latex(d, s)) + "$$\n\n";
+  }
+  if (d.order == 2) {
+    out += "Then $\\operatorname{vec}(\\mathrm{d}G) = H \\operatorname{vec}(\\mathrm{d}" + x + ")$ by " +
+           join(d.vec_rules, ", ") + " (`" + vec_rule_statements(d) + "`), so the Hessian is\n\n$$H = " +
+           to_latex(d.hessian) + "$$\n";
+    return out;
   }
   out += "So the gradient is\n\n$$\\frac{\\partial f}{\\partial " + x + "} = " + to_latex(d.gradient) + "$$\n";
   return out;
@@ -561,6 +641,12 @@ nlohmann::ordered_json format_json(const Derivation& d) {
   out["abbreviations"] = std::move(abbreviations);  // used by "display" only
   out["steps"] = std::move(steps);
   out["gradient"] = to_text(d.gradient);
+  if (d.order == 2) {
+    out["order"] = 2;
+    out["hvp"] = to_text(d.hvp);
+    out["vec_rules"] = d.vec_rules;
+    out["hessian"] = to_text(d.hessian);
+  }
   return out;
 }
 

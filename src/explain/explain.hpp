@@ -38,11 +38,19 @@ struct DerivationStep {
 struct Derivation {
   Expr written = nullptr;   // f as written (compiled, not simplified)
   Expr f = nullptr;         // f simplified, as grad differentiates it
+  // 1: the gradient's derivation (df = G : dX). 2: the Hessian's, the
+  // differential of the gradient G step by step (dG, the Hessian applied to
+  // dX), then vec(dG) = H*vec(dX).
+  int order = 1;
+  Expr differentiated = nullptr;  // what the steps differentiate: f, or (order 2) its gradient
   std::vector<std::string> simplifications;  // rules that turned `written` into `f`
   Expr variable = nullptr;  // X
   Expr dvar = nullptr;      // the symbol dX, of X's shape
   std::vector<DerivationStep> steps;
   Expr gradient = nullptr;  // as `grad` prints it
+  Expr hvp = nullptr;       // order 2: dG in normal form, as `hvp` prints it (with dX for V)
+  Expr hessian = nullptr;   // order 2: as `hessian` prints it
+  std::vector<std::string> vec_rules;  // order 2: the identities that turn dG into H*vec(dX)
   // Names for long repeated subexpressions ("C" for W*W' + s^2*I), in the
   // order they are introduced; steps print with them, results without.
   std::vector<std::pair<std::string, Expr>> abbreviations;
@@ -57,6 +65,10 @@ struct Derivation {
 // dX is "d" + X's name (with '_' appended while that clashes with a symbol
 // of f). Throws matcalc::Error as `grad` does.
 Derivation explain(Expr written, Expr x);
+// The derivation of the Hessian of the scalar `written` w.r.t. `x`: the
+// gradient G, then dG step by step by the same forward rules, then the vec
+// identities that give H (order 2).
+Derivation explain_hessian(Expr written, Expr x);
 
 // The differential of a step as one expression of the text language in X
 // and dX (placeholders replaced by their full differentials): what

@@ -40,6 +40,16 @@ const std::vector<Identity>& rearrangement_identities() {
       {"symmetric-differential", "A : S", "sym(A) : S", "A: matrix(n,n); S: symmetric(n)",
        "S symmetric (so is dS when S is a symmetric variable)", ""},
       {"collect-terms", "A : X + B : X", "(A + B) : X", "A: matrix(n,m); B: matrix(n,m); X: matrix(n,m)", "", ""},
+      // The vec identities of the second order: the matrix of a differential.
+      {"vec-of-product", "vec(A*X*B)", "kron(B', A)*vec(X)", "A: matrix(n,p); X: matrix(p,q); B: matrix(q,m)",
+       "vec stacks the columns", "(520)"},
+      {"vec-of-transpose", "vec(X')", "commutation(n,m)*vec(X)", "X: matrix(n,m)",
+       "commutation(n,m) is the mn x mn permutation that transposes", ""},
+      {"vec-of-hadamard", "vec(A .* X)", "diag(vec(A))*vec(X)", "A: matrix(n,m); X: matrix(n,m)",
+       "likewise vec(X ./ A) = diag(vec(ones(n,m) ./ A))*vec(X)", ""},
+      {"trace-as-vec", "tr(A'*X)", "vec(A)'*vec(X)", "A: matrix(n,m); X: matrix(n,m)", "", "(521)"},
+      {"vec-of-sym", "vec(sym(X))", "(eye(n*n) + commutation(n,n))*vec(X)/2", "X: matrix(n,n)",
+       "for a symmetric variable, dX = sym(dX)", ""},
   };
   return rows;
 }

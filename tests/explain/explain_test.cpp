@@ -8,6 +8,7 @@
 #include <random>
 
 #include "diff/gradient.hpp"
+#include "diff/jacobian.hpp"
 #include "eval/check.hpp"
 #include "explain/explain.hpp"
 #include "ir/error.hpp"
@@ -116,6 +117,86 @@ TEST_P(ExplainStep, EveryStepEqualsTheDirectionalDerivative) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ExplainStep, ::testing::ValuesIn(kCases));
+
+// explain --hessian: every step is the differential of the gradient G along
+// dX (central differences of G), and H*vec(dX) = vec(dG) for the Hessian H
+// that `hessian` prints.
+const Case kHessianCases[] = {
+    {"log(det(W*W' + s^2*I))", "W"},
+    {"N/2*logdet(W*W' + s^2*I) + 1/2*tr(inv(W*W' + s^2*I)*S)", "W", "S: symmetric(n)"},
+    {"N/2*logdet(W*W' + s^2*I) + 1/2*tr(inv(W*W' + s^2*I)*S)", "s", "S: symmetric(n)"},
+    {"x'*A*x", "x"},
+    {"logdet(X)", "X"},
+    {"logdet(S)", "S", "S: symmetric(n)"},
+    {"tr(X'*A*X)", "X"},
+    {"sum(softplus(-y .* (X*w)))", "w"},
+    {"logsumexp(x)", "x"},
+    {"sum(tanh(W1*x) .* w2)", "W1"},
+    {"norm2(A*x - b)^2", "x"},
+    {"det(X)", "X"},
+    {"sum(x)", "x"},
+};
+
+class ExplainHessian : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ExplainHessian, EveryStepIsTheDifferentialOfTheGradient) {
+  const Case& c = GetParam();
+  Context cx;
+  TypecheckOptions opt;
+  opt.want_scalar = true;
+  opt.extra_names = {c.wrt};
+  TypedProgram p = compile(cx, c.expr, c.decl, opt);
+  Expr x = p.symbols.at(c.wrt);
+  Derivation d = explain_hessian(p.expr, x);
+  ASSERT_FALSE(d.steps.empty());
+  EXPECT_EQ(d.order, 2);
+  Expr f = simplify(p.expr);
+  EXPECT_EQ(d.gradient, gradient(f, x)) << to_text(d.gradient);
+  EXPECT_EQ(d.hessian, hessian(f, x, x)) << to_text(d.hessian);
+  EXPECT_FALSE(d.vec_rules.empty());
+  std::string decls = declarations(d);
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    std::mt19937_64 rng(seed);
+    CheckOptions co;
+    co.seed = seed;
+    std::vector<Expr> roots{p.expr, d.gradient};
+    Bindings b = random_inputs(roots, p.symbols, co, rng);
+    std::normal_distribution<double> normal;
+    Matrix dx(dim_value(x->shape.rows, b), dim_value(x->shape.cols, b));
+    for (Eigen::Index i = 0; i < dx.size(); ++i) dx(i) = normal(rng);
+    if (x->symmetric) dx = ((dx + dx.transpose()) / 2).eval();
+    b.values[d.dvar->name] = dx;
+    Matrix expected = testing::directional_derivative(d.gradient, b);
+    for (std::size_t i = 0; i < d.steps.size(); ++i) {
+      const DerivationStep& s = d.steps[i];
+      std::string text = step_text(d, s);
+      Context cx2;
+      TypedProgram q = compile(cx2, text, decls);
+      Matrix got = evaluate(q.expr, b);
+      EXPECT_LT(testing::relative_difference(got, expected), 1e-6)
+          << "step " << i + 1 << " [" << s.rule << "] " << text << "\n  value " << got << " vs " << expected;
+    }
+    Matrix h = evaluate(d.hessian, b);
+    Matrix hv = h * Eigen::Map<const Matrix>(dx.data(), dx.size(), 1);
+    EXPECT_LT(testing::relative_difference(hv, Eigen::Map<const Matrix>(expected.data(), expected.size(), 1)), 1e-6)
+        << "H*vec(dX) with H = " << to_text(d.hessian);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ExplainHessian, ::testing::ValuesIn(kHessianCases));
+
+TEST(ExplainHessian, EveryFormatNamesTheHessian) {
+  Context cx;
+  TypecheckOptions opt;
+  opt.want_scalar = true;
+  TypedProgram p = compile(cx, "x'*A*x", "x: vector(n); A: matrix(n,n)", opt);
+  Derivation d = explain_hessian(p.expr, p.symbols.at("x"));
+  EXPECT_NE(format_text(d).find("so the Hessian is A + A'"), std::string::npos) << format_text(d);
+  EXPECT_NE(format_latex(d).find("\\partial^2 f"), std::string::npos) << format_latex(d);
+  EXPECT_NE(format_markdown(d).find("$$H = A + A^\\top$$"), std::string::npos) << format_markdown(d);
+  EXPECT_EQ(format_json(d)["hessian"], "A + A'");
+  EXPECT_EQ(format_json(d)["hvp"], "(A + A')*dx");
+}
 
 // The founding story: the derivation reads like a good hand derivation.
 TEST(ExplainSeed, ReadsLikeAHandDerivation) {
