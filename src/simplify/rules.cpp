@@ -86,6 +86,14 @@ const RuleText kRows[] = {
      "",
      "every S and A"},
     {"sym-of-transpose", "sym(A')", "sym(A)", {}, "A: matrix(n,n)", "", "every A"},
+    // The softmax cross-entropy's gradient meets it: softmax(l)'*(t ./ softmax(l)) = sum(t).
+    {"inner-product-with-quotient",
+     "x'*(y ./ x)",
+     "sum(y)",
+     {"vector(x)", "positive(x)"},
+     "x: vector(n); y: vector(n)",
+     "",
+     "the left side needs x without a zero entry, the right side nothing"},
 };
 
 // ------------------------------------------------------------ compiling
@@ -132,8 +140,10 @@ class RuleCompiler {
           p.op = Op::Mul;
         else if (a.ops[1] == ".*")
           p.op = Op::ElemMul;
+        else if (a.ops[1] == "./" && a.kids.size() == 2)  // a quotient matches its two arguments
+          p.op = Op::ElemDiv;
         else
-          fail("a pattern cannot hold " + a.ops[1] + " (only products match)");
+          fail("a pattern cannot hold " + a.ops[1] + " (only products and a quotient of two match)");
         break;
       case Ast::Kind::Neg: fail("a pattern cannot hold a negation (patterns are in normal form)");
     }
@@ -309,7 +319,13 @@ bool match(const PatternNode& p, Expr e, Slots& s) {
     }
     case PatternNode::Kind::Const: return e->op == Op::Const && e->value == p.value;
     case PatternNode::Kind::Identity: return e->op == Op::Identity;
-    case PatternNode::Kind::Node: return op_accepts(p.op, e->op) && match_kids(p.kids, e->kids, s);
+    case PatternNode::Kind::Node:
+      // A' also matches f(B'), an elementwise function of a transpose, with
+      // A = f(B): the builders push the transpose inside (f(B)' = f(B')).
+      if (p.op == Op::Transpose && p.kids[0].kind == PatternNode::Kind::Var && elementwise_fn(e->op) &&
+          e->kid(0)->op == Op::Transpose)
+        return match(p.kids[0], transpose(e), s);
+      return op_accepts(p.op, e->op) && match_kids(p.kids, e->kids, s);
   }
   return false;
 }
