@@ -762,12 +762,15 @@ Directions directions_for(const DerivativeCheck& c, const Matrix& x0, bool sym, 
   return out;
 }
 
-// The symbolic side of every column at b.
-Matrix symbolic_columns(const DerivativeCheck& c, const Directions& dirs, const Bindings& b, Index rows) {
+// The symbolic side of every column at b; `whole`, when given, receives the
+// matrix c.matrix.
+Matrix symbolic_columns(const DerivativeCheck& c, const Directions& dirs, const Bindings& b, Index rows,
+                        Matrix* whole = nullptr) {
   Matrix a(rows, static_cast<Index>(dirs.dir.size()));
   if (c.matrix) {
     Evaluator ev(b);
     const Matrix& m = ev.eval(c.matrix);
+    if (whole) *whole = m;
     if (m.rows() != rows || m.cols() != dirs.d[0].size())
       throw Error(ErrorKind::Shape, fmt::format("the matrix checked is {} x {}, not {} x {}", m.rows(), m.cols(), rows,
                                                 dirs.d[0].size()));
@@ -908,7 +911,8 @@ CheckReport check_derivatives(Expr f, const std::vector<DerivativeCheck>& checks
     r.variable = c.label;
     r.unit_directions = dirs.units;
     r.random_directions = dirs.randoms;
-    const Matrix a = symbolic_columns(c, dirs, report.inputs, rows);
+    Matrix whole;
+    const Matrix a = symbolic_columns(c, dirs, report.inputs, rows, &whole);
     std::vector<double> steps;
     const Matrix fd = fd_columns(c, dirs, report.inputs, rows, 1.0, steps);
     r.step_min = *std::min_element(steps.begin(), steps.end());
@@ -944,10 +948,9 @@ CheckReport check_derivatives(Expr f, const std::vector<DerivativeCheck>& checks
       judge(r, a, fd, a_noise, rounding + (fd2 - fd).norm(), opts.tolerance);
     }
     if (c.hessian_block) {
-      const Matrix h = evaluate(c.matrix, report.inputs);
-      const double norm = h.norm();
-      r.asymmetry = norm > 0 ? (h - h.transpose()).norm() / norm : 0;
-      if (h.rows() != h.cols() || !(r.asymmetry <= std::max(opts.tolerance, r.noise_floor))) {
+      const double norm = whole.norm();
+      r.asymmetry = norm > 0 ? (whole - whole.transpose()).norm() / norm : 0;
+      if (whole.rows() != whole.cols() || !(r.asymmetry <= std::max(opts.tolerance, r.noise_floor))) {
         r.verdict = CheckVerdict::Mismatch;
         r.ok = false;
       }
