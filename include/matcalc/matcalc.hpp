@@ -291,8 +291,7 @@ class Session {
   // (its own block), all in the same pass: the value, the gradients, the
   // Hessians (`eval --hessian`). An error in a Hessian is named like one in
   // a gradient ("in the Hessian w.r.t. X ...").
-  std::vector<Eigen::MatrixXd> evaluate_hessians(const Function& f, const std::vector<std::string>& wrt,
-                                                 Values values);
+  std::vector<Eigen::MatrixXd> evaluate_hessians(const Function& f, const std::vector<std::string>& wrt, Values values);
 
   // Symbolic gradients (or those of settings.gradients) against central
   // finite differences at random inputs drawn inside the domain; or the

@@ -644,9 +644,8 @@ CheckOutcome check_second_order(Session& s, const Function& f, const std::vector
     Expr x = xs[static_cast<std::size_t>(at - wrt.begin())];
     const Dim n = x->shape.rows * x->shape.cols;
     if (h.node()->shape != Shape{n, n})
-      throw Error(ErrorKind::Shape, "the Hessian given for " + name + " must be " + Shape{n, n}.str() +
-                                        " (numel(" + name + ") x numel(" + name + ")), but it is " +
-                                        h.node()->shape.str());
+      throw Error(ErrorKind::Shape, "the Hessian given for " + name + " must be " + Shape{n, n}.str() + " (numel(" +
+                                        name + ") x numel(" + name + ")), but it is " + h.node()->shape.str());
   }
   std::vector<DerivativeCheck> checks;
   std::vector<Expression> exprs;  // what each check compares, for the report

@@ -246,8 +246,7 @@ nlohmann::ordered_json value_of(const Eigen::MatrixXd& m, Kind kind) {
   return nlohmann::ordered_json::parse(value_json(m));  // a size the kind does not have: as it is
 }
 
-int run_eval(Common c, const std::string& values_path, bool json, const std::vector<std::string>& dims,
-             bool hessian) {
+int run_eval(Common c, const std::string& values_path, bool json, const std::vector<std::string>& dims, bool hessian) {
   if (hessian && c.wrt.empty())
     throw Error(ErrorKind::Usage, "--hessian needs the variables: give --wrt X (the Hessian of each is printed)");
   // The kinds the values show are taken as given ({"s": 2} makes s a
@@ -307,8 +306,9 @@ int run_check(const Common& c, const std::vector<std::string>& dims, const std::
                              : Derivative::Gradient;
   opt.direction = what.direction;
   if (opt.what != Derivative::Gradient && !given.empty())
-    throw Error(ErrorKind::Usage, "--gradient gives a gradient to check; it does not go with --hessian, --jacobian "
-                                  "or --hvp");
+    throw Error(ErrorKind::Usage,
+                "--gradient gives a gradient to check; it does not go with --hessian, --jacobian "
+                "or --hvp");
   Session s;
   Function f = load(s, c, /*want_scalar=*/opt.what != Derivative::Jacobian);
   if (opt.what != Derivative::Gradient) {

@@ -644,9 +644,9 @@ CheckReport check_gradients(Expr f, const std::vector<Expr>& wrt, const std::vec
   }
   const Work work = work_of(f, wrt, grads, chosen.dims);
   if (work.total > kMaxCheckFlops) {
-    const std::string smaller = smaller_dims(
-        [&](const std::map<std::string, std::int64_t>& d) { return work_of(f, wrt, grads, d).total; }, chosen.dims,
-        opts.dims);
+    const std::string smaller =
+        smaller_dims([&](const std::map<std::string, std::int64_t>& d) { return work_of(f, wrt, grads, d).total; },
+                     chosen.dims, opts.dims);
     throw Error(ErrorKind::Limit,
                 fmt::format("check would take about {:.2g} floating-point operations ({:.0f} evaluations of the "
                             "expression at about {:.2g} each, at {}); the limit is {:.0e}: give smaller --dims{}",
@@ -884,9 +884,9 @@ CheckReport check_derivatives(Expr f, const std::vector<DerivativeCheck>& checks
   }
   const double work = derivative_work(f, checks, chosen.dims);
   if (work > kMaxCheckFlops) {
-    const std::string smaller = smaller_dims(
-        [&](const std::map<std::string, std::int64_t>& d) { return derivative_work(f, checks, d); }, chosen.dims,
-        opts.dims);
+    const std::string smaller =
+        smaller_dims([&](const std::map<std::string, std::int64_t>& d) { return derivative_work(f, checks, d); },
+                     chosen.dims, opts.dims);
     throw Error(ErrorKind::Limit, fmt::format("check would take about {:.2g} floating-point operations (at {}); the "
                                               "limit is {:.0e}: give smaller --dims{}",
                                               work, sizes_text(chosen.dims), kMaxCheckFlops,

@@ -119,12 +119,12 @@ inline constexpr double kMaxCheckedMatrixEntries = 1 << 22;
 // differences are the columns (i,j) and (j,i) of the matrix of X -> of(sym(X))
 // in full vec coordinates (the convention of diff/jacobian.hpp).
 struct DerivativeCheck {
-  std::string label;         // names the result ("W", or "W,s" for a cross block)
-  Expr of = nullptr;         // what is differentiated
-  Expr x = nullptr;          // the variable moved
-  Expr matrix = nullptr;     // d vec(of) / d vec(x), numel(of) x numel(x); or null, and then:
-  Expr along = nullptr;      // the derivative along `direction`, shaped like `of`
-  Expr direction = nullptr;  // a symbol shaped like x, not one of the function's
+  std::string label;           // names the result ("W", or "W,s" for a cross block)
+  Expr of = nullptr;           // what is differentiated
+  Expr x = nullptr;            // the variable moved
+  Expr matrix = nullptr;       // d vec(of) / d vec(x), numel(of) x numel(x); or null, and then:
+  Expr along = nullptr;        // the derivative along `direction`, shaped like `of`
+  Expr direction = nullptr;    // a symbol shaped like x, not one of the function's
   bool hessian_block = false;  // `matrix` is a Hessian block of one variable: its asymmetry is judged too
 };
 

@@ -49,7 +49,8 @@ class ValuesFile {
 Eigen::MatrixXd rows_of(const nlohmann::json& j) {
   Eigen::MatrixXd m(static_cast<Eigen::Index>(j.size()), static_cast<Eigen::Index>(j.at(0).size()));
   for (Eigen::Index i = 0; i < m.rows(); ++i)
-    for (Eigen::Index k = 0; k < m.cols(); ++k) m(i, k) = j.at(static_cast<std::size_t>(i)).at(static_cast<std::size_t>(k));
+    for (Eigen::Index k = 0; k < m.cols(); ++k)
+      m(i, k) = j.at(static_cast<std::size_t>(i)).at(static_cast<std::size_t>(k));
   return m;
 }
 
