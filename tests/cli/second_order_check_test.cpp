@@ -238,6 +238,16 @@ TEST(CheckSecondOrder, BadInputIsRefused) {
   ProcessResult given = mc({"check", "sum(exp(x))", "--wrt", "x", "--hessian", "--gradient", "exp(x)"});
   EXPECT_EQ(given.status, 2) << show(given);
   EXPECT_TRUE(has(given.err, "does not go with --hessian")) << given.err;
+  // The Hessian is evaluated whole: past 2^22 entries, a Limit error before any evaluation.
+  ProcessResult big = mc({"check", "tr(W'*A*W)", "--wrt", "W", "--hessian", "--dims", "n=50,k=50"});
+  EXPECT_EQ(big.status, 2) << show(big);
+  EXPECT_TRUE(has(big.err, "the matrix checked for W has 6250000 entries at k=50,n=50 (limit 4194304)")) << big.err;
+  // The work is estimated first, and sizes that fit are named.
+  ProcessResult work =
+      mc({"check", "logdet(S)", "--decl", "S: symmetric(n)", "--wrt", "S", "--hessian", "--dims", "n=40"});
+  EXPECT_EQ(work.status, 2) << show(work);
+  EXPECT_TRUE(has(work.err, "floating-point operations")) << work.err;
+  EXPECT_TRUE(has(work.err, "(e.g. --dims n=")) << work.err;
   ProcessResult taken = mc({"check", "V'*x", "--wrt", "x", "--hvp"});
   EXPECT_EQ(taken.status, 2) << show(taken);
   EXPECT_TRUE(has(taken.err, "--direction")) << taken.err;
