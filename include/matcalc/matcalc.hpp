@@ -142,6 +142,24 @@ struct CheckSettings {
   // Gradients to check instead of matcalc's, by variable (`check --gradient`),
   // each from Session::gradient_formula.
   std::map<std::string, Expression> gradients = {};
+  // What is compared with central finite differences (CLI.md, "Numeric"):
+  //   Gradient (`check`): each gradient;
+  //   Hessian (`check --hessian`): each variable's Hessian block against
+  //     central differences of its gradient, and with several variables each
+  //     cross block (rows X, columns Y, X before Y in wrt), and the asymmetry
+  //     ||H - H'|| / ||H|| of each variable's own block;
+  //   Jacobian (`check --jacobian`): the Jacobian of f, of any shape, against
+  //     central differences of f;
+  //   Hvp (`check --hvp`): the Hessian-vector product, its direction bound to
+  //     each direction, against central differences of the gradient.
+  // The matrices are compared along every unit direction of a variable with
+  // at most 400 free entries, and a few random directions; for a symmetric
+  // variable the directions are symmetric (the convention of Session::hessian).
+  Derivative what = Derivative::Gradient;
+  // Hessian blocks of one variable to check instead of matcalc's (what =
+  // Hessian), by variable: numel x numel matrices in f's symbols.
+  std::map<std::string, Expression> hessians = {};
+  std::string direction = "V";  // the direction symbol of hvp (what = Hvp)
 };
 
 // How one comparison came out. The noise floor is the relative error that
@@ -171,12 +189,22 @@ struct CheckedGradient {
   double f_noise = 0;                 // the rounding noise of one evaluation of f (absolute)
   GradientVerdict verdict = GradientVerdict::Mismatch;
   bool ok = false;  // Agrees, WithinNoise or RoundingLevel
+  // Second order (CheckSettings::what is not Gradient): `gradient` holds the
+  // Hessian block, Jacobian or Hessian-vector product checked, `given` says
+  // it came from CheckSettings::hessians, `gradient_norm` is the norm of its
+  // side of the comparison, `f_noise` the rounding noise of what the central
+  // differences evaluate (the gradient, or f for a Jacobian; a norm).
+  std::string variable2;      // a cross Hessian block: the variable of its columns ("" otherwise)
+  int unit_directions = 0;    // the unit directions compared (every one of the variable, or none)
+  int random_directions = 0;  // the random ones
+  double asymmetry = -1;      // a Hessian block of one variable: ||H - H'|| / ||H|| (-1 otherwise)
 };
 
 struct CheckOutcome {
   bool ok = true;
   std::map<std::string, std::int64_t> dims;  // the sizes used
-  std::vector<CheckedGradient> results;      // in wrt order
+  std::vector<CheckedGradient> results;      // in wrt order (Hessian blocks: XX, XY, ..., YY, ...)
+  Derivative what = Derivative::Gradient;    // what was checked
   // The report as `matcalc check` prints it.
   std::string text(std::uint64_t seed) const;
 };
@@ -262,10 +290,16 @@ class Session {
   // whose derivative needs inv(A))"); one in the value names the failing
   // part when f has others ("in logdet(A): ...").
   std::vector<Eigen::MatrixXd> evaluate(const Function& f, const std::vector<std::string>& wrt, Values values);
+  // As evaluate(f, wrt, values), then the Hessian of f w.r.t. each of `wrt`
+  // (its own block), all in the same pass: the value, the gradients, the
+  // Hessians (`eval --hessian`). An error in a Hessian is named like one in
+  // a gradient ("in the Hessian w.r.t. X ...").
+  std::vector<Eigen::MatrixXd> evaluate_hessians(const Function& f, const std::vector<std::string>& wrt, Values values);
 
   // Symbolic gradients (or those of settings.gradients) against central
-  // finite differences at random inputs drawn inside the domain. A Limit
-  // error, before anything is evaluated, when the estimated work is past
+  // finite differences at random inputs drawn inside the domain; or the
+  // second-order results that settings.what names. A Limit error, before
+  // anything is evaluated, when the estimated work is past
   // check_flops_limit() (smaller dims).
   CheckOutcome check(const Function& f, const std::vector<std::string>& wrt, const CheckSettings& settings);
   // A gradient w.r.t. `wrt` that the caller derived, for CheckSettings::gradients:

@@ -200,9 +200,24 @@ std::string steps_text(const CheckedGradient& r) {
   return "h = " + h + (r.two_steps ? " and twice that" : "");
 }
 
+// How the central differences were taken, as `check` prints it.
+std::string how_text(const CheckedGradient& r, Derivative what) {
+  if (what == Derivative::Gradient)
+    return fmt::format("central differences, {}; rounding noise of f {:.2g}", steps_text(r), r.f_noise);
+  const char* of = what == Derivative::Jacobian ? "the expression" : "the gradient";
+  std::string along;
+  if (r.unit_directions > 0)
+    along = fmt::format("every unit direction ({}) and {} random one{}", r.unit_directions, r.random_directions,
+                        r.random_directions == 1 ? "" : "s");
+  else
+    along = fmt::format("{} random directions", r.random_directions);
+  return fmt::format("central differences of {} along {}, {}; rounding noise of {} {:.2g}", of, along, steps_text(r),
+                     of, r.f_noise);
+}
+
 // The verdict and its numbers, as `check` prints them after the variable.
-std::string verdict_text(const CheckedGradient& r) {
-  const std::string how = fmt::format("central differences, {}; rounding noise of f {:.2g}", steps_text(r), r.f_noise);
+std::string verdict_text(const CheckedGradient& r, Derivative what) {
+  const std::string how = how_text(r, what);
   switch (r.verdict) {
     case GradientVerdict::Agrees:
       return fmt::format("ok  relative error {:.3g} (noise floor {:.2g}: {})", r.relative_error, r.noise_floor, how);
@@ -234,15 +249,20 @@ std::string verdict_text(const CheckedGradient& r) {
 std::string CheckOutcome::text(std::uint64_t seed) const {
   std::string out, sizes;
   for (const auto& [name, v] : dims) sizes += (sizes.empty() ? "" : ", ") + name + "=" + std::to_string(v);
+  const std::string noun = this->what == Derivative::Gradient   ? "gradient"
+                           : this->what == Derivative::Hessian  ? "hessian"
+                           : this->what == Derivative::Jacobian ? "jacobian"
+                                                                : "hvp";
   bool given = false, unresolved = false;
   for (const CheckedGradient& r : results) {
     std::string g = r.gradient ? r.gradient.text() : "?";
-    out += fmt::format("{}: {} ({} {})\n", r.variable, verdict_text(r),
-                       r.given ? "checked the given gradient" : "gradient", g);
+    std::string asymmetry = r.asymmetry >= 0 ? fmt::format("; asymmetry {:.2g}", r.asymmetry) : "";
+    out += fmt::format("{}{}: {}{} ({} {})\n", r.variable, r.variable2.empty() ? "" : "," + r.variable2,
+                       verdict_text(r, this->what), asymmetry, r.given ? "checked the given " + noun : noun, g);
     given = given || r.given;
     unresolved = unresolved || r.verdict == GradientVerdict::Unresolved;
   }
-  const std::string what = given ? "the given gradient" : "gradient";
+  const std::string what = given ? "the given " + noun : noun;
   out += fmt::format("{} with seed {}{}{}\n",
                      ok           ? what + " agrees with central finite differences"
                      : unresolved ? what + " could not be verified by central finite differences"
@@ -490,14 +510,15 @@ Expr origin_of(Expr failed, Expr expr) {
 
 }  // namespace
 
-std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vector<std::string>& wrt, Values values) {
-  std::vector<Expression> roots{simplify(f.expression)};
-  if (!wrt.empty()) {
-    std::vector<Expression> gs = gradients(f, wrt);
-    roots.insert(roots.end(), gs.begin(), gs.end());
-  }
+namespace {
+
+// The values of roots[0] (f, simplified) and of the derivatives after it in
+// one pass, each derivative named by `what[i]` ("the gradient w.r.t. W") in
+// the message of an error met while evaluating it.
+std::vector<Eigen::MatrixXd> evaluate_named(const Function& f, const std::vector<Expression>& roots,
+                                            const std::vector<std::string>& what, Values values) {
   Evaluator ev(Bindings{std::move(values.symbols), std::move(values.dims)});
-  ev.plan(nodes(roots));  // the value and the gradients share work
+  ev.plan(nodes(roots));  // the value and the derivatives share work
   std::vector<Eigen::MatrixXd> out;
   out.reserve(roots.size());
   for (std::size_t i = 0; i < roots.size(); ++i) {
@@ -520,12 +541,12 @@ std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vec
         if (part.size() > kLongest) throw;
         throw Error(e.kind(), "in " + part + ": " + e.what());
       }
-      // An error in a gradient: name the part of the user's expression whose
-      // derivative it comes from, since the failing operation (an inv, a
-      // division) may be one the user never wrote.
+      // An error in a derivative: name the part of the user's expression
+      // whose derivative it comes from, since the failing operation (an inv,
+      // a division) may be one the user never wrote.
       // Only the chosen parts are printed; should printing fail (a limit),
       // the original error stands alone.
-      std::string where = "in the gradient w.r.t. " + wrt[i - 1];
+      std::string where = "in " + what[i - 1];
       try {
         if (Expr from = origin_of(failed, f.expression.node())) {
           where += " (from " + to_text(from);
@@ -543,10 +564,162 @@ std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vec
   return out;
 }
 
+}  // namespace
+
+std::vector<Eigen::MatrixXd> Session::evaluate(const Function& f, const std::vector<std::string>& wrt, Values values) {
+  std::vector<Expression> roots{simplify(f.expression)};
+  std::vector<std::string> what;
+  if (!wrt.empty()) {
+    std::vector<Expression> gs = gradients(f, wrt);
+    roots.insert(roots.end(), gs.begin(), gs.end());
+    for (const std::string& x : wrt) what.push_back("the gradient w.r.t. " + x);
+  }
+  return evaluate_named(f, roots, what, std::move(values));
+}
+
+std::vector<Eigen::MatrixXd> Session::evaluate_hessians(const Function& f, const std::vector<std::string>& wrt,
+                                                        Values values) {
+  std::vector<Expression> roots{simplify(f.expression)};
+  std::vector<std::string> what;
+  std::vector<Expression> gs = gradients(f, wrt);
+  roots.insert(roots.end(), gs.begin(), gs.end());
+  for (const std::string& x : wrt) what.push_back("the gradient w.r.t. " + x);
+  for (const std::string& x : wrt) {
+    roots.push_back(hessian(f, x));
+    what.push_back("the Hessian w.r.t. " + x);
+  }
+  return evaluate_named(f, roots, what, std::move(values));
+}
+
+namespace {
+
+// Errors in the order of the pipeline: names and derivatives before --dims.
+void check_dims_named(const Function& f, const std::map<std::string, std::int64_t>& dims) {
+  for (const auto& [name, v] : dims)
+    if (std::find(f.dimensions.begin(), f.dimensions.end(), name) == f.dimensions.end())
+      throw Error(ErrorKind::Usage, "--dims names '" + name + "', which is not a dimension of the expression");
+}
+
+CheckedGradient checked(const CheckResult& res) {
+  CheckedGradient c;
+  c.variable = res.variable;
+  c.relative_error = res.relative_error;
+  c.abs_error = res.abs_error;
+  c.noise_floor = res.noise_floor;
+  c.gradient_norm = res.gradient_norm;
+  c.fd_norm = res.fd_norm;
+  c.step_min = res.step_min;
+  c.step_max = res.step_max;
+  c.two_steps = res.two_steps;
+  c.f_noise = res.f_noise;
+  c.ok = res.ok;
+  c.unit_directions = res.unit_directions;
+  c.random_directions = res.random_directions;
+  c.asymmetry = res.asymmetry;
+  switch (res.verdict) {
+    case CheckVerdict::Agrees: c.verdict = GradientVerdict::Agrees; break;
+    case CheckVerdict::WithinNoise: c.verdict = GradientVerdict::WithinNoise; break;
+    case CheckVerdict::RoundingLevel: c.verdict = GradientVerdict::RoundingLevel; break;
+    case CheckVerdict::Mismatch: c.verdict = GradientVerdict::Mismatch; break;
+    case CheckVerdict::Unresolved: c.verdict = GradientVerdict::Unresolved; break;
+  }
+  return c;
+}
+
+// check --hessian, --jacobian, --hvp: the checks of check_derivatives, each
+// with the expression it checks.
+CheckOutcome check_second_order(Session& s, const Function& f, const std::vector<std::string>& wrt,
+                                const CheckSettings& options, const matcalc::CheckOptions& opt) {
+  const char* flag = options.what == Derivative::Hessian    ? "--hessian"
+                     : options.what == Derivative::Jacobian ? "--jacobian"
+                                                            : "--hvp";
+  if (!options.gradients.empty())
+    throw Error(ErrorKind::Usage, std::string("--gradient gives a gradient to check; it does not go with ") + flag);
+  if (options.what != Derivative::Hessian && !options.hessians.empty())
+    throw Error(ErrorKind::Usage, std::string("a Hessian to check is given, but the check is ") + flag);
+  std::vector<Expr> xs = wrt_symbols(f, wrt);
+  Expr value = s.simplify(f.expression).node();
+  if (options.what != Derivative::Jacobian && !value->is_scalar())
+    throw Error(ErrorKind::Shape, std::string("check ") + flag + " needs a scalar function; this one is " +
+                                      value->shape.str() + " (check --jacobian takes any shape)");
+  for (const auto& [name, h] : options.hessians) {
+    auto at = std::find(wrt.begin(), wrt.end(), name);
+    if (at == wrt.end())
+      throw Error(ErrorKind::Usage, "a Hessian is given for '" + name + "', which is not a --wrt variable");
+    Expr x = xs[static_cast<std::size_t>(at - wrt.begin())];
+    const Dim n = x->shape.rows * x->shape.cols;
+    if (h.node()->shape != Shape{n, n})
+      throw Error(ErrorKind::Shape, "the Hessian given for " + name + " must be " + Shape{n, n}.str() + " (numel(" +
+                                        name + ") x numel(" + name + ")), but it is " + h.node()->shape.str());
+  }
+  std::vector<DerivativeCheck> checks;
+  std::vector<Expression> exprs;  // what each check compares, for the report
+  std::vector<std::string> columns;
+  std::vector<bool> given;
+  for (std::size_t i = 0; i < wrt.size(); ++i) {
+    if (options.what == Derivative::Jacobian) {
+      Expression j = s.jacobian(f, wrt[i]);
+      checks.push_back({.label = wrt[i], .of = value, .x = xs[i], .matrix = j.node()});
+      exprs.push_back(j);
+      columns.push_back("");
+      given.push_back(false);
+      continue;
+    }
+    Expr g = s.gradient(f, wrt[i]).node();
+    if (options.what == Derivative::Hvp) {
+      Expression v = s.direction_symbol(f, wrt[i], options.direction);
+      Expression hv = s.hvp(f, wrt[i], options.direction);
+      checks.push_back({.label = wrt[i], .of = g, .x = xs[i], .along = hv.node(), .direction = v.node()});
+      exprs.push_back(hv);
+      columns.push_back("");
+      given.push_back(false);
+      continue;
+    }
+    // The Hessian: the block of wrt[i] itself, then its cross blocks with
+    // the variables after it (the others are their transposes).
+    for (std::size_t k = i; k < wrt.size(); ++k) {
+      auto it = k == i ? options.hessians.find(wrt[i]) : options.hessians.end();
+      Expression h = it != options.hessians.end() ? it->second : s.hessian(f, wrt[i], k == i ? "" : wrt[k]);
+      checks.push_back({.label = k == i ? wrt[i] : wrt[i] + "," + wrt[k],
+                        .of = g,
+                        .x = xs[k],
+                        .matrix = h.node(),
+                        .hessian_block = k == i});
+      exprs.push_back(h);
+      columns.push_back(k == i ? "" : wrt[k]);
+      given.push_back(it != options.hessians.end());
+    }
+  }
+  check_dims_named(f, options.dims);
+  matcalc::CheckReport r = check_derivatives(value, checks, symbol_map(f), opt);
+  CheckOutcome out;
+  out.ok = r.ok;
+  out.dims = r.inputs.dims;
+  out.what = options.what;
+  for (std::size_t i = 0; i < r.results.size(); ++i) {
+    CheckedGradient c = checked(r.results[i]);
+    c.gradient = exprs[i];
+    c.given = given[i];
+    c.variable2 = columns[i];
+    if (!columns[i].empty()) c.variable = c.variable.substr(0, c.variable.find(','));
+    out.results.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
 CheckOutcome Session::check(const Function& f, const std::vector<std::string>& wrt, const CheckSettings& options) {
   if (!(options.tolerance > 0) || !std::isfinite(options.tolerance))
     throw Error(ErrorKind::Usage,
                 fmt::format("the tolerance must be a positive finite number, got {}", options.tolerance));
+  matcalc::CheckOptions opt;
+  opt.dims = options.dims;
+  opt.seed = options.seed;
+  opt.tolerance = options.tolerance;
+  if (options.what != Derivative::Gradient) return check_second_order(*this, f, wrt, options, opt);
+  if (!options.hessians.empty())
+    throw Error(ErrorKind::Usage, "a Hessian to check is given, but the check is of gradients");
   Expr value = simplify(f.expression).node();
   std::vector<Expr> xs = wrt_symbols(f, wrt);
   for (const auto& [name, g] : options.gradients)
@@ -562,40 +735,15 @@ CheckOutcome Session::check(const Function& f, const std::vector<std::string>& w
     auto it = options.gradients.find(wrt[i]);
     gs.push_back(it != options.gradients.end() ? it->second : own_gs[j++]);
   }
-  for (const auto& [name, v] : options.dims)
-    if (std::find(f.dimensions.begin(), f.dimensions.end(), name) == f.dimensions.end())
-      throw Error(ErrorKind::Usage, "--dims names '" + name + "', which is not a dimension of the expression");
-  matcalc::CheckOptions opt;
-  opt.dims = options.dims;
-  opt.seed = options.seed;
-  opt.tolerance = options.tolerance;
+  check_dims_named(f, options.dims);
   matcalc::CheckReport r = check_gradients(value, xs, nodes(gs), symbol_map(f), opt);
   CheckOutcome out;
   out.ok = r.ok;
   out.dims = r.inputs.dims;
   for (std::size_t i = 0; i < r.results.size(); ++i) {
-    const CheckResult& res = r.results[i];
-    CheckedGradient c;
-    c.variable = res.variable;
+    CheckedGradient c = checked(r.results[i]);
     c.gradient = gs[i];
     c.given = options.gradients.count(wrt[i]) > 0;
-    c.relative_error = res.relative_error;
-    c.abs_error = res.abs_error;
-    c.noise_floor = res.noise_floor;
-    c.gradient_norm = res.gradient_norm;
-    c.fd_norm = res.fd_norm;
-    c.step_min = res.step_min;
-    c.step_max = res.step_max;
-    c.two_steps = res.two_steps;
-    c.f_noise = res.f_noise;
-    c.ok = res.ok;
-    switch (res.verdict) {
-      case CheckVerdict::Agrees: c.verdict = GradientVerdict::Agrees; break;
-      case CheckVerdict::WithinNoise: c.verdict = GradientVerdict::WithinNoise; break;
-      case CheckVerdict::RoundingLevel: c.verdict = GradientVerdict::RoundingLevel; break;
-      case CheckVerdict::Mismatch: c.verdict = GradientVerdict::Mismatch; break;
-      case CheckVerdict::Unresolved: c.verdict = GradientVerdict::Unresolved; break;
-    }
     out.results.push_back(std::move(c));
   }
   return out;

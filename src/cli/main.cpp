@@ -246,7 +246,9 @@ nlohmann::ordered_json value_of(const Eigen::MatrixXd& m, Kind kind) {
   return nlohmann::ordered_json::parse(value_json(m));  // a size the kind does not have: as it is
 }
 
-int run_eval(Common c, const std::string& values_path, bool json, const std::vector<std::string>& dims) {
+int run_eval(Common c, const std::string& values_path, bool json, const std::vector<std::string>& dims, bool hessian) {
+  if (hessian && c.wrt.empty())
+    throw Error(ErrorKind::Usage, "--hessian needs the variables: give --wrt X (the Hessian of each is printed)");
   // The kinds the values show are taken as given ({"s": 2} makes s a
   // scalar); a file that cannot be read gives none, and reading it below
   // reports why.
@@ -258,33 +260,68 @@ int run_eval(Common c, const std::string& values_path, bool json, const std::vec
     if (std::find(f.dimensions.begin(), f.dimensions.end(), name) == f.dimensions.end())
       throw Error(ErrorKind::Usage, "--dims names '" + name + "', which is not a dimension of the expression");
   Values values = read_values_file(f, values_path, sizes);
-  std::vector<Eigen::MatrixXd> vals = s.evaluate(f, c.wrt, std::move(values));
+  // The value, the gradients and the Hessians in one pass: they share work.
+  std::vector<Eigen::MatrixXd> vals =
+      hessian ? s.evaluate_hessians(f, c.wrt, std::move(values)) : s.evaluate(f, c.wrt, std::move(values));
   announce(c, f);
 
-  // Keys in the order of CLI.md: value, then gradient by --wrt order.
+  // Keys in the order of CLI.md: value, then gradient by --wrt order, then
+  // hessian (a list of rows, numel(X) x numel(X), even for a scalar X).
   nlohmann::ordered_json out;
   out["value"] = value_of(vals[0], kind_of(f, s.simplify(f.expression)));
   for (std::size_t i = 0; i < c.wrt.size(); ++i)
     out["gradient"][c.wrt[i]] = value_of(vals[i + 1], kind_of(f, f.symbol(c.wrt[i])));
+  if (hessian)
+    for (std::size_t i = 0; i < c.wrt.size(); ++i)
+      out["hessian"][c.wrt[i]] = value_of(vals[1 + c.wrt.size() + i], Kind::Matrix);
   if (json) {
     std::cout << out.dump() << "\n";
   } else {
     std::cout << "value: " << out["value"].dump() << "\n";
     for (const std::string& x : c.wrt) std::cout << "gradient " << x << ": " << out["gradient"][x].dump() << "\n";
+    if (hessian)
+      for (const std::string& x : c.wrt) std::cout << "hessian " << x << ": " << out["hessian"][x].dump() << "\n";
   }
   return 0;
 }
 
 // ---------------------------------------------------------------- check
 
+// What `check` compares (--hessian, --jacobian, --hvp; at most one).
+struct CheckWhat {
+  bool hessian = false, jacobian = false, hvp = false;
+  std::string direction = "V";
+};
+
 int run_check(const Common& c, const std::vector<std::string>& dims, const std::string& seed_text,
-              const std::string& tolerance_text, const std::vector<std::string>& given) {
+              const std::string& tolerance_text, const std::vector<std::string>& given, const CheckWhat& what) {
   const std::uint64_t seed = parse_seed(seed_text);
   const double tolerance = parse_tolerance(tolerance_text);
-  Session s;
-  Function f = load(s, c, /*want_scalar=*/true);
+  if (int(what.hessian) + int(what.jacobian) + int(what.hvp) > 1)
+    throw Error(ErrorKind::Usage, "give one of --hessian, --jacobian, --hvp");
   CheckSettings opt;
-  if (given.empty()) {
+  opt.what = what.hessian    ? Derivative::Hessian
+             : what.jacobian ? Derivative::Jacobian
+             : what.hvp      ? Derivative::Hvp
+                             : Derivative::Gradient;
+  opt.direction = what.direction;
+  if (opt.what != Derivative::Gradient && !given.empty())
+    throw Error(ErrorKind::Usage,
+                "--gradient gives a gradient to check; it does not go with --hessian, --jacobian "
+                "or --hvp");
+  Session s;
+  Function f = load(s, c, /*want_scalar=*/opt.what != Derivative::Jacobian);
+  if (opt.what != Derivative::Gradient) {
+    // Errors in the order of the pipeline: names and derivatives before --dims.
+    for (const std::string& x : c.wrt) {
+      if (opt.what == Derivative::Hessian)
+        (void)s.hessian(f, x);
+      else if (opt.what == Derivative::Jacobian)
+        (void)s.jacobian(f, x);
+      else
+        (void)s.hvp(f, x, opt.direction);
+    }
+  } else if (given.empty()) {
     (void)s.gradients(f, c.wrt);  // errors in the order of the pipeline: names before --dims
   } else {
     // --gradient: one formula per --wrt, in the same order.
@@ -532,6 +569,9 @@ int main(int argc, char** argv) {
   eval->add_flag("--json", json, "print one JSON object {\"value\": ..., \"gradient\": {...}}");
   eval->add_option("--dims", eval_dims, "sizes of dimension symbols that no value carries, e.g. n=5,k=3")
       ->allow_extra_args(false);
+  bool eval_hessian = false;
+  eval->add_flag("--hessian", eval_hessian,
+                 "also print the Hessian of each --wrt variable (numel(X) x numel(X), column-major vec)");
 
   CLI::App* check = app.add_subcommand(
       "check", "compare the symbolic gradient (or one given with --gradient) with central finite differences");
@@ -547,6 +587,17 @@ int main(int argc, char** argv) {
                    "check this gradient instead of matcalc's: a formula in the symbols of EXPR with the shape of "
                    "the --wrt variable (one per --wrt, in the same order)")
       ->allow_extra_args(false);
+  CheckWhat check_what;
+  check->add_flag("--hessian", check_what.hessian,
+                  "check the Hessian (each variable's block and the cross blocks) against central differences of "
+                  "the gradient, and its symmetry");
+  check->add_flag("--jacobian", check_what.jacobian,
+                  "check the Jacobian of an expression of any shape against central differences of it");
+  check->add_flag("--hvp", check_what.hvp,
+                  "check the Hessian-vector product against central differences of the gradient along the "
+                  "direction");
+  check->add_option("--direction", check_what.direction,
+                    "with --hvp: the name of the direction (default V), a new symbol of X's shape");
 
   Common jacobian_c, hessian_c, hvp_c;
   std::string second_format = "text", direction = "V";
@@ -675,8 +726,8 @@ int main(int argc, char** argv) {
 
   try {
     if (active == &grad_c) return run_grad(grad_c, format);
-    if (active == &eval_c) return run_eval(eval_c, values, json, eval_dims);
-    if (active == &check_c) return run_check(check_c, check_dims, seed, tolerance, check_given);
+    if (active == &eval_c) return run_eval(eval_c, values, json, eval_dims, eval_hessian);
+    if (active == &check_c) return run_check(check_c, check_dims, seed, tolerance, check_given, check_what);
     if (active == &explain_c) return run_explain(explain_c, explain_format, explain_hessian);
     if (active == &jacobian_c) return run_second_order(jacobian_c, Derivative::Jacobian, second_format, direction);
     if (active == &hessian_c) return run_second_order(hessian_c, Derivative::Hessian, second_format, direction);

@@ -411,10 +411,10 @@ Work work_of(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>& grad
   return w;
 }
 
-// Sizes the caller gave, scaled down together until the work fits; "" when
-// the caller gave none or no scaling fits.
-std::string smaller_dims(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>& grads,
-                         const std::map<std::string, std::int64_t>& dims,
+// Sizes the caller gave, scaled down together until the work (`work`, in
+// flops at given sizes) fits; "" when the caller gave none or no scaling fits.
+template <class WorkAt>
+std::string smaller_dims(WorkAt work, const std::map<std::string, std::int64_t>& dims,
                          const std::map<std::string, std::int64_t>& given) {
   auto scaled = [&](double s) {
     std::map<std::string, std::int64_t> d = dims, shown;
@@ -422,7 +422,7 @@ std::string smaller_dims(Expr f, const std::vector<Expr>& wrt, const std::vector
       if (d.count(name)) d[name] = shown[name] = std::max<std::int64_t>(1, static_cast<std::int64_t>(s * double(v)));
     return std::pair{d, shown};
   };
-  auto fits = [&](double s) { return work_of(f, wrt, grads, scaled(s).first).total <= kMaxCheckFlops; };
+  auto fits = [&](double s) { return work(scaled(s).first) <= kMaxCheckFlops; };
   if (scaled(1).second.empty() || !fits(0)) return "";
   double lo = 0, hi = 1;
   for (int i = 0; i < 40; ++i) {
@@ -447,6 +447,27 @@ struct Noise {
   std::vector<double> grads;
 };
 
+// Every input moved by one unit in the last place, up or down at random
+// (symmetric ones kept symmetric).
+Bindings ulp_perturbed(const Bindings& b, const std::map<std::string, Expr>& symbols, std::mt19937_64& rng) {
+  std::bernoulli_distribution up(0.5);
+  auto ulp_step = [&](double v) {
+    return std::nextafter(v,
+                          up(rng) ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity());
+  };
+  Bindings p = b;
+  for (auto& [name, v] : p.values) {
+    auto it = symbols.find(name);
+    const bool sym = it != symbols.end() && it->second->symmetric && v.rows() == v.cols();
+    for (Index j = 0; j < v.cols(); ++j)
+      for (Index i = sym ? j : 0; i < v.rows(); ++i) {
+        v(i, j) = ulp_step(v(i, j));
+        if (sym) v(j, i) = v(i, j);
+      }
+  }
+  return p;
+}
+
 Noise rounding_noise(Expr f, const std::vector<Expr>& grads, const std::map<std::string, Expr>& symbols,
                      const Bindings& b, double f0, const std::vector<Matrix>& g0, std::uint64_t seed) {
   constexpr double kUnitRoundoff = kEps / 2;  // the rounding of the result itself
@@ -456,22 +477,8 @@ Noise rounding_noise(Expr f, const std::vector<Expr>& grads, const std::map<std:
   std::vector<Expr> roots{f};
   roots.insert(roots.end(), grads.begin(), grads.end());
   std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
-  std::bernoulli_distribution up(0.5);
-  auto ulp_step = [&](double v) {
-    return std::nextafter(v,
-                          up(rng) ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity());
-  };
   for (int k = 0; k < kNoiseSamples; ++k) {
-    Bindings p = b;
-    for (auto& [name, v] : p.values) {
-      auto it = symbols.find(name);
-      const bool sym = it != symbols.end() && it->second->symmetric && v.rows() == v.cols();
-      for (Index j = 0; j < v.cols(); ++j)
-        for (Index i = sym ? j : 0; i < v.rows(); ++i) {
-          v(i, j) = ulp_step(v(i, j));  // one unit in the last place, up or down
-          if (sym) v(j, i) = v(i, j);
-        }
-    }
+    const Bindings p = ulp_perturbed(b, symbols, rng);
     try {
       Evaluator ev(p);
       ev.plan(roots);
@@ -637,7 +644,9 @@ CheckReport check_gradients(Expr f, const std::vector<Expr>& wrt, const std::vec
   }
   const Work work = work_of(f, wrt, grads, chosen.dims);
   if (work.total > kMaxCheckFlops) {
-    const std::string smaller = smaller_dims(f, wrt, grads, chosen.dims, opts.dims);
+    const std::string smaller =
+        smaller_dims([&](const std::map<std::string, std::int64_t>& d) { return work_of(f, wrt, grads, d).total; },
+                     chosen.dims, opts.dims);
     throw Error(ErrorKind::Limit,
                 fmt::format("check would take about {:.2g} floating-point operations ({:.0f} evaluations of the "
                             "expression at about {:.2g} each, at {}); the limit is {:.0e}: give smaller --dims{}",
@@ -687,6 +696,263 @@ CheckReport check_gradients(Expr f, const std::vector<Expr>& wrt, const std::vec
         r.two_steps = true;
         const Matrix floor = rounding + (gfd2 - gfd).cwiseAbs();
         judge(r, g, gfd, noise.grads[k], floor.norm(), opts.tolerance);
+      }
+    }
+    report.ok = report.ok && r.ok;
+    report.results.push_back(std::move(r));
+  }
+  return report;
+}
+
+// ------------------------------------------------------------ second order
+
+namespace {
+
+// The directions one second-order check moves along, and the columns of the
+// comparison: column k compares the symbolic side of direction dir[k] (the
+// column unit[k] of the matrix, or, when unit[k] < 0, the matrix times
+// vec(D) or `along` at D) with the central differences along it.
+struct Directions {
+  std::vector<Matrix> d;  // shaped like x, the largest entry 1 (1/2 for sym(E_ij))
+  std::vector<std::size_t> dir;
+  std::vector<Index> unit;
+  int units = 0, randoms = 0;
+};
+
+double free_entries_of(const Matrix& x0, bool sym) {
+  const double r = static_cast<double>(x0.rows()), c = static_cast<double>(x0.cols());
+  return sym ? r * (r + 1) / 2 : r * c;
+}
+
+Directions directions_for(const DerivativeCheck& c, const Matrix& x0, bool sym, std::mt19937_64& rng) {
+  Directions out;
+  const Index rows = x0.rows(), cols = x0.cols();
+  auto column = [&](std::size_t k, Index unit) {
+    out.dir.push_back(k);
+    out.unit.push_back(unit);
+  };
+  const bool all_units = free_entries_of(x0, sym) <= static_cast<double>(kMaxUnitDirections);
+  if (all_units) {
+    for (Index j = 0; j < cols; ++j)
+      for (Index i = sym ? j : 0; i < rows; ++i) {
+        Matrix d = Matrix::Zero(rows, cols);
+        d(i, j) = 1;
+        if (sym && i != j) d(i, j) = d(j, i) = 0.5;  // sym(E_ij)
+        out.d.push_back(std::move(d));
+        const std::size_t k = out.d.size() - 1;
+        if (!c.matrix) {
+          column(k, -1);
+        } else {
+          column(k, j * rows + i);
+          if (sym && i != j) column(k, i * rows + j);  // the same direction: columns (i,j) and (j,i)
+        }
+        ++out.units;
+      }
+  }
+  const int randoms = all_units ? kRandomDirections : kOnlyRandomDirections;
+  for (int r = 0; r < randoms; ++r) {
+    Matrix d = draw_normal(rows, cols, rng);
+    if (sym) d = (0.5 * (d + d.transpose())).eval();
+    const double m = d.cwiseAbs().maxCoeff();
+    if (m > 0) d /= m;
+    out.d.push_back(std::move(d));
+    column(out.d.size() - 1, -1);
+    ++out.randoms;
+  }
+  return out;
+}
+
+// The symbolic side of every column at b; `whole`, when given, receives the
+// matrix c.matrix.
+Matrix symbolic_columns(const DerivativeCheck& c, const Directions& dirs, const Bindings& b, Index rows,
+                        Matrix* whole = nullptr) {
+  Matrix a(rows, static_cast<Index>(dirs.dir.size()));
+  if (c.matrix) {
+    Evaluator ev(b);
+    const Matrix& m = ev.eval(c.matrix);
+    if (whole) *whole = m;
+    if (m.rows() != rows || m.cols() != dirs.d[0].size())
+      throw Error(ErrorKind::Shape, fmt::format("the matrix checked is {} x {}, not {} x {}", m.rows(), m.cols(), rows,
+                                                dirs.d[0].size()));
+    for (Index k = 0; k < a.cols(); ++k) {
+      const std::size_t kk = static_cast<std::size_t>(k);
+      if (dirs.unit[kk] >= 0)
+        a.col(k) = m.col(dirs.unit[kk]);
+      else
+        a.col(k) = m * dirs.d[dirs.dir[kk]].reshaped();
+    }
+    return a;
+  }
+  Bindings bd = b;
+  for (Index k = 0; k < a.cols(); ++k) {
+    bd.values[c.direction->name] = dirs.d[dirs.dir[static_cast<std::size_t>(k)]];
+    const Matrix v = evaluate(c.along, bd);
+    if (v.size() != rows)
+      throw Error(ErrorKind::Shape, fmt::format("the derivative checked has {} entries, not {}", v.size(), rows));
+    a.col(k) = v.reshaped();
+  }
+  return a;
+}
+
+// Central differences of c.of along every direction, step_scale times the
+// step that balances truncation and rounding; `steps` gets each column's h.
+Matrix fd_columns(const DerivativeCheck& c, const Directions& dirs, const Bindings& b, Index rows, double step_scale,
+                  std::vector<double>& steps) {
+  static const double kStep = std::cbrt(kEps);
+  Bindings work = b;
+  Matrix& xv = work.values.at(c.x->name);
+  const Matrix x0 = xv;
+  std::vector<Matrix> by_dir;
+  std::vector<double> h_of;
+  for (const Matrix& d : dirs.d) {
+    double scale = 1;  // the largest entry of x that moves
+    for (Index i = 0; i < d.size(); ++i)
+      if (d.data()[i] != 0) scale = std::max(scale, std::fabs(x0.data()[i]));
+    const double h = step_scale * kStep * scale / d.cwiseAbs().maxCoeff();
+    xv = x0 + h * d;
+    const Matrix fp = evaluate(c.of, work);
+    xv = x0 - h * d;
+    const Matrix fm = evaluate(c.of, work);
+    by_dir.push_back(((fp - fm) / (2 * h)).reshaped());
+    h_of.push_back(h);
+  }
+  xv = x0;
+  Matrix out(rows, static_cast<Index>(dirs.dir.size()));
+  steps.clear();
+  for (Index k = 0; k < out.cols(); ++k) {
+    const std::size_t dk = dirs.dir[static_cast<std::size_t>(k)];
+    out.col(k) = by_dir[dk];
+    steps.push_back(h_of[dk]);
+  }
+  return out;
+}
+
+double numel(Expr e, const std::map<std::string, std::int64_t>& dims) {
+  return static_cast<double>(e->shape.rows.value(dims).value_or(1)) *
+         static_cast<double>(e->shape.cols.value(dims).value_or(1));
+}
+
+// The roots whose domain the inputs must lie in: f, each `of` and matrix.
+std::vector<Expr> derivative_roots(Expr f, const std::vector<DerivativeCheck>& checks) {
+  std::vector<Expr> roots{f};
+  for (const DerivativeCheck& c : checks) {
+    roots.push_back(c.of);
+    if (c.matrix) roots.push_back(c.matrix);
+  }
+  return roots;
+}
+
+// The estimated work of check_derivatives at these sizes (flops): the draw,
+// then per check the noise samples and the first evaluation of both sides,
+// and the central differences at (at most) two steps.
+double derivative_work(Expr f, const std::vector<DerivativeCheck>& checks,
+                       const std::map<std::string, std::int64_t>& dims) {
+  const std::vector<Expr> roots = derivative_roots(f, checks);
+  double total = 2 * evaluation_flops(roots, dims);
+  for (const DerivativeCheck& c : checks) {
+    const double free = free_entries(c.x, dims);
+    const double dirs = free <= static_cast<double>(kMaxUnitDirections) ? free + kRandomDirections
+                                                                        : static_cast<double>(kOnlyRandomDirections);
+    const double of = evaluation_flops(std::span<const Expr>(&c.of, 1), dims);
+    const double symbolic = c.matrix ? evaluation_flops(std::span<const Expr>(&c.matrix, 1), dims) +
+                                           dirs * numel(c.of, dims) * numel(c.x, dims)
+                                     : dirs * evaluation_flops(std::span<const Expr>(&c.along, 1), dims);
+    total += (1 + kNoiseSamples) * (of + symbolic) + 4 * dirs * of;
+  }
+  return total;
+}
+
+}  // namespace
+
+CheckReport check_derivatives(Expr f, const std::vector<DerivativeCheck>& checks,
+                              const std::map<std::string, Expr>& symbols, const CheckOptions& opts) {
+  std::mt19937_64 rng(opts.seed);
+  const std::vector<Expr> roots = derivative_roots(f, checks);
+  for (const DerivativeCheck& c : checks)
+    if (c.x->op != Op::Symbol || !c.of || (!c.matrix && (!c.along || !c.direction)))
+      throw std::logic_error("check_derivatives: an incomplete check of " + c.label);
+
+  // Sizes first: the limits are checked before anything is evaluated.
+  ChosenDims chosen = choose(roots, symbols, opts, rng);
+  for (const DerivativeCheck& c : checks) {
+    if (!c.matrix) continue;
+    const double entries = numel(c.of, chosen.dims) * numel(c.x, chosen.dims);
+    if (entries > kMaxCheckedMatrixEntries)
+      throw Error(ErrorKind::Limit, fmt::format("the matrix checked for {} has {:.0f} entries at {} (limit {:.0f}): give "
+                                                "smaller --dims",
+                                                c.label, entries, sizes_text(chosen.dims), kMaxCheckedMatrixEntries));
+  }
+  const double work = derivative_work(f, checks, chosen.dims);
+  if (work > kMaxCheckFlops) {
+    const std::string smaller =
+        smaller_dims([&](const std::map<std::string, std::int64_t>& d) { return derivative_work(f, checks, d); },
+                     chosen.dims, opts.dims);
+    throw Error(ErrorKind::Limit, fmt::format("check would take about {:.2g} floating-point operations (at {}); the "
+                                              "limit is {:.0e}: give smaller --dims{}",
+                                              work, sizes_text(chosen.dims), kMaxCheckFlops,
+                                              smaller.empty() ? "" : " (e.g. --dims " + smaller + ")"));
+  }
+
+  CheckReport report;
+  report.work_flops = work;
+  const double per_draw = std::max(1.0, evaluation_flops(roots, chosen.dims));
+  const int attempts = static_cast<int>(
+      std::clamp((kMaxCheckFlops - work) / per_draw + 1, 1.0, static_cast<double>(std::max(1, opts.attempts))));
+  report.inputs = draw(roots, symbols, chosen, attempts, rng);
+  if (f->is_scalar()) report.f_value = evaluate(f, report.inputs)(0, 0);
+
+  for (const DerivativeCheck& c : checks) {
+    const Matrix& x0 = report.inputs.values.at(c.x->name);
+    const bool sym = c.x->symmetric && x0.rows() == x0.cols() && x0.rows() > 1;
+    const Directions dirs = directions_for(c, x0, sym, rng);
+    const Matrix of0 = evaluate(c.of, report.inputs);
+    const Index rows = of0.size();
+    CheckResult r;
+    r.variable = c.label;
+    r.unit_directions = dirs.units;
+    r.random_directions = dirs.randoms;
+    Matrix whole;
+    const Matrix a = symbolic_columns(c, dirs, report.inputs, rows, &whole);
+    std::vector<double> steps;
+    const Matrix fd = fd_columns(c, dirs, report.inputs, rows, 1.0, steps);
+    r.step_min = *std::min_element(steps.begin(), steps.end());
+    r.step_max = *std::max_element(steps.begin(), steps.end());
+
+    // Rounding noise of both sides: their spread when every input moves by
+    // one ulp, and at least the rounding of the results.
+    constexpr double kUnitRoundoff = kEps / 2;
+    double of_noise = kUnitRoundoff * of0.norm(), a_noise = kUnitRoundoff * a.norm();
+    std::mt19937_64 noise_rng(opts.seed ^ 0x9e3779b97f4a7c15ULL);
+    for (int k = 0; k < kNoiseSamples; ++k) {
+      const Bindings p = ulp_perturbed(report.inputs, symbols, noise_rng);
+      try {
+        of_noise = std::max(of_noise, (evaluate(c.of, p) - of0).norm());
+        a_noise = std::max(a_noise, (symbolic_columns(c, dirs, p, rows) - a).norm());
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::Domain) throw;
+      }
+    }
+    r.f_noise = of_noise;
+    // Each of of(x+hD) and of(x-hD) is off by up to its noise, so a column
+    // of the differences by up to noise/h.
+    double rounding = 0;
+    for (double h : steps) rounding += (of_noise / h) * (of_noise / h);
+    rounding = std::sqrt(rounding);
+    judge(r, a, fd, a_noise, rounding, opts.tolerance);
+    if (!r.ok) {
+      // Truncation, and rounding the perturbations missed: the difference
+      // between the steps h and 2h.
+      std::vector<double> steps2;
+      const Matrix fd2 = fd_columns(c, dirs, report.inputs, rows, 2.0, steps2);
+      r.two_steps = true;
+      judge(r, a, fd, a_noise, rounding + (fd2 - fd).norm(), opts.tolerance);
+    }
+    if (c.hessian_block) {
+      const double norm = whole.norm();
+      r.asymmetry = norm > 0 ? (whole - whole.transpose()).norm() / norm : 0;
+      if (whole.rows() != whole.cols() || !(r.asymmetry <= std::max(opts.tolerance, r.noise_floor))) {
+        r.verdict = CheckVerdict::Mismatch;
+        r.ok = false;
       }
     }
     report.ok = report.ok && r.ok;

@@ -78,6 +78,10 @@ struct CheckResult {
   double f_noise = 0;                 // the rounding noise of one evaluation of f (absolute)
   CheckVerdict verdict = CheckVerdict::Mismatch;
   bool ok = false;  // Agrees, WithinNoise or RoundingLevel
+  // Second order (check_derivatives) only:
+  int unit_directions = 0;    // the unit directions moved along (all of them, or none)
+  int random_directions = 0;  // and the random ones
+  double asymmetry = -1;      // a Hessian block of one variable: ||H - H'|| / ||H||; -1 otherwise
 };
 
 struct CheckReport {
@@ -94,5 +98,47 @@ double check_work(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>&
 
 CheckReport check_gradients(Expr f, const std::vector<Expr>& wrt, const std::vector<Expr>& grads,
                             const std::map<std::string, Expr>& symbols, const CheckOptions& opts);
+
+// ------------------------------------------------------------ second order
+
+// The variable's unit directions are all moved along (so the whole matrix is
+// compared) up to this many free entries; a few random directions always.
+inline constexpr std::int64_t kMaxUnitDirections = 400;
+inline constexpr int kRandomDirections = 2;      // beside the unit directions
+inline constexpr int kOnlyRandomDirections = 8;  // past kMaxUnitDirections
+// A derivative matrix evaluated by check_derivatives has at most this many
+// entries (numel(of) * numel(x)): past it, a Limit error.
+inline constexpr double kMaxCheckedMatrixEntries = 1 << 22;
+
+// One first derivative of an expression of any shape, `of`, w.r.t. the
+// symbol x, compared with central differences along directions D of x:
+// (of(x + h*D) - of(x - h*D)) / 2h against `matrix`*vec(D) (a Jacobian; a
+// Hessian block when `of` is a gradient), or against `along` with the symbol
+// `direction` bound to D (a Hessian-vector product). For a symmetric x the
+// directions are symmetric: the unit ones are sym(E_ij), whose central
+// differences are the columns (i,j) and (j,i) of the matrix of X -> of(sym(X))
+// in full vec coordinates (the convention of diff/jacobian.hpp).
+struct DerivativeCheck {
+  std::string label;           // names the result ("W", or "W,s" for a cross block)
+  Expr of = nullptr;           // what is differentiated
+  Expr x = nullptr;            // the variable moved
+  Expr matrix = nullptr;       // d vec(of) / d vec(x), numel(of) x numel(x); or null, and then:
+  Expr along = nullptr;        // the derivative along `direction`, shaped like `of`
+  Expr direction = nullptr;    // a symbol shaped like x, not one of the function's
+  bool hessian_block = false;  // `matrix` is a Hessian block of one variable: its asymmetry is judged too
+};
+
+// Inputs drawn in the domain of f, every `of` and `matrix` (as for
+// check_gradients, from opts.seed), then each check judged like a gradient:
+// the relative error in the Frobenius norm over all directions against a
+// noise floor measured at the inputs (the spread of `of` and of the
+// derivative under perturbations of one ulp; the difference between the
+// steps h and 2h when the first comparison fails). A Hessian block of one
+// variable also fails when ||H - H'|| / ||H|| is above the tolerance and the
+// noise floor. A Limit error, before anything is evaluated, when the
+// estimated work is past kMaxCheckFlops or a matrix past
+// kMaxCheckedMatrixEntries. `f_value` is set for a scalar f.
+CheckReport check_derivatives(Expr f, const std::vector<DerivativeCheck>& checks,
+                              const std::map<std::string, Expr>& symbols, const CheckOptions& opts);
 
 }  // namespace matcalc
