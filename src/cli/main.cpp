@@ -291,6 +291,7 @@ int run_eval(Common c, const std::string& values_path, bool json, const std::vec
 struct CheckWhat {
   bool hessian = false, jacobian = false, hvp = false;
   std::string direction = "V";
+  bool direction_given = false;
 };
 
 int run_check(const Common& c, const std::vector<std::string>& dims, const std::string& seed_text,
@@ -305,6 +306,8 @@ int run_check(const Common& c, const std::vector<std::string>& dims, const std::
              : what.hvp      ? Derivative::Hvp
                              : Derivative::Gradient;
   opt.direction = what.direction;
+  if (what.direction_given && opt.what != Derivative::Hvp)
+    throw Error(ErrorKind::Usage, "--direction names the direction of --hvp; give --hvp too");
   if (opt.what != Derivative::Gradient && !given.empty())
     throw Error(ErrorKind::Usage,
                 "--gradient gives a gradient to check; it does not go with --hessian, --jacobian "
@@ -596,8 +599,10 @@ int main(int argc, char** argv) {
   check->add_flag("--hvp", check_what.hvp,
                   "check the Hessian-vector product against central differences of the gradient along the "
                   "direction");
-  check->add_option("--direction", check_what.direction,
-                    "with --hvp: the name of the direction (default V), a new symbol of X's shape");
+  check
+      ->add_option("--direction", check_what.direction,
+                   "with --hvp: the name of the direction (default V), a new symbol of X's shape")
+      ->each([&check_what](const std::string&) { check_what.direction_given = true; });
 
   Common jacobian_c, hessian_c, hvp_c;
   std::string second_format = "text", direction = "V";
