@@ -357,6 +357,10 @@ Expr reshape(Expr a, Shape s) {
     throw Error(ErrorKind::Shape, "reshape of " + a->shape.str() + " to " + s.str() +
                                       " changes the number of entries");
   if (a->shape == s) return a;
+  if (a->op == Op::Mul) {  // vec(c*X) = c*vec(X): the coefficient stays in front
+    auto [c, rest] = split_coefficient(a);
+    if (c != 1) return scale(c, reshape(rest, s));
+  }
   if (a->op == Op::Reshape || a->op == Op::Vec) a = a->kid(0);
   if (a->shape == s) return a;
   if (a->is_zero()) return zeros(cx, s);

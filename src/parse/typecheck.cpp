@@ -30,8 +30,13 @@ class Dims {
     parent_.push_back(static_cast<int>(parent_.size()));
     known_.push_back(std::nullopt);
     not_one_.push_back(not_one);
+    square_of_.push_back(-1);
     return parent_.back();
   }
+  // A placeholder for x*x (kron(X, X) of an X of unknown size): two such
+  // placeholders that unify make their roots unify, since n*n = k*k only
+  // where n = k. (A product of two different factors tells nothing of them.)
+  void set_square_of(int placeholder, int x) { square_of_[find(placeholder)] = x; }
   int known(const Dim& d) {
     int id = fresh();
     known_[id] = d;
@@ -65,6 +70,9 @@ class Dims {
     parent_[b] = a;
     known_[a] = k;
     not_one_[a] = not_one;
+    const int sa = square_of_[a], sb = square_of_[b];
+    if (sa < 0) square_of_[a] = sb;
+    if (sa >= 0 && sb >= 0) return unify(sa, sb);
     return true;
   }
   std::string str(int a) {
@@ -76,6 +84,7 @@ class Dims {
   std::vector<int> parent_;
   std::vector<std::optional<Dim>> known_;
   std::vector<bool> not_one_;
+  std::vector<int> square_of_;  // the class whose square this placeholder is, or -1
 };
 
 struct TShape {
@@ -521,6 +530,7 @@ class Pass {
     if (dims.is_one(a)) return b;  // vec(x) of a vector x: its rows
     if (dims.is_one(b)) return a;
     int id = dims.fresh(dims.is_many(a) || dims.is_many(b));  // n*k > 1 when n > 1
+    if (dims.find(a) == dims.find(b)) dims.set_square_of(id, a);
     deferred.push_back(id);
     return id;
   }
@@ -1402,7 +1412,17 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
     prepare(ast, still_free);
     auto second = std::make_unique<Pass>(decls2, still_free, still_free_kinds, dim_names2, opt.source,
                                          /*record=*/true);
-    second->root = second->run_root(ast, opt.want_scalar);
+    try {
+      second->root = second->run_root(ast, opt.want_scalar);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Shape) throw;
+      // tr(kron(A, X)): square needs m*n = k*p, which has no one solution.
+      throw Error(ErrorKind::Shape,
+                  std::string(e.what()) +
+                      " (the sizes of kron, vec and reshape of undeclared symbols are products that inference "
+                      "cannot split: declare the shapes, e.g. --decl \"A: matrix(n,n); X: matrix(m,m)\")",
+                  e.column(), e.length());
+    }
     best = std::move(second);
     namer = DimNamer(*best, taken_names(dim_names2, names, decl_list));  // not the names the fixed ones hold
     for (const auto& n : names) namer.name_symbol(n.name);

@@ -303,6 +303,7 @@ const NormalCase kNormal[] = {
     {"sum-of-kron", "sum(kron(A, W))", "sum(A)*sum(W)"},
     {"diag-times-diag", "diag(x)*diag(y)", "diag(x .* y)"},
     {"sum-of-vecs", "vec(A) + 2*vec(B)", "vec(A + 2*B)"},
+    {"vec-of-scaled", "vec(2*A)", "2*vec(A)"},
     {"palindrome-is-symmetric", "W'*diag(x)*W + (W'*diag(x)*W)'", "2*W'*diag(x)*W"},
 };
 

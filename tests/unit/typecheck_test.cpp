@@ -515,6 +515,20 @@ TEST(TypecheckProducts, KronAndVecOfInferredSymbolsSizeTheirPartners) {
   EXPECT_EQ(q.symbols.at("v")->shape.rows, w.rows * w.cols);
 }
 
+// n*n = k*k only where n = k: tr(kron(X, X)) makes an undeclared X square
+// (Matrix Cookbook (120)). m*n = k*p has no one solution: the error says to
+// declare the shapes.
+TEST(TypecheckProducts, SquaresOfProductsUnifyTheirRoots) {
+  Context cx;
+  TypedProgram p = compile(cx, "tr(kron(X,X))", "", {.want_scalar = true});
+  EXPECT_TRUE(p.symbols.at("X")->shape.is_square()) << p.symbols.at("X")->shape.str();
+  Error e = compile_error("tr(kron(A,X))", "", {.want_scalar = true});
+  EXPECT_EQ(e.kind(), ErrorKind::Shape);
+  EXPECT_NE(std::string(e.what()).find("declare the shapes"), std::string::npos) << e.what();
+  TypedProgram q = compile(cx, "tr(kron(A,X))", "A: matrix(n,n); X: matrix(m,m)", {.want_scalar = true});
+  EXPECT_EQ(to_text(q.expr), "tr(A)*tr(X)");
+}
+
 // ---------------------------------------------------------------- the search
 
 TEST(TypecheckSearch, ScalarRequirementIsAConstraintOfInference) {
