@@ -86,6 +86,25 @@ void explained(Session& s, const Function& f, const std::string& x, Expression g
   }
 }
 
+// The Hessian is numel(X) x numel(X) and prints as text that compiles back
+// to it; hvp has X's shape. A Limit is fine.
+void second_order(Session& s, const Function& f, const std::string& x, const std::string& decls) {
+  const std::string shape = f.symbol(x).shape();
+  try {
+    Expression h = s.hessian(f, x);
+    Expression v = s.hvp(f, x, "V_");
+    if (v.shape() != shape) bug("hvp w.r.t. " + x + " is " + v.shape() + ", not " + shape);
+    const std::string j = s.jacobian(f, x).shape();  // 1 x N, or scalar
+    const std::string n = j == "scalar" ? "" : j.substr(4);
+    if (j == "scalar" ? !h.is_scalar() : h.shape() != n + " x " + n)
+      bug("the Hessian w.r.t. " + x + " is " + h.shape() + ", the Jacobian " + j);
+    round_trip(s, s.simplify(h), decls);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Limit) return;
+    throw;
+  }
+}
+
 void pipeline(std::string_view input) {
   try {
     Session s;
@@ -104,6 +123,7 @@ void pipeline(std::string_view input) {
       round_trip(s, s.simplify(gs[i]), decls);
     }
     if (!wrt.empty()) explained(s, f, wrt[0], gs[0]);
+    if (!wrt.empty()) second_order(s, f, wrt[0], decls);
   } catch (const Error&) {
   }
 }
