@@ -453,12 +453,19 @@ Expr vec_rule(Expr y, const std::vector<Expr>& maps) {
         scalars.insert(scalars.end(), left.begin(), left.end());
         return mul(vec(scalars.empty() ? constant(cx, 1) : mul(std::move(scalars))), L(j));
       }
-      // vec(c*A*M*B) = c*kron(B', A)*vec(M)
+      // vec(c*A*M*B) = c*kron(B', A)*vec(M), over each term of vec(M)'s
+      // map: a sum of Kronecker products, which the mixed-product rule
+      // (kron(A,B)*kron(C,D) = kron(A*C, B*D)) keeps one product each.
       Expr a = left.empty() ? identity(cx, m->shape.rows) : mul(left);
       Expr b = right.empty() ? identity(cx, m->shape.cols) : mul(right);
       scalars.push_back(kron(transpose(b), a));
-      scalars.push_back(L(j));
-      return mul(std::move(scalars));
+      std::vector<Expr> terms;
+      for (Expr t : L(j)->op == Op::Add ? L(j)->kids : std::vector<Expr>{L(j)}) {
+        std::vector<Expr> factors = scalars;
+        factors.push_back(t);
+        terms.push_back(mul(std::move(factors)));
+      }
+      return add(std::move(terms));
     }
     case Op::ElemMul: {  // vec(A .* M) = diag(vec(A))*vec(M)
       const std::size_t j = only();

@@ -269,6 +269,14 @@ void apply_commutations(std::vector<Expr>& chain) {
       i = i > 0 ? i - 1 : 0;
       continue;
     }
+    // kron(A, B)*kron(C, D) = kron(A*C, B*D) where the products conform (the mixed-product rule)
+    if (a->op == Op::Kron && b->op == Op::Kron && a->kid(0)->shape.cols == b->kid(0)->shape.rows &&
+        a->kid(1)->shape.cols == b->kid(1)->shape.rows) {
+      chain[i] = kron(mul(a->kid(0), b->kid(0)), mul(a->kid(1), b->kid(1)));
+      chain.erase(chain.begin() + static_cast<long>(i + 1));
+      i = i > 0 ? i - 1 : 0;
+      continue;
+    }
     // diag(a)*diag(b) = diag(a .* b)
     if (a->op == Op::Diag && b->op == Op::Diag) {
       chain[i] = diag(hadamard(a->kid(0), b->kid(0)));
@@ -469,6 +477,10 @@ Expr kron(Expr a, Expr b) {
   if (a->is_scalar() || b->is_scalar()) return mul(a, b);
   Shape s{a->shape.rows * b->shape.rows, a->shape.cols * b->shape.cols};
   if (a->op == Op::Identity && b->op == Op::Identity) return identity(*a->ctx, s.rows);  // I_p (x) I_q = I_pq
+  // kron(c*A, d*B) = c*d*kron(A, B): numbers stay in front
+  auto [ca, ra] = split_coefficient(a);
+  auto [cb, rb] = split_coefficient(b);
+  if (ca != 1 || cb != 1) return mul({constant(*a->ctx, ca * cb), kron(ra, rb)});
   if ((a->is_zero() && !b->restricted) || (b->is_zero() && !a->restricted))
     return zeros(*a->ctx, s);  // kron(0, inv(A)) keeps A's condition
   return make(*a->ctx, Op::Kron, s, {a, b}, a->symmetric && b->symmetric);

@@ -304,6 +304,8 @@ const NormalCase kNormal[] = {
     {"diag-times-diag", "diag(x)*diag(y)", "diag(x .* y)"},
     {"sum-of-vecs", "vec(A) + 2*vec(B)", "vec(A + 2*B)"},
     {"vec-of-scaled", "vec(2*A)", "2*vec(A)"},
+    {"kron-mixed-product", "kron(A, W)*kron(B, Y')", "kron(A*B, W*Y')"},
+    {"kron-of-scaled", "kron(2*A, 3*B)", "6*kron(A, B)"},
     {"palindrome-is-symmetric", "W'*diag(x)*W + (W'*diag(x)*W)'", "2*W'*diag(x)*W"},
 };
 
