@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "diff/gradient.hpp"
+#include "diff/jacobian.hpp"
 #include "eval/evaluate.hpp"
 #include "eval/values.hpp"
 #include "explain/explain.hpp"
@@ -41,6 +42,8 @@ constexpr double kValueRel = 1e-8, kValueAbs = 1e-10;
 constexpr double kGradRel = 1e-5, kGradAbs = 1e-8;
 constexpr double kMetaRel = 1e-7, kMetaAbs = 1e-9;
 constexpr double kMinRcond = 1e-8;  // screening: conditioning of what is inverted
+// The direction of the hvp property: a name the symbol pool does not use.
+constexpr const char* kDirection = "D";
 
 using Status = Outcome::Status;
 
@@ -131,9 +134,9 @@ Bindings bindings_of(const std::map<std::string, long>& dims, const std::map<std
 }
 
 Outcome fail(Property p, std::string detail, std::string wrt = "") {
-  return {Status::Fail, p, std::move(wrt), std::move(detail), "", ""};
+  return {Status::Fail, p, std::move(wrt), std::move(detail), "", "", ""};
 }
-Outcome discard(std::string why) { return {Status::Discard, Property::Engine, "", std::move(why), "", ""}; }
+Outcome discard(std::string why) { return {Status::Discard, Property::Engine, "", std::move(why), "", "", ""}; }
 
 // Central differences of f w.r.t. the symbol `x`, the symmetric convention
 // of eval/check.cpp for a symmetric x; with `richardson`, the extrapolation
@@ -172,6 +175,45 @@ Matrix finite_differences(Expr f, Expr x, const Bindings& b, double rel_step, bo
     }
   }
   return g;
+}
+
+// The directions of the Hessian property for a variable shaped like `x0`:
+// every entry, or for a symmetric one E_ii and E_ij + E_ji.
+std::vector<Matrix> hessian_directions(const Matrix& x0, bool symmetric) {
+  std::vector<Matrix> out;
+  for (Eigen::Index j = 0; j < x0.cols(); ++j)
+    for (Eigen::Index i = symmetric ? j : 0; i < x0.rows(); ++i) {
+      Matrix d = Matrix::Zero(x0.rows(), x0.cols());
+      d(i, j) = 1;
+      if (symmetric) d(j, i) = 1;
+      out.push_back(d);
+    }
+  return out;
+}
+
+// Central differences of the gradient `g` w.r.t. the symbol `x` along each
+// of `dirs`, one column each (vec of the difference); with `richardson`,
+// (4 D(h/2) - D(h)) / 3 as in finite_differences.
+Matrix gradient_differences(Expr g, Expr x, const Bindings& b, const std::vector<Matrix>& dirs, double rel_step,
+                            bool richardson) {
+  Bindings work = b;
+  Matrix& xv = work.values.at(x->name);
+  const Matrix x0 = xv;
+  const double h = rel_step * std::max(1.0, max_abs(x0));
+  Matrix out(g->shape.rows.is_one() && g->shape.cols.is_one() ? 1 : x0.size(), static_cast<Eigen::Index>(dirs.size()));
+  for (std::size_t j = 0; j < dirs.size(); ++j) {
+    auto central = [&](double step) {
+      xv = x0 + step * dirs[j];
+      Matrix up = evaluate(g, work);
+      xv = x0 - step * dirs[j];
+      Matrix down = evaluate(g, work);
+      xv = x0;
+      Matrix d = (up - down) / (2 * step);
+      return Eigen::VectorXd(Eigen::Map<const Eigen::VectorXd>(d.data(), d.size()));
+    };
+    out.col(static_cast<Eigen::Index>(j)) = richardson ? ((4 * central(h / 2) - central(h)) / 3).eval() : central(h);
+  }
+  return out;
 }
 
 struct Compiled {
@@ -458,6 +500,99 @@ Outcome run_properties(const std::string& f_text, const std::string& f_oracle, c
                     x);
     }
   }
+  // hessian, hessian-symmetric, hvp: the second order of simplify(f) w.r.t.
+  // each variable
+  if (want(Property::Hessian) || want(Property::HessianSymmetric) || want(Property::Hvp)) {
+    for (std::size_t i = 0; i < c.vars.size(); ++i) {
+      const Expr x = c.xs[i];
+      const std::string& name = c.vars[i];
+      const Matrix& x0 = values.at(name);
+      const Expr dir = symbol(c.cx, kDirection, x->shape, x->symmetric);
+      Matrix dv = x0;
+      for (Eigen::Index j = 0; j < dv.size(); ++j) dv.data()[j] = std::sin(1.3 * double(j) + 0.7);
+      if (x->symmetric) dv = (0.5 * (dv + dv.transpose())).eval();
+      Bindings bd = b;
+      bd.values[kDirection] = dv;
+      Expr h = nullptr, p = nullptr;
+      Matrix hm, pm;
+      try {
+        h = hessian(c.f, x, x);
+        p = hvp(c.f, x, dir);
+        hm = ev.eval(h);
+        Evaluator evd(bd);
+        pm = evd.eval(p);
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::Limit) {
+          passed.skipped = "second order: limit error";
+          continue;
+        }
+        return fail(Property::Hessian,
+                    fmt::format("the {} throws: {} (f: {})", h ? "Hessian's value or the hvp" : "Hessian or hvp",
+                                error_text(e), to_text(c.f)),
+                    name);
+      } catch (const std::exception& e) {
+        return fail(Property::Hessian,
+                    fmt::format("building the Hessian or hvp throws: {} (f: {})", e.what(), to_text(c.f)), name);
+      }
+      const double hs = std::max(1.0, max_abs(hm));
+      if (want(Property::Hessian)) {
+        // As for the gradient: some estimate of the differences must agree
+        // (smaller steps for fast oscillation: tan(sin(u.^-2)) at small u).
+        struct Estimate {
+          double step;
+          bool richardson;
+        };
+        static const Estimate kEstimates[] = {{std::cbrt(std::numeric_limits<double>::epsilon()), false},
+                                              {1e-3, true},
+                                              {1e-4, true},
+                                              {1e-6, false},
+                                              {1e-7, false},
+                                              {1e-8, false}};
+        const std::vector<Matrix> dirs = hessian_directions(x0, x->symmetric);
+        Matrix basis(x0.size(), static_cast<Eigen::Index>(dirs.size()));
+        for (std::size_t j = 0; j < dirs.size(); ++j)
+          basis.col(static_cast<Eigen::Index>(j)) = Eigen::Map<const Eigen::VectorXd>(dirs[j].data(), dirs[j].size());
+        const Matrix got = hm * basis;
+        Matrix first;
+        double first_err = 0;
+        bool ok = false;
+        try {
+          for (const Estimate& est : kEstimates) {
+            Matrix fd = gradient_differences(c.grads[i], x, b, dirs, est.step, est.richardson);
+            double err = 0;
+            ok = close(got, fd, kGradRel, kGradAbs * M * hs, &err);
+            if (first.size() == 0) first = fd, first_err = err;
+            if (ok) break;
+          }
+        } catch (const Error& e) {
+          if (e.kind() == ErrorKind::Domain) return discard("finite differences leave the domain");
+          throw;
+        }
+        if (!ok)
+          return fail(Property::Hessian,
+                      fmt::format("H*[directions] {} vs differences of the gradient {} (error {:.3g}; no other step "
+                                  "agrees either); Hessian: {}; gradient: {}",
+                                  show(got), show(first), first_err, safe_text(h), to_text(c.grads[i])),
+                      name);
+      }
+      double err = 0;
+      if (want(Property::HessianSymmetric) && !close(hm, hm.transpose(), kMetaRel, kMetaAbs * M * hs, &err))
+        return fail(Property::HessianSymmetric,
+                    fmt::format("the Hessian {} is not symmetric (error {:.3g}); Hessian: {}", show(hm), err,
+                                safe_text(h)),
+                    name);
+      if (want(Property::Hvp)) {
+        const Matrix hd = hm * Eigen::Map<const Eigen::VectorXd>(dv.data(), dv.size());
+        const Matrix pvec = Eigen::Map<const Eigen::VectorXd>(pm.data(), pm.size());
+        if (!close(pvec, hd, kMetaRel, kMetaAbs * M * hs * std::max(1.0, max_abs(dv)), &err))
+          return fail(Property::Hvp,
+                      fmt::format("hvp along {} = {} but H*vec({}) = {} (error {:.3g}); hvp: {}; Hessian: {}",
+                                  kDirection, show(pvec), kDirection, show(hd), err, safe_text(p), safe_text(h)),
+                      name);
+      }
+    }
+  }
+
   // explain: every step of the derivation w.r.t. the first variable, parsed
   // back from its text, equals grad : dX for a fixed dX (the gradient is
   // checked against finite differences above).
@@ -516,6 +651,9 @@ const char* property_name(Property p) {
     case Property::Domain: return "domain";
     case Property::ExtremeValue: return "extreme-value";
     case Property::ExtremeGradient: return "extreme-gradient";
+    case Property::Hessian: return "hessian";
+    case Property::HessianSymmetric: return "hessian-symmetric";
+    case Property::Hvp: return "hvp";
   }
   return "?";
 }
@@ -523,7 +661,8 @@ const char* property_name(Property p) {
 std::optional<Property> property_from_name(const std::string& s) {
   for (Property p : {Property::Engine, Property::Value, Property::Print, Property::Gradient, Property::SumRule,
                      Property::Transpose, Property::Explain, Property::FixedPoint, Property::Idempotent,
-                     Property::Domain, Property::ExtremeValue, Property::ExtremeGradient})
+                     Property::Domain, Property::ExtremeValue, Property::ExtremeGradient, Property::Hessian,
+                     Property::HessianSymmetric, Property::Hvp})
     if (s == property_name(p)) return p;
   return std::nullopt;
 }
@@ -1814,7 +1953,15 @@ std::string report(const Case& c, const Outcome& o, std::uint64_t run_seed, std:
            (dims.empty() ? "" : " --dims " + dims) + " --values /tmp/v.json\n";
     return out;
   }
-  if (!wrt.empty())
+  // The second-order properties: the command that prints the result (it
+  // takes no sizes; the values above are the point).
+  const bool second = o.property == Property::Hessian || o.property == Property::HessianSymmetric ||
+                      o.property == Property::Hvp;
+  if (second)
+    out += std::string("  repro:  build/matcalc ") + (o.property == Property::Hvp ? "hvp" : "hessian") + " " +
+           quote(expr) + " --wrt " + wrt + (o.property == Property::Hvp ? std::string(" --direction ") + kDirection : "") +
+           " --decl " + quote(decl) + "\n";
+  else if (!wrt.empty())
     out += "  repro:  build/matcalc check " + quote(expr) + " --wrt " + wrt + " --decl " + quote(decl) +
            (dims.empty() ? "" : " --dims " + dims) + "\n";
   return out;

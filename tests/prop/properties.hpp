@@ -42,6 +42,16 @@
 //              agrees with finite differences (the gradient property at
 //              values of the inferred shapes). Any other error, a crash or
 //              a wrong gradient fails. Outcome::inference says which.
+//   hessian    for each variable X, the Hessian (diff/jacobian.hpp,
+//              hessian(f, X, X) of simplify(f)) times vec(D) matches central
+//              differences of the evaluated gradient along D, for D every
+//              entry of X (for a symmetric X: E_ii and E_ij + E_ji, the
+//              convention of X -> f(sym(X)) in full vec coordinates);
+//   hessian-symmetric  that Hessian, evaluated, is a symmetric matrix;
+//   hvp        hvp(f, X, D) at a fixed direction D (symmetric for a
+//              symmetric X) equals H*vec(D).
+//   A second-order result too large to build or evaluate (a Limit error)
+//   is skipped, and counted (Outcome::skipped).
 #pragma once
 #include <Eigen/Dense>
 #include <cstdint>
@@ -70,6 +80,9 @@ enum class Property {
   Domain,           // extreme cases: outside the domain, an error, never a number
   ExtremeValue,     // extreme cases: a number, where there is one, agrees with the long-double oracle
   ExtremeGradient,  // extreme cases: a gradient agrees with central differences where they are meaningful
+  Hessian,
+  HessianSymmetric,
+  Hvp,
 };
 const char* property_name(Property p);
 std::optional<Property> property_from_name(const std::string& s);
@@ -105,6 +118,9 @@ struct Outcome {
   // "equally valid", "inference error", "limit error", "other reading,
   // unchecked ..."); empty where it was not run
   std::string inference;
+  // a passing case: why a second-order property was not checked (a Limit
+  // error building or evaluating the Hessian); empty where all were
+  std::string skipped;
 };
 
 // The declarations of the pool symbols that occur in `text`.
