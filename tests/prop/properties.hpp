@@ -42,16 +42,21 @@
 //              agrees with finite differences (the gradient property at
 //              values of the inferred shapes). Any other error, a crash or
 //              a wrong gradient fails. Outcome::inference says which.
-//   hessian    for each variable X, the Hessian (diff/jacobian.hpp,
-//              hessian(f, X, X) of simplify(f)) times vec(D) matches central
-//              differences of the evaluated gradient along D, for D every
-//              entry of X (for a symmetric X: E_ii and E_ij + E_ji, the
-//              convention of X -> f(sym(X)) in full vec coordinates);
-//   hessian-symmetric  that Hessian, evaluated, is a symmetric matrix;
+//   hessian    for each variable X, and each pair X, Y of the first three
+//              variables, the Hessian block (diff/jacobian.hpp,
+//              hessian(f, X, Y) of simplify(f)) times vec(D) matches central
+//              differences of the evaluated gradient w.r.t. X along D in Y,
+//              for D every entry of Y (for a symmetric Y: E_ii and
+//              E_ij + E_ji, the convention of Y -> f(sym(Y)) in full vec
+//              coordinates);
+//   hessian-symmetric  each diagonal block, evaluated, is a symmetric
+//              matrix, and the block (Y, X) is the transpose of (X, Y);
 //   hvp        hvp(f, X, D) at a fixed direction D (symmetric for a
-//              symmetric X) equals H*vec(D).
-//   A second-order result too large to build or evaluate (a Limit error)
-//   is skipped, and counted (Outcome::skipped).
+//              symmetric X) equals H*vec(D);
+//   hessian-print  the text of every block and hvp compiles back (with D
+//              declared as X is) to the same value.
+//   A second-order result too large to build, evaluate or print (a Limit
+//   error) is skipped, and counted (Outcome::skipped).
 #pragma once
 #include <Eigen/Dense>
 #include <cstdint>
@@ -83,6 +88,7 @@ enum class Property {
   Hessian,
   HessianSymmetric,
   Hvp,
+  HessianPrint,
 };
 const char* property_name(Property p);
 std::optional<Property> property_from_name(const std::string& s);
