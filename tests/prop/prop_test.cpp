@@ -333,13 +333,15 @@ TEST(PropertySecondOrder, HessianSymmetryAndHvpHold) {
 // Hessian (-723700 at this point, by 50-digit differences with mpmath).
 // Shrunk from seed 3, case 493.
 TEST(PropertySecondOrder, FastOscillationIsConfirmedAtASmallerStep) {
-  const std::string f = "(tan(sin((softmax(x) ./ (y.^2 + 2*ones(n))).^-2))'*S*tan(sin((softmax(x) ./ "
-                        "(y.^2 + 2*ones(n))).^-2)))";
+  const std::string f =
+      "(tan(sin((softmax(x) ./ (y.^2 + 2*ones(n))).^-2))'*S*tan(sin((softmax(x) ./ "
+      "(y.^2 + 2*ones(n))).^-2)))";
   std::map<std::string, Matrix> values;
   values["x"] = (Matrix(2, 1) << -0.98228130044871476, 0.94824035907282522).finished();
   values["y"] = (Matrix(2, 1) << -0.97806011808518645, 0.75281244534266478).finished();
-  values["S"] = (Matrix(2, 2) << 1.3704949210664972, -0.49774826645275949, -0.49774826645275949, 1.6809879643995211)
-                    .finished();
-  Outcome o = check_texts(f, "", {{"n", 2}}, values, 1.0, Property::Hessian, "", "x: vector(n); y: vector(n); S: symmetric(n)");
+  values["S"] =
+      (Matrix(2, 2) << 1.3704949210664972, -0.49774826645275949, -0.49774826645275949, 1.6809879643995211).finished();
+  Outcome o =
+      check_texts(f, "", {{"n", 2}}, values, 1.0, Property::Hessian, "", "x: vector(n); y: vector(n); S: symmetric(n)");
   EXPECT_EQ(o.status, Outcome::Status::Pass) << o.detail;
 }

@@ -606,7 +606,8 @@ Outcome run_properties(const std::string& f_text, const std::string& f_oracle, c
         if (want(Property::HessianPrint)) {
           std::vector<std::pair<Expr, const Matrix*>> printed{{h, &hm}};
           if (diagonal) printed.push_back({other, &om});
-          const std::string with_direction = decl + "; " + kDirection + declarations_for(c.vars[i]).substr(c.vars[i].size());
+          const std::string with_direction =
+              decl + "; " + kDirection + declarations_for(c.vars[i]).substr(c.vars[i].size());
           for (auto [e, value] : printed) {
             std::string text;
             try {
@@ -621,14 +622,15 @@ Outcome run_properties(const std::string& f_text, const std::string& f_oracle, c
               Context cx2;
               again = evaluate(compile(cx2, text, with_direction).expr, bd);
             } catch (const Error& e2) {
-              return fail(Property::HessianPrint,
-                          fmt::format("the printed block {} '{}' does not compile back: {}", which, text, error_text(e2)),
-                          which);
+              return fail(
+                  Property::HessianPrint,
+                  fmt::format("the printed block {} '{}' does not compile back: {}", which, text, error_text(e2)),
+                  which);
             }
             if (!close(again, *value, kValueRel, kValueAbs * M * std::max(1.0, max_abs(*value)), &err))
               return fail(Property::HessianPrint,
-                          fmt::format("the printed block {} '{}' evaluates to {}, the block to {} (error {:.3g})", which,
-                                      text, show(again), show(*value), err),
+                          fmt::format("the printed block {} '{}' evaluates to {}, the block to {} (error {:.3g})",
+                                      which, text, show(again), show(*value), err),
                           which);
           }
         }
@@ -2003,8 +2005,9 @@ std::string report(const Case& c, const Outcome& o, std::uint64_t run_seed, std:
                       o.property == Property::Hvp || o.property == Property::HessianPrint;
   if (second)
     out += std::string("  repro:  build/matcalc ") + (o.property == Property::Hvp ? "hvp" : "hessian") + " " +
-           quote(expr) + " --wrt " + wrt + (o.property == Property::Hvp ? std::string(" --direction ") + kDirection : "") +
-           " --decl " + quote(decl) + "\n";
+           quote(expr) + " --wrt " + wrt +
+           (o.property == Property::Hvp ? std::string(" --direction ") + kDirection : "") + " --decl " + quote(decl) +
+           "\n";
   else if (!wrt.empty())
     out += "  repro:  build/matcalc check " + quote(expr) + " --wrt " + wrt + " --decl " + quote(decl) +
            (dims.empty() ? "" : " --dims " + dims) + "\n";

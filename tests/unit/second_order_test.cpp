@@ -25,6 +25,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -61,8 +62,8 @@ struct Case {
 const std::map<std::string, std::int64_t> kDims = {{"n", 3}, {"k", 2}, {"m", 4}};
 
 constexpr double kStep = 1e-6;      // central differences along O(1) directions at O(1) inputs
-constexpr double kFdRel = 1e-6;  // against finite differences
-constexpr double kFdAbs = 1e-9;  // their noise where the result is zero
+constexpr double kFdRel = 1e-6;     // against finite differences
+constexpr double kFdAbs = 1e-9;     // their noise where the result is zero
 constexpr double kExactRel = 1e-9;  // against another exact evaluation (symmetry, H*vec(V), parsed text)
 
 const std::vector<Case> kCases = {
@@ -94,12 +95,11 @@ const std::vector<Case> kCases = {
     {"kron_vectors", Kind::Hessian, "norm2(kron(x, y))^2", "x", "", "x: vector(n); y: vector(k)"},
     {"bilinear_cross", Kind::Hessian, "x'*A*y", "x", "y", "x: vector(n); A: matrix(n,k); y: vector(k)"},
     {"tanh_layer_x", Kind::Hessian, "sum(tanh(W1*x) .* w2)", "x", "", "W1: matrix(m,n); x: vector(n); w2: vector(m)"},
-    {"tanh_layer_W1", Kind::Hessian, "sum(tanh(W1*x) .* w2)", "W1", "",
-     "W1: matrix(m,n); x: vector(n); w2: vector(m)"},
+    {"tanh_layer_W1", Kind::Hessian, "sum(tanh(W1*x) .* w2)", "W1", "", "W1: matrix(m,n); x: vector(n); w2: vector(m)"},
     {"tanh_layer_x_W1", Kind::Hessian, "sum(tanh(W1*x) .* w2)", "x", "W1",
      "W1: matrix(m,n); x: vector(n); w2: vector(m)"},
-    {"softmax_regression", Kind::Hessian, "-t'*log(softmax(W*x))", "W", "", "t: vector(m); W: matrix(m,n); x: vector(n)",
-     "t pos"},
+    {"softmax_regression", Kind::Hessian, "-t'*log(softmax(W*x))", "W", "",
+     "t: vector(m); W: matrix(m,n); x: vector(n)", "t pos"},
     // --------------------------------------------------- Hessians, matrices
     {"trace_quadratic", Kind::Hessian, "tr(X'*A*X)", "X", "", "X: matrix(n,k); A: matrix(n,n)"},
     {"trace_two_sided", Kind::Hessian, "tr(A*X*B*X')", "X", "", "X: matrix(n,k); A: matrix(n,n); B: matrix(k,k)"},
@@ -133,7 +133,8 @@ const std::vector<Case> kCases = {
     {"symmetric_inverse_form", Kind::Hessian, "x'*inv(S)*x", "S", "", "x: vector(n); S: symmetric(n)", "S spd"},
     {"symmetric_trace_inverse", Kind::Hessian, "tr(inv(S)*A)", "S", "", "S: symmetric(n); A: matrix(n,n)", "S spd"},
     {"symmetric_mixed", Kind::Hessian, "s^2*logdet(S) + s*tr(S)", "S", "s", "s: scalar; S: symmetric(n)", "S spd"},
-    {"symmetric_gaussian", Kind::Hessian, "logdet(S) + x'*inv(S)*x", "x", "S", "x: vector(n); S: symmetric(n)", "S spd"},
+    {"symmetric_gaussian", Kind::Hessian, "logdet(S) + x'*inv(S)*x", "x", "S", "x: vector(n); S: symmetric(n)",
+     "S spd"},
     // -------------------------------------------------------------- Jacobians
     {"jacobian_inverse", Kind::Jacobian, "inv(X)", "X", "", "X: matrix(n,n)", "X dd"},
     {"jacobian_softmax", Kind::Jacobian, "softmax(x)", "x", "", "x: vector(n)"},
@@ -300,7 +301,7 @@ struct Trial {
   Session s;
   Function f;
   Values at;
-  std::string decls;  // f's declarations, and the direction's for hvp
+  std::string decls;  // f's declarations (declaration_text)
 
   bool symmetric(const std::string& name) const { return f.symbol(name).node()->symmetric; }
   Matrix eval(Expression e, const Values& v) { return s.evaluate({e}, v)[0]; }
@@ -323,11 +324,15 @@ void load(Trial& t, const Case& c) {
   t.at.dims = kDims;
   Rng rng(seed_of(c.name));
   const auto how = parse_draws(c.draws);
+  for (const auto& [name, kind] : how) {
+    (void)t.f.symbol(name);  // a Name error for a row that draws a symbol it does not have
+    EXPECT_TRUE(kind == "spd" || kind == "dd" || kind == "pos") << "unknown draw '" << kind << "' for " << name;
+  }
   for (const SymbolInfo& sym : t.f.symbols) {
     const Node* n = sym.symbol.node();
     auto it = how.find(sym.name);
-    t.at.symbols[sym.name] = draw(rng, size_of(n->shape.rows), size_of(n->shape.cols), n->symmetric,
-                                  it == how.end() ? "" : it->second);
+    t.at.symbols[sym.name] =
+        draw(rng, size_of(n->shape.rows), size_of(n->shape.cols), n->symmetric, it == how.end() ? "" : it->second);
   }
 }
 
@@ -383,8 +388,8 @@ void check_hessian(Trial& t, const Case& c) {
     const Matrix got = hv * vec(d);
     double err = 0;
     EXPECT_TRUE(close(got, fd, kFdRel, kFdAbs * (1 + hv.norm()), &err))
-        << "H*vec(D) = " << show(got) << " but finite differences of the gradient " << g.text() << " give "
-        << show(fd) << " (relative error " << err << ") along D = " << show(d) << "\n    hessian: " << h.text();
+        << "H*vec(D) = " << show(got) << " but finite differences of the gradient " << g.text() << " give " << show(fd)
+        << " (relative error " << err << ") along D = " << show(d) << "\n    hessian: " << h.text();
   }
   double err = 0;
   if (y == c.wrt) {
@@ -469,7 +474,8 @@ TEST(SecondOrderTable, SixtyDistinctCasesOfEveryKind) {
   std::map<Kind, int> kinds;
   for (const Case& c : kCases) {
     EXPECT_TRUE(names.insert(c.name).second) << "duplicate row name " << c.name;
-    for (char ch : std::string(c.name)) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_') << c.name;
+    for (char ch : std::string(c.name))
+      EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_') << c.name;
     ++kinds[c.kind];
   }
   EXPECT_GE(kCases.size(), 60u);
