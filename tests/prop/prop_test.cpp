@@ -345,3 +345,21 @@ TEST(PropertySecondOrder, FastOscillationIsConfirmedAtASmallerStep) {
       check_texts(f, "", {{"n", 2}}, values, 1.0, Property::Hessian, "", "x: vector(n); y: vector(n); S: symmetric(n)");
   EXPECT_EQ(o.status, Outcome::Status::Pass) << o.detail;
 }
+
+// A second-order failure's report reproduces it with matcalc hessian or hvp
+// (both variables of a cross block), not with check.
+TEST(PropertySecondOrder, ReportsReproduceWithTheSecondOrderCommands) {
+  Case c = make_case(case_seed(3, 0), GenOptions{5, 0});
+  Outcome o;
+  o.status = Outcome::Status::Fail;
+  o.property = Property::Hessian;
+  o.wrt = "x,S";
+  std::string r = report(c, o, 3, 0);
+  EXPECT_NE(r.find("build/matcalc hessian "), std::string::npos) << r;
+  EXPECT_NE(r.find(" --wrt x --wrt S --decl "), std::string::npos) << r;
+  o.property = Property::Hvp;
+  o.wrt = "x";
+  r = report(c, o, 3, 0);
+  EXPECT_NE(r.find("build/matcalc hvp "), std::string::npos) << r;
+  EXPECT_NE(r.find(" --wrt x --direction D --decl "), std::string::npos) << r;
+}

@@ -2003,14 +2003,17 @@ std::string report(const Case& c, const Outcome& o, std::uint64_t run_seed, std:
   // takes no sizes; the values above are the point).
   const bool second = o.property == Property::Hessian || o.property == Property::HessianSymmetric ||
                       o.property == Property::Hvp || o.property == Property::HessianPrint;
-  if (second)
+  if (second) {
+    const std::size_t comma = wrt.find(',');  // a cross block "X,Y"
+    if (comma != std::string::npos) wrt.replace(comma, 1, " --wrt ");
     out += std::string("  repro:  build/matcalc ") + (o.property == Property::Hvp ? "hvp" : "hessian") + " " +
            quote(expr) + " --wrt " + wrt +
            (o.property == Property::Hvp ? std::string(" --direction ") + kDirection : "") + " --decl " + quote(decl) +
            "\n";
-  else if (!wrt.empty())
+  } else if (!wrt.empty()) {
     out += "  repro:  build/matcalc check " + quote(expr) + " --wrt " + wrt + " --decl " + quote(decl) +
            (dims.empty() ? "" : " --dims " + dims) + "\n";
+  }
   return out;
 }
 
