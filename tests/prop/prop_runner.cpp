@@ -4,7 +4,8 @@
 // probability of an extreme draw, GenOptions::extreme, default 0.08)
 // Runs cases 0..N-1 of seed S (or only case I), prints every failure shrunk
 // to a minimal case, and ends with how many passing cases hit a known
-// failure (properties.hpp), the failures by property (when there are any)
+// failure (properties.hpp), how many skipped a second-order property and
+// why, the failures by property (when there are any)
 // and what inference made of the cases without their declarations (the
 // inference property), and the line "N passed, M failed". Exit status 1 when anything failed,
 // 2 on bad arguments.
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   std::mutex out;
   std::map<std::string, int> failed_by;  // property -> failing cases (under `out`)
   std::map<std::string, int> known;      // known failure -> passing cases that hit it (under `out`)
+  std::map<std::string, int> skipped;    // why a second-order property was skipped -> cases (under `out`)
   std::map<std::string, int> inferred;   // what inference without declarations gave -> cases (under `out`)
   std::map<std::string, int> extremes;   // kind of extreme draw -> cases (under `out`)
   std::vector<std::thread> workers;
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
           ++passed;
           std::lock_guard<std::mutex> lock(out);
           if (!r.outcome.known.empty()) ++known[r.outcome.known];
+          if (!r.outcome.skipped.empty()) ++skipped[r.outcome.skipped];
           if (!r.outcome.inference.empty()) ++inferred[r.outcome.inference];
           continue;
         }
@@ -136,6 +139,7 @@ int main(int argc, char** argv) {
     std::cout << "\n";
   }
   for (const auto& [what, n] : known) std::cout << n << " cases hit the known failure '" << what << "'\n";
+  for (const auto& [why, n] : skipped) std::cout << n << " cases skipped a property: " << why << "\n";
   if (!inferred.empty()) {
     std::cout << "inference without declarations:";
     const char* sep = " ";

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "diff/gradient.hpp"
+#include "diff/jacobian.hpp"
 #include "eval/evaluate.hpp"
 #include "eval/values.hpp"
 #include "explain/explain.hpp"
@@ -41,6 +42,8 @@ constexpr double kValueRel = 1e-8, kValueAbs = 1e-10;
 constexpr double kGradRel = 1e-5, kGradAbs = 1e-8;
 constexpr double kMetaRel = 1e-7, kMetaAbs = 1e-9;
 constexpr double kMinRcond = 1e-8;  // screening: conditioning of what is inverted
+// The direction of the hvp property: a name the symbol pool does not use.
+constexpr const char* kDirection = "D";
 
 using Status = Outcome::Status;
 
@@ -131,9 +134,9 @@ Bindings bindings_of(const std::map<std::string, long>& dims, const std::map<std
 }
 
 Outcome fail(Property p, std::string detail, std::string wrt = "") {
-  return {Status::Fail, p, std::move(wrt), std::move(detail), "", ""};
+  return {Status::Fail, p, std::move(wrt), std::move(detail), "", "", ""};
 }
-Outcome discard(std::string why) { return {Status::Discard, Property::Engine, "", std::move(why), "", ""}; }
+Outcome discard(std::string why) { return {Status::Discard, Property::Engine, "", std::move(why), "", "", ""}; }
 
 // Central differences of f w.r.t. the symbol `x`, the symmetric convention
 // of eval/check.cpp for a symmetric x; with `richardson`, the extrapolation
@@ -172,6 +175,47 @@ Matrix finite_differences(Expr f, Expr x, const Bindings& b, double rel_step, bo
     }
   }
   return g;
+}
+
+// The directions of the Hessian property for a variable shaped like `x0`:
+// every entry, or for a symmetric one E_ii and E_ij + E_ji.
+std::vector<Matrix> hessian_directions(const Matrix& x0, bool symmetric) {
+  std::vector<Matrix> out;
+  for (Eigen::Index j = 0; j < x0.cols(); ++j)
+    for (Eigen::Index i = symmetric ? j : 0; i < x0.rows(); ++i) {
+      Matrix d = Matrix::Zero(x0.rows(), x0.cols());
+      d(i, j) = 1;
+      if (symmetric) d(j, i) = 1;
+      out.push_back(d);
+    }
+  return out;
+}
+
+// Central differences of the gradient `g` w.r.t. the symbol `x` along each
+// of `dirs`, one column each (vec of the difference); with `richardson`,
+// (4 D(h/2) - D(h)) / 3 as in finite_differences.
+Matrix gradient_differences(Expr g, Expr x, const Bindings& b, const std::vector<Matrix>& dirs, double rel_step,
+                            bool richardson) {
+  Bindings work = b;
+  Matrix& xv = work.values.at(x->name);
+  const Matrix x0 = xv;
+  const double h = rel_step * std::max(1.0, max_abs(x0));
+  Matrix out;
+  for (std::size_t j = 0; j < dirs.size(); ++j) {
+    auto central = [&](double step) {
+      xv = x0 + step * dirs[j];
+      Matrix up = evaluate(g, work);
+      xv = x0 - step * dirs[j];
+      Matrix down = evaluate(g, work);
+      xv = x0;
+      Matrix d = (up - down) / (2 * step);
+      return Eigen::VectorXd(Eigen::Map<const Eigen::VectorXd>(d.data(), d.size()));
+    };
+    Eigen::VectorXd col = richardson ? ((4 * central(h / 2) - central(h)) / 3).eval() : central(h);
+    if (j == 0) out.resize(col.size(), static_cast<Eigen::Index>(dirs.size()));
+    out.col(static_cast<Eigen::Index>(j)) = col;
+  }
+  return out;
 }
 
 struct Compiled {
@@ -458,6 +502,142 @@ Outcome run_properties(const std::string& f_text, const std::string& f_oracle, c
                     x);
     }
   }
+  // hessian, hessian-symmetric, hvp, hessian-print: the second order of
+  // simplify(f), every diagonal block and the cross blocks of the first
+  // three variables
+  if (want(Property::Hessian) || want(Property::HessianSymmetric) || want(Property::Hvp) ||
+      want(Property::HessianPrint)) {
+    constexpr std::size_t kCrossVariables = 3;
+    for (std::size_t i = 0; i < c.vars.size(); ++i) {
+      for (std::size_t j = i; j < c.vars.size() && (j == i || j < kCrossVariables); ++j) {
+        const Expr x = c.xs[i], y = c.xs[j];
+        const bool diagonal = i == j;
+        const std::string which = diagonal ? c.vars[i] : c.vars[i] + "," + c.vars[j];
+        const Matrix& y0 = values.at(c.vars[j]);
+        const Expr dir = symbol(c.cx, kDirection, x->shape, x->symmetric);
+        Matrix dv = values.at(c.vars[i]);
+        for (Eigen::Index e = 0; e < dv.size(); ++e) dv.data()[e] = std::sin(1.3 * double(e) + 0.7);
+        if (x->symmetric) dv = (0.5 * (dv + dv.transpose())).eval();
+        Bindings bd = b;
+        bd.values[kDirection] = dv;
+        // the block (X, Y); for a diagonal one the hvp, for a cross one the block (Y, X)
+        Expr h = nullptr, other = nullptr;
+        Matrix hm, om;
+        try {
+          h = hessian(c.f, x, y);
+          other = diagonal ? hvp(c.f, x, dir) : hessian(c.f, y, x);
+          hm = ev.eval(h);
+          Evaluator evd(bd);
+          om = evd.eval(other);
+        } catch (const Error& e) {
+          if (e.kind() == ErrorKind::Limit) {
+            passed.skipped = "second order: limit error";
+            continue;
+          }
+          return fail(Property::Hessian,
+                      fmt::format("the Hessian block {} {}: {} (f: {})", which,
+                                  h ? "or its partner does not evaluate" : "throws", error_text(e), to_text(c.f)),
+                      which);
+        } catch (const std::exception& e) {
+          return fail(Property::Hessian,
+                      fmt::format("building the Hessian block {} throws: {} (f: {})", which, e.what(), to_text(c.f)),
+                      which);
+        }
+        const double hs = std::max(1.0, max_abs(hm));
+        if (want(Property::Hessian)) {
+          // As for the gradient: some estimate of the differences must agree
+          // (smaller steps for fast oscillation: tan(sin(u.^-2)) at small u).
+          struct Estimate {
+            double step;
+            bool richardson;
+          };
+          static const Estimate kEstimates[] = {{std::cbrt(std::numeric_limits<double>::epsilon()), false},
+                                                {1e-3, true},
+                                                {1e-4, true},
+                                                {1e-6, false},
+                                                {1e-7, false},
+                                                {1e-8, false}};
+          const std::vector<Matrix> dirs = hessian_directions(y0, y->symmetric);
+          Matrix basis(y0.size(), static_cast<Eigen::Index>(dirs.size()));
+          for (std::size_t k = 0; k < dirs.size(); ++k)
+            basis.col(static_cast<Eigen::Index>(k)) = Eigen::Map<const Eigen::VectorXd>(dirs[k].data(), dirs[k].size());
+          const Matrix got = hm * basis;
+          Matrix first;
+          double first_err = 0;
+          bool ok = false;
+          try {
+            for (const Estimate& est : kEstimates) {
+              Matrix fd = gradient_differences(c.grads[i], y, b, dirs, est.step, est.richardson);
+              double err = 0;
+              ok = close(got, fd, kGradRel, kGradAbs * M * hs, &err);
+              if (first.size() == 0) first = fd, first_err = err;
+              if (ok) break;
+            }
+          } catch (const Error& e) {
+            if (e.kind() == ErrorKind::Domain) return discard("finite differences leave the domain");
+            throw;
+          }
+          if (!ok)
+            return fail(Property::Hessian,
+                        fmt::format("block {}: H*[directions] {} vs differences of the gradient {} (error {:.3g}; no "
+                                    "other step agrees either); Hessian: {}; gradient: {}",
+                                    which, show(got), show(first), first_err, safe_text(h), to_text(c.grads[i])),
+                        which);
+        }
+        double err = 0;
+        if (want(Property::HessianSymmetric)) {
+          const Matrix mirror = diagonal ? hm.transpose() : om.transpose();
+          if (!close(hm, mirror, kMetaRel, kMetaAbs * M * hs, &err))
+            return fail(Property::HessianSymmetric,
+                        fmt::format("the Hessian block {} = {} but the transpose of {} = {} (error {:.3g}); block: {}",
+                                    which, show(hm), diagonal ? "itself" : "the block " + c.vars[j] + "," + c.vars[i],
+                                    show(mirror), err, safe_text(h)),
+                        which);
+        }
+        if (diagonal && want(Property::Hvp)) {
+          const Matrix hd = hm * Eigen::Map<const Eigen::VectorXd>(dv.data(), dv.size());
+          const Matrix pvec = Eigen::Map<const Eigen::VectorXd>(om.data(), om.size());
+          if (!close(pvec, hd, kMetaRel, kMetaAbs * M * hs * std::max(1.0, max_abs(dv)), &err))
+            return fail(Property::Hvp,
+                        fmt::format("hvp along {} = {} but H*vec({}) = {} (error {:.3g}); hvp: {}; Hessian: {}",
+                                    kDirection, show(pvec), kDirection, show(hd), err, safe_text(other), safe_text(h)),
+                        which);
+        }
+        if (want(Property::HessianPrint)) {
+          std::vector<std::pair<Expr, const Matrix*>> printed{{h, &hm}};
+          if (diagonal) printed.push_back({other, &om});
+          const std::string with_direction =
+              decl + "; " + kDirection + declarations_for(c.vars[i]).substr(c.vars[i].size());
+          for (auto [e, value] : printed) {
+            std::string text;
+            try {
+              text = to_text(e);
+            } catch (const Error& err_text) {
+              if (err_text.kind() != ErrorKind::Limit) throw;
+              passed.skipped = "second order: limit error";
+              continue;
+            }
+            Matrix again;
+            try {
+              Context cx2;
+              again = evaluate(compile(cx2, text, with_direction).expr, bd);
+            } catch (const Error& e2) {
+              return fail(
+                  Property::HessianPrint,
+                  fmt::format("the printed block {} '{}' does not compile back: {}", which, text, error_text(e2)),
+                  which);
+            }
+            if (!close(again, *value, kValueRel, kValueAbs * M * std::max(1.0, max_abs(*value)), &err))
+              return fail(Property::HessianPrint,
+                          fmt::format("the printed block {} '{}' evaluates to {}, the block to {} (error {:.3g})",
+                                      which, text, show(again), show(*value), err),
+                          which);
+          }
+        }
+      }
+    }
+  }
+
   // explain: every step of the derivation w.r.t. the first variable, parsed
   // back from its text, equals grad : dX for a fixed dX (the gradient is
   // checked against finite differences above).
@@ -516,6 +696,10 @@ const char* property_name(Property p) {
     case Property::Domain: return "domain";
     case Property::ExtremeValue: return "extreme-value";
     case Property::ExtremeGradient: return "extreme-gradient";
+    case Property::Hessian: return "hessian";
+    case Property::HessianSymmetric: return "hessian-symmetric";
+    case Property::Hvp: return "hvp";
+    case Property::HessianPrint: return "hessian-print";
   }
   return "?";
 }
@@ -523,7 +707,8 @@ const char* property_name(Property p) {
 std::optional<Property> property_from_name(const std::string& s) {
   for (Property p : {Property::Engine, Property::Value, Property::Print, Property::Gradient, Property::SumRule,
                      Property::Transpose, Property::Explain, Property::FixedPoint, Property::Idempotent,
-                     Property::Domain, Property::ExtremeValue, Property::ExtremeGradient})
+                     Property::Domain, Property::ExtremeValue, Property::ExtremeGradient, Property::Hessian,
+                     Property::HessianSymmetric, Property::Hvp, Property::HessianPrint})
     if (s == property_name(p)) return p;
   return std::nullopt;
 }
@@ -1814,9 +1999,21 @@ std::string report(const Case& c, const Outcome& o, std::uint64_t run_seed, std:
            (dims.empty() ? "" : " --dims " + dims) + " --values /tmp/v.json\n";
     return out;
   }
-  if (!wrt.empty())
+  // The second-order properties: the command that prints the result (it
+  // takes no sizes; the values above are the point).
+  const bool second = o.property == Property::Hessian || o.property == Property::HessianSymmetric ||
+                      o.property == Property::Hvp || o.property == Property::HessianPrint;
+  if (second) {
+    const std::size_t comma = wrt.find(',');  // a cross block "X,Y"
+    if (comma != std::string::npos) wrt.replace(comma, 1, " --wrt ");
+    out += std::string("  repro:  build/matcalc ") + (o.property == Property::Hvp ? "hvp" : "hessian") + " " +
+           quote(expr) + " --wrt " + wrt +
+           (o.property == Property::Hvp ? std::string(" --direction ") + kDirection : "") + " --decl " + quote(decl) +
+           "\n";
+  } else if (!wrt.empty()) {
     out += "  repro:  build/matcalc check " + quote(expr) + " --wrt " + wrt + " --decl " + quote(decl) +
            (dims.empty() ? "" : " --dims " + dims) + "\n";
+  }
   return out;
 }
 

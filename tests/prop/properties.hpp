@@ -42,6 +42,21 @@
 //              agrees with finite differences (the gradient property at
 //              values of the inferred shapes). Any other error, a crash or
 //              a wrong gradient fails. Outcome::inference says which.
+//   hessian    for each variable X, and each pair X, Y of the first three
+//              variables, the Hessian block (diff/jacobian.hpp,
+//              hessian(f, X, Y) of simplify(f)) times vec(D) matches central
+//              differences of the evaluated gradient w.r.t. X along D in Y,
+//              for D every entry of Y (for a symmetric Y: E_ii and
+//              E_ij + E_ji, the convention of Y -> f(sym(Y)) in full vec
+//              coordinates);
+//   hessian-symmetric  each diagonal block, evaluated, is a symmetric
+//              matrix, and the block (Y, X) is the transpose of (X, Y);
+//   hvp        hvp(f, X, D) at a fixed direction D (symmetric for a
+//              symmetric X) equals H*vec(D);
+//   hessian-print  the text of every block and hvp compiles back (with D
+//              declared as X is) to the same value.
+//   A second-order result too large to build, evaluate or print (a Limit
+//   error) is skipped, and counted (Outcome::skipped).
 #pragma once
 #include <Eigen/Dense>
 #include <cstdint>
@@ -70,6 +85,10 @@ enum class Property {
   Domain,           // extreme cases: outside the domain, an error, never a number
   ExtremeValue,     // extreme cases: a number, where there is one, agrees with the long-double oracle
   ExtremeGradient,  // extreme cases: a gradient agrees with central differences where they are meaningful
+  Hessian,
+  HessianSymmetric,
+  Hvp,
+  HessianPrint,
 };
 const char* property_name(Property p);
 std::optional<Property> property_from_name(const std::string& s);
@@ -105,6 +124,9 @@ struct Outcome {
   // "equally valid", "inference error", "limit error", "other reading,
   // unchecked ..."); empty where it was not run
   std::string inference;
+  // a passing case: why a second-order property was not checked (a Limit
+  // error building or evaluating the Hessian); empty where all were
+  std::string skipped;
 };
 
 // The declarations of the pool symbols that occur in `text`.
