@@ -97,6 +97,9 @@ struct LoadOptions {
   // or "matrix" by symbol name. Inference takes them as given for undeclared
   // symbols; a name that is not a symbol, or another word, is ignored.
   std::map<std::string, std::string> kinds = {};
+  // Why the expression must be a scalar, for messages ("a Hessian needs a
+  // scalar function"); empty: a gradient's.
+  std::string scalar_reason = {};
 };
 
 // Numeric values of symbols (a scalar is 1 x 1, a vector n x 1) and sizes of

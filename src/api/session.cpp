@@ -316,6 +316,7 @@ Function Session::load(const std::string& source, const std::string& declaration
   opt.extra_names = options.wrt;
   opt.source = source;
   opt.kinds = options.kinds;
+  if (!options.scalar_reason.empty()) opt.scalar_reason = options.scalar_reason;
   TypedProgram p = located(ErrorSource::Expression, [&] { return typecheck(impl_->cx, *prog.expr, prog.decls, opt); });
 
   Function f;

@@ -39,8 +39,9 @@ struct Common {
   bool strict = false;                            // --strict: inference warnings are errors
 };
 
-Function load(Session& s, const Common& c, bool want_scalar) {
-  return s.load(c.expr, c.decl, {.scalar = want_scalar, .wrt = c.wrt, .strict = c.strict, .kinds = c.kinds});
+Function load(Session& s, const Common& c, bool want_scalar, const std::string& scalar_reason = "") {
+  return s.load(c.expr, c.decl,
+                {.scalar = want_scalar, .wrt = c.wrt, .strict = c.strict, .kinds = c.kinds, .scalar_reason = scalar_reason});
 }
 
 // On stderr, just before a command prints its result: `types: ...` (with
@@ -116,7 +117,9 @@ int run_second_order(const Common& c, Derivative what, const std::string& format
                                       (most == 2 ? " takes --wrt X, or --wrt X --wrt Y for the cross block"
                                                  : " derives w.r.t. one variable: give --wrt once"));
   Session s;
-  Function f = load(s, c, /*want_scalar=*/what != Derivative::Jacobian);
+  Function f = load(s, c, /*want_scalar=*/what != Derivative::Jacobian,
+                    std::string(what == Derivative::Hvp ? "a Hessian-vector product" : "a Hessian") +
+                        " needs a scalar function (jacobian takes any shape)");
   if (std::optional<CodeTarget> target = code_target(format)) {
     std::string module = s.code(f, c.wrt, *target, what, direction);
     announce(c, f);

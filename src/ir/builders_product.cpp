@@ -226,10 +226,11 @@ std::vector<Expr> merge_powers(std::vector<Expr> chain) {
   return out;
 }
 
-// Structured factors act on their neighbours: K_{m,n}*K_{n,m} = I,
+// Structured factors act on their neighbours (returns whether one did): K_{m,n}*K_{n,m} = I,
 // K_{m,n}*vec(X) = vec(X') for an m x n X (and vec(X)'*K_{n,m} = vec(X')'),
 // Kronecker products on vecs, diagonal matrices on each other.
-void apply_commutations(std::vector<Expr>& chain) {
+bool apply_structured(std::vector<Expr>& chain) {
+  bool changed = false;
   auto vec_of = [](Expr f) -> Expr {  // X when f is vec(X) of a matrix X
     return f->op == Op::Vec ? f->kid(0) : nullptr;
   };
@@ -238,12 +239,14 @@ void apply_commutations(std::vector<Expr>& chain) {
     if (a->op == Op::Commutation && b->op == Op::Commutation && a->param == b->param.transposed()) {
       chain.erase(chain.begin() + static_cast<long>(i), chain.begin() + static_cast<long>(i + 2));
       i = i > 0 ? i - 1 : 0;
+      changed = true;
       continue;
     }
     if (a->op == Op::Commutation && vec_of(b) && vec_of(b)->shape == a->param) {
       chain[i] = vec(transpose(vec_of(b)));
       chain.erase(chain.begin() + static_cast<long>(i + 1));
       i = i > 0 ? i - 1 : 0;
+      changed = true;
       continue;
     }
     if (b->op == Op::Commutation && a->op == Op::Transpose && vec_of(a->kid(0)) &&
@@ -251,6 +254,7 @@ void apply_commutations(std::vector<Expr>& chain) {
       chain[i] = transpose(vec(transpose(vec_of(a->kid(0)))));
       chain.erase(chain.begin() + static_cast<long>(i + 1));
       i = i > 0 ? i - 1 : 0;
+      changed = true;
       continue;
     }
     // kron(A, B)*vec(X) = vec(B*X*A') and vec(X)'*kron(A, B) = vec(B'*X*A)':
@@ -260,6 +264,7 @@ void apply_commutations(std::vector<Expr>& chain) {
       chain[i] = vec(mul({a->kid(1), vec_of(b), transpose(a->kid(0))}));
       chain.erase(chain.begin() + static_cast<long>(i + 1));
       i = i > 0 ? i - 1 : 0;
+      changed = true;
       continue;
     }
     if (b->op == Op::Kron && a->op == Op::Transpose && vec_of(a->kid(0)) &&
@@ -267,6 +272,7 @@ void apply_commutations(std::vector<Expr>& chain) {
       chain[i] = transpose(vec(mul({transpose(b->kid(1)), vec_of(a->kid(0)), b->kid(0)})));
       chain.erase(chain.begin() + static_cast<long>(i + 1));
       i = i > 0 ? i - 1 : 0;
+      changed = true;
       continue;
     }
     // kron(A, B)*kron(C, D) = kron(A*C, B*D) where the products conform (the mixed-product rule)
@@ -275,6 +281,7 @@ void apply_commutations(std::vector<Expr>& chain) {
       chain[i] = kron(mul(a->kid(0), b->kid(0)), mul(a->kid(1), b->kid(1)));
       chain.erase(chain.begin() + static_cast<long>(i + 1));
       i = i > 0 ? i - 1 : 0;
+      changed = true;
       continue;
     }
     // diag(a)*diag(b) = diag(a .* b)
@@ -282,24 +289,29 @@ void apply_commutations(std::vector<Expr>& chain) {
       chain[i] = diag(hadamard(a->kid(0), b->kid(0)));
       chain.erase(chain.begin() + static_cast<long>(i + 1));
       i = i > 0 ? i - 1 : 0;
+      changed = true;
       continue;
     }
     ++i;
   }
+  return changed;
 }
 
 // Pass 9. In a chain of two factors or more, commutation matrices act on
 // their neighbours, identities drop out (all identities leave one) and equal
 // adjacent factors merge into matrix powers.
-void tidy_chain(std::vector<Expr>& chain) {
-  if (chain.size() <= 1) return;
+// Returns whether a structured factor acted (the chain may then hold a new
+// 1 x 1 factor, or factors the earlier passes would have treated).
+bool tidy_chain(std::vector<Expr>& chain) {
+  if (chain.size() <= 1) return false;
   const Expr first = chain.front();
-  apply_commutations(chain);
+  const bool acted = apply_structured(chain);
   std::vector<Expr> kept;
   for (Expr f : chain)
     if (f->op != Op::Identity) kept.push_back(f);
   if (kept.empty()) kept.push_back(chain.empty() ? identity(*first->ctx, first->shape.rows) : chain.front());
   chain = merge_powers(std::move(kept));
+  return acted;
 }
 
 // Does c*(t1 + t2 + ...) read better distributed? Yes when it does not add
@@ -399,7 +411,12 @@ Expr mul_round(std::vector<Expr> factors, int rounds_left) {
   std::sort(sc.begin(), sc.end(), expr_less);
 
   // The chain, and the coefficient's place.
-  tidy_chain(p.chain);
+  if (tidy_chain(p.chain) && rounds_left > 0) {  // vec(A)'*kron(x, y) = y'*A*x: a new scalar factor
+    std::vector<Expr> again{constant(cx, coef)};
+    again.insert(again.end(), sc.begin(), sc.end());
+    again.insert(again.end(), p.chain.begin(), p.chain.end());
+    return mul_round(std::move(again), rounds_left - 1);
+  }
   const bool distributed = distribute_coefficient(coef, sc, p.chain);
   Expr out = assemble(cx, s, coef, std::move(sc), std::move(p.chain));
   // The sum that took the coefficient is new to the passes above: it may meet

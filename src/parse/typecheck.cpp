@@ -20,6 +20,9 @@ namespace matcalc {
 
 namespace {
 
+// Why the root must be a scalar, unless the caller says otherwise (TypecheckOptions::scalar_reason).
+constexpr const char* kScalarReason = "a gradient needs a scalar function";
+
 enum class Kind { Scalar, Vector, Matrix };
 
 // Union-find over dimensions; a class is either known (a Dim) or free, and a
@@ -217,7 +220,7 @@ class Pass {
       if (dims.is_many(s.r) || dims.is_many(s.c))  // else both unify with 1
         fail(ErrorKind::Shape,
              "'" + snippet(source_, a, a, "this") + "' is " + described(s) +
-                 ", not a scalar, in an expression that must be a scalar (a gradient needs a scalar function)",
+                 ", not a scalar, in an expression that must be a scalar (" + std::string(kScalarReason) + ")",
              a);
       dims.unify(s.r, one_);
       dims.unify(s.c, one_);
@@ -240,7 +243,7 @@ class Pass {
     if (want_scalar) {
       if (dims.is_many(s.r) || dims.is_many(s.c))
         throw Error(ErrorKind::Shape,
-                    "the expression is " + kind_of(s) + ", not a scalar: a gradient needs a scalar function");
+                    "the expression is " + kind_of(s) + ", not a scalar: " + kScalarReason);
       dims.unify(s.r, one_);
       dims.unify(s.c, one_);
     }
@@ -1320,8 +1323,31 @@ class Warnings {
 
 }  // namespace
 
-TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_list,
-                       const TypecheckOptions& opt) {
+namespace {
+TypedProgram typecheck_for(Context& cx, const Ast& ast, const Declarations& decl_list, const TypecheckOptions& opt);
+
+// The messages say why the expression must be a scalar as the caller words it.
+std::string with_reason(std::string message, const std::string& reason) {
+  for (std::size_t at = message.find(kScalarReason); at != std::string::npos;
+       at = message.find(kScalarReason, at + reason.size()))
+    message.replace(at, std::string_view(kScalarReason).size(), reason);
+  return message;
+}
+}  // namespace
+
+TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_list, const TypecheckOptions& opt) {
+  if (opt.scalar_reason == kScalarReason) return typecheck_for(cx, ast, decl_list, opt);
+  try {
+    TypedProgram p = typecheck_for(cx, ast, decl_list, opt);
+    for (InferenceWarning& w : p.warnings) w.message = with_reason(w.message, opt.scalar_reason);
+    return p;
+  } catch (const Error& e) {
+    throw Error(e.kind(), with_reason(e.what(), opt.scalar_reason), e.column(), e.length());
+  }
+}
+
+namespace {
+TypedProgram typecheck_for(Context& cx, const Ast& ast, const Declarations& decl_list, const TypecheckOptions& opt) {
   std::map<std::string, const Declaration*> decls;
   std::set<std::string> dim_names;
   for (const auto& d : decl_list) {
@@ -1464,6 +1490,7 @@ TypedProgram typecheck(Context& cx, const Ast& ast, const Declarations& decl_lis
   out.warnings = Warnings(*best, namer, search, unknowns, best_kinds, given, opt.source).collect(ast, names);
   return out;
 }
+}  // namespace
 
 TypedProgram compile(Context& cx, const std::string& expr_text, const std::string& decl_text,
                      const TypecheckOptions& opt) {

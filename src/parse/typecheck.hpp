@@ -34,6 +34,7 @@ struct TypedProgram {
 
 struct TypecheckOptions {
   bool want_scalar = false;              // the root must be a scalar (grad, check)
+  std::string scalar_reason = "a gradient needs a scalar function";  // said when the root is not one
   std::vector<std::string> extra_names = {};  // names (e.g. --wrt) that must exist
   std::string_view source = {};               // the text the AST's positions point into, for messages
   std::map<std::string, std::string> kinds = {};  // "scalar"/"vector"/"matrix" known for undeclared symbols
