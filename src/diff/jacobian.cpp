@@ -102,25 +102,27 @@ Expr differential_symbol(Expr x) {
   return symbol(*x->ctx, "d(" + x->name + ")", x->shape, x->symmetric);
 }
 
+namespace {
+// The matrix of the differential `df` (linear in the symbol `d`), simplified
+// where f has a value: assuming what f surely needs, as gradients do.
+Expr matrix_of(Expr f, Expr df, Expr d) {
+  Requirements needs;
+  needs.add(f);
+  Assume assume(*f->ctx, needs.list());
+  return simplify(linear_map(df, d));
+}
+}  // namespace
+
 Expr jacobian(Expr f, Expr x) {
   Expr dx = differential_symbol(x);
   const std::pair<Expr, Expr> seed{x, dx};
-  Expr df = directional(f, std::span(&seed, 1));
-  Requirements needs;
-  needs.add(f);
-  Assume assume(*f->ctx, needs.list());
-  return simplify(linear_map(df, dx));
+  return matrix_of(f, directional(f, std::span(&seed, 1)), dx);
 }
 
 Expr hessian(Expr f, Expr x, Expr y) {
-  Expr g = gradient(f, x);
   Expr dy = differential_symbol(y);
   const std::pair<Expr, Expr> seed{y, dy};
-  Expr dg = directional(g, std::span(&seed, 1), f);
-  Requirements needs;
-  needs.add(f);
-  Assume assume(*f->ctx, needs.list());
-  return simplify(linear_map(dg, dy));
+  return matrix_of(f, directional(gradient(f, x), std::span(&seed, 1), f), dy);
 }
 
 Expr hvp(Expr f, Expr x, Expr v) {

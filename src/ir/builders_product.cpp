@@ -226,90 +226,61 @@ std::vector<Expr> merge_powers(std::vector<Expr> chain) {
   return out;
 }
 
-// Structured factors act on their neighbours (returns whether one did): K_{m,n}*K_{n,m} = I,
-// K_{m,n}*vec(X) = vec(X') for an m x n X (and vec(X)'*K_{n,m} = vec(X')'),
-// Kronecker products on vecs, diagonal matrices on each other.
+// What two adjacent structured factors of a chain are as one, or nullptr:
+// K_{m,n}*K_{n,m} = I, K_{m,n}*vec(X) = vec(X') for an m x n X (and
+// vec(X)'*K_{n,m} = vec(X')'), kron(A, B)*vec(X) = vec(B*X*A') and
+// vec(X)'*kron(A, B) = vec(B'*X*A)' (the Kronecker product is never formed),
+// kron(A, B)*kron(C, D) = kron(A*C, B*D) where the products conform (the
+// mixed-product rule), diag(a)*diag(b) = diag(a .* b).
+Expr structured_pair(Expr a, Expr b) {
+  auto vec_of = [](Expr f) -> Expr { return f->op == Op::Vec ? f->kid(0) : nullptr; };  // X of vec(X)
+  auto vec_row_of = [&](Expr f) -> Expr { return f->op == Op::Transpose ? vec_of(f->kid(0)) : nullptr; };
+  const Op ka = a->op, kb = b->op;
+  if (ka == Op::Commutation && kb == Op::Commutation && a->param == b->param.transposed())
+    return identity(*a->ctx, a->shape.rows);
+  if (ka == Op::Commutation && vec_of(b) && vec_of(b)->shape == a->param) return vec(transpose(vec_of(b)));
+  if (kb == Op::Commutation && vec_row_of(a) && vec_row_of(a)->shape == b->param.transposed())
+    return transpose(vec(transpose(vec_row_of(a))));
+  if (ka == Op::Kron && vec_of(b) && vec_of(b)->shape == Shape{a->kid(1)->shape.cols, a->kid(0)->shape.cols})
+    return vec(mul({a->kid(1), vec_of(b), transpose(a->kid(0))}));
+  if (kb == Op::Kron && vec_row_of(a) && vec_row_of(a)->shape == Shape{b->kid(1)->shape.rows, b->kid(0)->shape.rows})
+    return transpose(vec(mul({transpose(b->kid(1)), vec_row_of(a), b->kid(0)})));
+  if (ka == Op::Kron && kb == Op::Kron && a->kid(0)->shape.cols == b->kid(0)->shape.rows &&
+      a->kid(1)->shape.cols == b->kid(1)->shape.rows)
+    return kron(mul(a->kid(0), b->kid(0)), mul(a->kid(1), b->kid(1)));
+  if (ka == Op::Diag && kb == Op::Diag) return diag(hadamard(a->kid(0), b->kid(0)));
+  return nullptr;
+}
+
+// Adjacent structured factors act on each other (structured_pair); returns
+// whether any did.
 bool apply_structured(std::vector<Expr>& chain) {
   bool changed = false;
-  auto vec_of = [](Expr f) -> Expr {  // X when f is vec(X) of a matrix X
-    return f->op == Op::Vec ? f->kid(0) : nullptr;
-  };
   for (std::size_t i = 0; i + 1 < chain.size();) {
-    Expr a = chain[i], b = chain[i + 1];
-    if (a->op == Op::Commutation && b->op == Op::Commutation && a->param == b->param.transposed()) {
-      chain.erase(chain.begin() + static_cast<long>(i), chain.begin() + static_cast<long>(i + 2));
-      i = i > 0 ? i - 1 : 0;
-      changed = true;
-      continue;
-    }
-    if (a->op == Op::Commutation && vec_of(b) && vec_of(b)->shape == a->param) {
-      chain[i] = vec(transpose(vec_of(b)));
+    if (Expr one = structured_pair(chain[i], chain[i + 1])) {
+      chain[i] = one;
       chain.erase(chain.begin() + static_cast<long>(i + 1));
-      i = i > 0 ? i - 1 : 0;
+      i = i > 0 ? i - 1 : 0;  // the new factor may act on its left neighbour
       changed = true;
-      continue;
+    } else {
+      ++i;
     }
-    if (b->op == Op::Commutation && a->op == Op::Transpose && vec_of(a->kid(0)) &&
-        vec_of(a->kid(0))->shape == b->param.transposed()) {
-      chain[i] = transpose(vec(transpose(vec_of(a->kid(0)))));
-      chain.erase(chain.begin() + static_cast<long>(i + 1));
-      i = i > 0 ? i - 1 : 0;
-      changed = true;
-      continue;
-    }
-    // kron(A, B)*vec(X) = vec(B*X*A') and vec(X)'*kron(A, B) = vec(B'*X*A)':
-    // the Kronecker product is never formed.
-    if (a->op == Op::Kron && vec_of(b) &&
-        vec_of(b)->shape == Shape{a->kid(1)->shape.cols, a->kid(0)->shape.cols}) {
-      chain[i] = vec(mul({a->kid(1), vec_of(b), transpose(a->kid(0))}));
-      chain.erase(chain.begin() + static_cast<long>(i + 1));
-      i = i > 0 ? i - 1 : 0;
-      changed = true;
-      continue;
-    }
-    if (b->op == Op::Kron && a->op == Op::Transpose && vec_of(a->kid(0)) &&
-        vec_of(a->kid(0))->shape == Shape{b->kid(1)->shape.rows, b->kid(0)->shape.rows}) {
-      chain[i] = transpose(vec(mul({transpose(b->kid(1)), vec_of(a->kid(0)), b->kid(0)})));
-      chain.erase(chain.begin() + static_cast<long>(i + 1));
-      i = i > 0 ? i - 1 : 0;
-      changed = true;
-      continue;
-    }
-    // kron(A, B)*kron(C, D) = kron(A*C, B*D) where the products conform (the mixed-product rule)
-    if (a->op == Op::Kron && b->op == Op::Kron && a->kid(0)->shape.cols == b->kid(0)->shape.rows &&
-        a->kid(1)->shape.cols == b->kid(1)->shape.rows) {
-      chain[i] = kron(mul(a->kid(0), b->kid(0)), mul(a->kid(1), b->kid(1)));
-      chain.erase(chain.begin() + static_cast<long>(i + 1));
-      i = i > 0 ? i - 1 : 0;
-      changed = true;
-      continue;
-    }
-    // diag(a)*diag(b) = diag(a .* b)
-    if (a->op == Op::Diag && b->op == Op::Diag) {
-      chain[i] = diag(hadamard(a->kid(0), b->kid(0)));
-      chain.erase(chain.begin() + static_cast<long>(i + 1));
-      i = i > 0 ? i - 1 : 0;
-      changed = true;
-      continue;
-    }
-    ++i;
   }
   return changed;
 }
 
-// Pass 9. In a chain of two factors or more, commutation matrices act on
-// their neighbours, identities drop out (all identities leave one) and equal
-// adjacent factors merge into matrix powers.
-// Returns whether a structured factor acted (the chain may then hold a new
-// 1 x 1 factor, or factors the earlier passes would have treated).
+// Pass 9. In a chain of two factors or more, structured factors act on
+// each other, identities drop out (all identities leave one) and equal
+// adjacent factors merge into matrix powers. Returns whether a structured
+// factor acted (the chain may then hold a new 1 x 1 factor, or factors the
+// earlier passes would have treated).
 bool tidy_chain(std::vector<Expr>& chain) {
   if (chain.size() <= 1) return false;
-  const Expr first = chain.front();
   const bool acted = apply_structured(chain);
   std::vector<Expr> kept;
   for (Expr f : chain)
     if (f->op != Op::Identity) kept.push_back(f);
-  if (kept.empty()) kept.push_back(chain.empty() ? identity(*first->ctx, first->shape.rows) : chain.front());
+  if (kept.empty()) kept.push_back(chain.front());
   chain = merge_powers(std::move(kept));
   return acted;
 }
