@@ -62,15 +62,26 @@ def module(matcalc, tmp, name, args):
     return m
 
 
-def timed(fn, reps):
-    """Median wall time of fn() in seconds over reps runs, after a warm-up; and its last result."""
-    out = fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts), out
+def compared(case, runs):
+    """Times every method of a row in rounds, one run of each per round (so that load from other
+    jobs falls on all of them alike), after one warm-up run that is checked against the
+    hand-written Hessian: a wrong Hessian has no time. `runs` maps a column to (fn, repetitions);
+    the result maps it to the median in seconds."""
+    want = runs["hand"][0]()
+    for key, (fn, _) in runs.items():
+        g = gap(fn(), want)
+        if g > 1e-8:
+            raise SystemExit(f"{key} disagrees with the hand-written Hessian at {case}: {g:.3g}")
+    ts = {key: [] for key in runs}
+    for r in range(max(n for _, n in runs.values())):
+        for key, (fn, n) in runs.items():
+            if r < n:
+                t = time.perf_counter()
+                fn()
+                ts[key].append(time.perf_counter() - t)
+    row = {key: statistics.median(v) for key, v in ts.items()}
+    row["case"] = case
+    return row
 
 
 def as_np(x):
@@ -153,20 +164,14 @@ def logistic_row(mods, ev, m, d, reps, slow_reps):
     def loss(v):
         return torch.nn.functional.softplus(-yt * (Xt @ v)).sum()
 
-    t_hand, H = timed(hand, reps)
-    row = {"case": f"logistic, m = {m}, d = {d}", "hand": t_hand}
     runs = {
+        "hand": (hand, reps),
         "numpy": (lambda: mods["np"].hessian(X=X, y=y, w=w), reps),
         "torch": (lambda: mods["torch"].hessian(X=Xt, y=yt, w=wt), reps),
         "autograd": (lambda: torch.autograd.functional.hessian(loss, wt), slow_reps),
         "autograd_vec": (lambda: torch.autograd.functional.hessian(loss, wt, vectorize=True), slow_reps),
     }
-    for key, (fn, r) in runs.items():
-        # Checked before it is timed: a wrong Hessian has no time.
-        g = gap(fn(), H)
-        if g > 1e-8:
-            raise SystemExit(f"{key} disagrees with the hand-written Hessian at {row['case']}: {g:.3g}")
-        row[key], _ = timed(fn, r)
+    row = compared(f"logistic, m = {m}, d = {d}", runs)
     row["eval"] = ev.get(f"EvalHessianLogistic/{m}/{d}")
     return row
 
@@ -180,19 +185,14 @@ def quadexp_row(mods, ev, d, reps, slow_reps):
     def f(v):
         return v @ At @ v + torch.exp(v).sum()
 
-    t_hand, H = timed(lambda: A + A.T + np.diag(np.exp(x)), reps)
-    row = {"case": f"x'*A*x + sum(exp(x)), d = {d}", "hand": t_hand}
     runs = {
+        "hand": (lambda: A + A.T + np.diag(np.exp(x)), reps),
         "numpy": (lambda: mods["np"].hessian(x=x, A=A), reps),
         "torch": (lambda: mods["torch"].hessian(x=xt, A=At), reps),
         "autograd": (lambda: torch.autograd.functional.hessian(f, xt), slow_reps),
         "autograd_vec": (lambda: torch.autograd.functional.hessian(f, xt, vectorize=True), slow_reps),
     }
-    for key, (fn, r) in runs.items():
-        g = gap(fn(), H)
-        if g > 1e-8:
-            raise SystemExit(f"{key} disagrees with the hand-written Hessian at {row['case']}: {g:.3g}")
-        row[key], _ = timed(fn, r)
+    row = compared(f"x'*A*x + sum(exp(x)), d = {d}", runs)
     row["eval"] = ev.get(f"EvalHessianQuadraticExp/{d}")
     return row
 
@@ -206,11 +206,17 @@ def ppca_hvp(matcalc, tmp, reps, n=500, k=10):
     B = rng.standard_normal((n, 2 * n))
     S = B @ B.T / (2 * n)
     args = dict(W=W, s=0.7, N=100.0, S=S)
-    t_grad, _ = timed(lambda: gr.gradient(**args), reps)
-    t_hvp, hvp = timed(lambda: hv.hvp(V=V, **args), reps)
+    hvp = hv.hvp(V=V, **args)
+    gr.gradient(**args)
+    ts = {"grad": [], "hvp": []}
+    for _ in range(reps):
+        for key, fn in (("grad", lambda: gr.gradient(**args)), ("hvp", lambda: hv.hvp(V=V, **args))):
+            t = time.perf_counter()
+            fn()
+            ts[key].append(time.perf_counter() - t)
     h = 1e-4  # the error of central differences here is smallest near 1e-4 (h^2 against rounding / h)
     fd = (gr.gradient(**dict(args, W=W + h * V)) - gr.gradient(**dict(args, W=W - h * V))) / (2 * h)
-    return {"grad": t_grad, "hvp": t_hvp, "fd_gap": gap(hvp, fd)}
+    return {"grad": statistics.median(ts["grad"]), "hvp": statistics.median(ts["hvp"]), "fd_gap": gap(hvp, fd)}
 
 
 def table(rows, ppca, reps, slow_reps, cmd):
@@ -218,8 +224,8 @@ def table(rows, ppca, reps, slow_reps, cmd):
         SECTION,
         "",
         f"Regenerate with `{cmd}` (one run; medians of {reps} repetitions, {slow_reps} for",
-        "`torch.autograd.functional.hessian`, after one warm-up each; every method's Hessian is checked",
-        "against the hand-written one before it is timed).",
+        "`torch.autograd.functional.hessian`, taken in rounds of one run of each method, after one",
+        "warm-up run each, which is checked against the hand-written Hessian).",
         "",
         f"- CPU: {cpu_name()} ({os.cpu_count()} logical CPUs visible; torch threads: {torch.get_num_threads()})",
         f"- BLAS: {blas_name()}",
@@ -258,8 +264,9 @@ def table(rows, ppca, reps, slow_reps, cmd):
         "  itself is cheap (`A + A' + diag(exp(x))`) that is the module's overhead over the hand-written line.",
         "  Likewise `hvp()` above includes the value and the gradient.",
         "- *eval* forms `diag(q)` as a dense m x m matrix (matcalc's evaluator, not the generated code).",
-        "- The machine's cores are shared with other jobs: a single ratio can be off by tens of percent;",
-        "  rerun before reading one closely.",
+        f"- Load average when the run ended: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs. On a shared",
+        "  machine a single ratio can be off by tens of percent (the rounds spread the load over all",
+        "  methods alike); rerun before reading one closely.",
         "",
     ]
     return "\n".join(lines)

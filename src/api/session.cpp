@@ -434,9 +434,9 @@ std::string Session::code(const Function& f, const std::vector<std::string>& wrt
   const char* command = what == Derivative::Jacobian ? "jacobian" : what == Derivative::Hessian ? "hessian" : "hvp";
   const std::size_t most = what == Derivative::Hessian ? 2 : 1;
   if (wrt.empty() || wrt.size() > most)
-    throw Error(ErrorKind::Usage, std::string("a ") + command + " module " +
-                                      (most == 2 ? "derives w.r.t. X, or X and Y for a cross block"
-                                                 : "derives w.r.t. one variable"));
+    throw Error(ErrorKind::Usage,
+                std::string("a ") + command + " module " +
+                    (most == 2 ? "derives w.r.t. X, or X and Y for a cross block" : "derives w.r.t. one variable"));
   ModuleSpec spec;
   spec.value = simplify(f.expression).node();
   spec.symbols = symbol_map(f);
@@ -456,13 +456,12 @@ std::string Session::code(const Function& f, const std::vector<std::string>& wrt
       spec.hessian = hessian(f, wrt[0], wrt.size() > 1 ? wrt[1] : "").node();
       add_gradients(wrt);
       break;
-    case Derivative::Hvp: {
+    case Derivative::Hvp:
       spec.hvp = hvp(f, wrt[0], direction).node();
       spec.direction = direction;
       spec.symbols[direction] = direction_symbol(f, wrt[0], direction).node();
       add_gradients(wrt);
       break;
-    }
   }
   switch (target) {
     case CodeTarget::NumPy: return to_python_module(spec, PyTarget::NumPy);

@@ -280,8 +280,8 @@ Code Emitter::lower_product(Expr e, bool flip_sign, bool scalar_only) {
 }
 
 Emitter::Factor Emitter::factor(Expr f) {
-  const bool pending = f->op == Op::Inv || f->op == Op::Commutation ||
-                       (f->op == Op::Diag && one_d(kind_of(f->kid(0)->shape)));
+  const bool pending =
+      f->op == Op::Inv || f->op == Op::Commutation || (f->op == Op::Diag && one_d(kind_of(f->kid(0)->shape)));
   if (pending) return {f, {}, f->shape};
   return {nullptr, ref(f), f->shape};
 }

@@ -451,32 +451,34 @@ static inline Eigen::MatrixXd matpow(Eigen::MatrixXd x, long long k) {
 )CPP";
     case Helper::Commutation:
       return R"CPP(// The commutation matrix K_{m,n}: K*vec(X) = vec(X') for an m x n X (column-major vec).
-static inline Eigen::MatrixXd commutation(Eigen::Index m, Eigen::Index n) {
-  Eigen::MatrixXd k = Eigen::MatrixXd::Zero(m * n, m * n);
-  for (Eigen::Index i = 0; i < m; ++i)
-    for (Eigen::Index j = 0; j < n; ++j) k(j + n * i, i + m * j) = 1.0;
-  return k;
-}
-)CPP";
+                   static inline Eigen::MatrixXd commutation(Eigen::Index m, Eigen::Index n) {
+                     Eigen::MatrixXd k = Eigen::MatrixXd::Zero(m * n, m * n);
+                     for (Eigen::Index i = 0; i < m; ++i)
+                       for (Eigen::Index j = 0; j < n; ++j) k(j + n * i, i + m * j) = 1.0;
+                     return k;
+                   }
+      )CPP";
     case Helper::Permute:
       return R"CPP(// K*B and A*K for K = K_{m,n} (K(j + n*i, i + m*j) = 1): B's rows, A's columns permuted.
-template <class D>
-static inline typename D::PlainObject commute_rows(Eigen::Index m, Eigen::Index n, const Eigen::MatrixBase<D>& b_in) {
-  const typename D::PlainObject b = b_in;
-  typename D::PlainObject r(b.rows(), b.cols());
-  for (Eigen::Index i = 0; i < m; ++i)
-    for (Eigen::Index j = 0; j < n; ++j) r.row(j + n * i) = b.row(i + m * j);
-  return r;
-}
-template <class D>
-static inline typename D::PlainObject commute_cols(const Eigen::MatrixBase<D>& a_in, Eigen::Index m, Eigen::Index n) {
-  const typename D::PlainObject a = a_in;
-  typename D::PlainObject r(a.rows(), a.cols());
-  for (Eigen::Index i = 0; i < m; ++i)
-    for (Eigen::Index j = 0; j < n; ++j) r.col(i + m * j) = a.col(j + n * i);
-  return r;
-}
-)CPP";
+                   template <class D>
+                   static inline typename D::PlainObject commute_rows(Eigen::Index m, Eigen::Index n,
+                                                                      const Eigen::MatrixBase<D>& b_in) {
+                     const typename D::PlainObject b = b_in;
+                     typename D::PlainObject r(b.rows(), b.cols());
+                     for (Eigen::Index i = 0; i < m; ++i)
+                       for (Eigen::Index j = 0; j < n; ++j) r.row(j + n * i) = b.row(i + m * j);
+                     return r;
+                   }
+                   template <class D>
+                   static inline typename D::PlainObject commute_cols(const Eigen::MatrixBase<D>& a_in, Eigen::Index m,
+                                                                      Eigen::Index n) {
+                     const typename D::PlainObject a = a_in;
+                     typename D::PlainObject r(a.rows(), a.cols());
+                     for (Eigen::Index i = 0; i < m; ++i)
+                       for (Eigen::Index j = 0; j < n; ++j) r.col(i + m * j) = a.col(j + n * i);
+                     return r;
+                   }
+      )CPP";
     case Helper::Kron:
       return R"CPP(// The Kronecker product; a vector when both operands are vectors of one orientation.
 template <class A, class B>
@@ -1082,8 +1084,8 @@ class EigenEmitter final : public Emitter {
     const std::string x = spec_.second_wrt.empty() ? "the variable" : comment_text(spec_.second_wrt[0]);
     if (spec_.jacobian) return "jacobian(in) its Jacobian with respect to " + x + " (numel(value) x numel(" + x + "))";
     if (spec_.hvp)
-      return "hvp(in) its Hessian with respect to " + x + " applied to the direction " +
-             comment_text(spec_.direction) + " (a member of Inputs), shaped like " + x;
+      return "hvp(in) its Hessian with respect to " + x + " applied to the direction " + comment_text(spec_.direction) +
+             " (a member of Inputs), shaped like " + x;
     if (spec_.second_wrt.size() == 2 && spec_.second_wrt[0] != spec_.second_wrt[1]) {
       const std::string y = comment_text(spec_.second_wrt[1]);
       return "hessian(in) the block of its Hessian with rows " + x + " and columns " + y + " (numel(" + x +

@@ -19,9 +19,9 @@ struct ModuleSpec {
   // returned by the function of its name; the Hessian and the Jacobian as
   // 2-D arrays (rows and columns in column-major vec order) whatever their
   // IR shape, the hvp shaped like its variable.
-  Expr hessian = nullptr;   // numel(X) x numel(Y): rows second_wrt[0], columns second_wrt.back()
-  Expr jacobian = nullptr;  // numel(F) x numel(X), X = second_wrt[0]
-  Expr hvp = nullptr;       // the Hessian w.r.t. second_wrt[0] applied to the symbol `direction`
+  Expr hessian = nullptr;               // numel(X) x numel(Y): rows second_wrt[0], columns second_wrt.back()
+  Expr jacobian = nullptr;              // numel(F) x numel(X), X = second_wrt[0]
+  Expr hvp = nullptr;                   // the Hessian w.r.t. second_wrt[0] applied to the symbol `direction`
   std::vector<std::string> second_wrt;  // the variables of that output, for the documentation
   std::string direction;                // hvp's direction: a symbol of `symbols`, passed by name
   std::map<std::string, Expr> symbols;  // every symbol by name

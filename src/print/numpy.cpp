@@ -909,7 +909,8 @@ class PyEmitter final : public Emitter {
   // What the second-order function returns, for the docstring.
   std::string second_doc() const {
     const std::string x = spec_.second_wrt.empty() ? "the variable" : py_doc_text(spec_.second_wrt[0]);
-    if (spec_.jacobian) return "jacobian(**symbols) its Jacobian with respect to " + x + " (numel(value) x numel(" + x + "))";
+    if (spec_.jacobian)
+      return "jacobian(**symbols) its Jacobian with respect to " + x + " (numel(value) x numel(" + x + "))";
     if (spec_.hvp)
       return "hvp(**symbols) its Hessian with respect to " + x + " applied to the direction " +
              py_doc_text(spec_.direction) + " (passed by name like the symbols), shaped like " + x;
@@ -969,8 +970,8 @@ class PyEmitter final : public Emitter {
   std::string forward_function() {
     std::string third = spec_.second_order() ? ", 2: " + second_name() : "";
     return "\ndef _forward(v, stage):\n"
-           "    \"\"\"The outputs up to `stage` (0: value, 1: gradient" + third + "), sharing temporaries.\"\"\"\n" +
-           stages();
+           "    \"\"\"The outputs up to `stage` (0: value, 1: gradient" +
+           third + "), sharing temporaries.\"\"\"\n" + stages();
   }
 
   // The public form of the gradients in `g`, the tuple _forward returns:
@@ -1024,8 +1025,8 @@ class PyEmitter final : public Emitter {
       s += "\n\ndef " + second_name() + "(**vars):\n";
       std::string x = spec_.second_wrt.empty() ? "the variable" : py_doc_text(spec_.second_wrt[0]);
       if (spec_.hvp) {
-        s += "    \"\"\"The Hessian with respect to " + x + " applied to the direction " + py_doc_text(spec_.direction) +
-             ", shaped like " + x + ".\"\"\"\n";
+        s += "    \"\"\"The Hessian with respect to " + x + " applied to the direction " +
+             py_doc_text(spec_.direction) + ", shaped like " + x + ".\"\"\"\n";
         s += "    return " + d_.result(kind_of(second->shape), "_forward(vars, 2)[2]") + "\n";
       } else {
         s += std::string("    \"\"\"The ") + (spec_.jacobian ? "Jacobian" : "Hessian") +

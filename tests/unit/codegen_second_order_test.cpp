@@ -106,13 +106,25 @@ const std::vector<Case>& cases() {
        {"X"},
        {{"X", rows_of(3, 2, {0.5, -1.0, 0.3, 0.8, -0.2, 0.4})}, {"A", A3}}},
       {"InverseJacobian", "inv(X)", "X: matrix(n,n)", Derivative::Jacobian, {"X"}, {{"X", X3}}, true},
-      {"SoftmaxJacobian", "softmax(x)", "x: vector(n)", Derivative::Jacobian, {"x"},
+      {"SoftmaxJacobian",
+       "softmax(x)",
+       "x: vector(n)",
+       Derivative::Jacobian,
+       {"x"},
        {{"x", col({0.3, -1.2, 0.8, 0.1})}}},
-      {"TransposeJacobian", "X'", "X: matrix(m,n)", Derivative::Jacobian, {"X"},
+      {"TransposeJacobian",
+       "X'",
+       "X: matrix(m,n)",
+       Derivative::Jacobian,
+       {"X"},
        {{"X", rows_of(3, 2, {1.0, 2.0, 3.0, 4.0, 5.0, 6.0})}},
        true},
       // kron(A', eye(n))*commutation(m,n): a commutation factor that is not square in its blocks.
-      {"TransposedProductJacobian", "X'*A", "X: matrix(m,n); A: matrix(m,p)", Derivative::Jacobian, {"X"},
+      {"TransposedProductJacobian",
+       "X'*A",
+       "X: matrix(m,n); A: matrix(m,p)",
+       Derivative::Jacobian,
+       {"X"},
        {{"X", rows_of(3, 2, {1.0, -2.0, 0.5, 3.0, -1.5, 0.25})},
         {"A", rows_of(3, 4, {0.3, -0.1, 0.8, 1.2, -0.7, 0.4, 0.2, -0.9, 1.1, 0.6, -0.3, 0.05})}},
        true},
@@ -141,7 +153,7 @@ const std::vector<Case>& cases() {
 // What a case's module should return, from matcalc's evaluator.
 struct Built {
   std::string numpy, torch, eigen_source;
-  MatrixXd value, second;  // the function, and its jacobian / hessian / hvp
+  MatrixXd value, second;                 // the function, and its jacobian / hessian / hvp
   std::map<std::string, bool> is_vector;  // by symbol (the direction too)
 };
 
@@ -152,10 +164,9 @@ Built build(const Case& c) {
   b.numpy = s.code(f, c.wrt, CodeTarget::NumPy, c.what);
   b.torch = s.code(f, c.wrt, CodeTarget::Torch, c.what);
   if (c.eigen) b.eigen_source = s.code(f, c.wrt, CodeTarget::Eigen, c.what);
-  Expression second = c.what == Derivative::Jacobian ? s.jacobian(f, c.wrt[0])
-                      : c.what == Derivative::Hessian
-                          ? s.hessian(f, c.wrt[0], c.wrt.size() > 1 ? c.wrt[1] : "")
-                          : s.hvp(f, c.wrt[0]);
+  Expression second = c.what == Derivative::Jacobian  ? s.jacobian(f, c.wrt[0])
+                      : c.what == Derivative::Hessian ? s.hessian(f, c.wrt[0], c.wrt.size() > 1 ? c.wrt[1] : "")
+                                                      : s.hvp(f, c.wrt[0]);
   Values v;
   v.symbols = c.values;
   std::vector<MatrixXd> r = s.evaluate({s.simplify(f.expression), second}, v);
@@ -288,8 +299,12 @@ json run_python(const std::string& python, bool torch) {
       const bool vector = b.is_vector.count(name) && b.is_vector.at(name);
       values[name] = value_json_of(m, vector);
     }
-    list.push_back({{"name", c.name}, {"module", path}, {"what", function_of(c.what)}, {"wrt", c.wrt},
-                    {"values", values}, {"step", 1e-5}});
+    list.push_back({{"name", c.name},
+                    {"module", path},
+                    {"what", function_of(c.what)},
+                    {"wrt", c.wrt},
+                    {"values", values},
+                    {"step", 1e-5}});
   }
   std::ofstream(dir.path() / "cases.json") << list.dump();
   std::ofstream(dir.path() / "driver.py") << kDriver;
@@ -343,8 +358,8 @@ void expect_case(const json& all, std::size_t i, const std::string& target) {
   }
   const std::vector<double> got = r["out"].get<std::vector<double>>();
   ASSERT_EQ(got.size(), static_cast<std::size_t>(b.second.size()));
-  EXPECT_LT(relative_gap(got, entries(b.second)), 1e-10) << "against the evaluator: got " << r["out"] << ", want "
-                                                          << json(entries(b.second));
+  EXPECT_LT(relative_gap(got, entries(b.second)), 1e-10)
+      << "against the evaluator: got " << r["out"] << ", want " << json(entries(b.second));
   EXPECT_LT(relative_gap(got, r["fd"].get<std::vector<double>>()), 1e-6)
       << "against finite differences: got " << r["out"] << ", central differences " << r["fd"];
   if (c.what != Derivative::Jacobian) {
@@ -410,9 +425,11 @@ TEST(CodegenSecondOrder, DiagonalAndCommutationFactorsAreNotFormed) {
 TEST(CodegenSecondOrder, WrongVariableCountsAreUsageErrors) {
   Session s;
   Function f = s.load("logdet(W*W' + s^2*I)", "W: matrix(n,k); s: scalar", {.scalar = true});
-  for (auto [what, wrt] : std::vector<std::pair<Derivative, std::vector<std::string>>>{
-           {Derivative::Hessian, {}}, {Derivative::Hessian, {"W", "s", "W"}}, {Derivative::Hvp, {"W", "s"}},
-           {Derivative::Jacobian, {"W", "s"}}}) {
+  for (auto [what, wrt] :
+       std::vector<std::pair<Derivative, std::vector<std::string>>>{{Derivative::Hessian, {}},
+                                                                    {Derivative::Hessian, {"W", "s", "W"}},
+                                                                    {Derivative::Hvp, {"W", "s"}},
+                                                                    {Derivative::Jacobian, {"W", "s"}}}) {
     try {
       s.code(f, wrt, CodeTarget::NumPy, what);
       ADD_FAILURE() << function_of(what) << " with " << wrt.size() << " variables did not throw";
