@@ -389,7 +389,8 @@ class PyDialect {
     h.insert(Helper::Commutation);
     return call("_commutation", {m, n});
   }
-  virtual Code kron(const Code& a, const Code& b) const { return call(fn("kron"), {a, b}); }
+  // kron of two 2-D operands.
+  virtual Code kron_2d(const Code& a, const Code& b) const { return call(fn("kron"), {a, b}); }
   // zeros / ones of a 1-D (one dim) or 2-D (two dims) shape.
   virtual Code filled(std::string_view what, const std::vector<Code>& dims) const = 0;
   // A 2-D array's entries in column-major order, as 1-D.
@@ -556,9 +557,9 @@ class TorchDialect final : public PyDialect {
     return call("_reshape_f", {x, r, c});
   }
   Code diag_part(const Code& x) const override { return call("torch.diag", {x}); }  // a copy for 2-D input
-  // torch.kron (1.13) views its operands: a transposed one raises "view size
-  // is not compatible with input tensor's size and stride".
-  Code kron(const Code& a, const Code& b) const override {
+  // torch.kron (1.13) views its operands: a transposed matrix raises "view
+  // size is not compatible with input tensor's size and stride".
+  Code kron_2d(const Code& a, const Code& b) const override {
     return call("torch.kron", {atom(as_atom(a) + ".contiguous()"), atom(as_atom(b) + ".contiguous()")});
   }
   Code sigmoid(const Code& x, Helpers&) const override { return call("torch.sigmoid", {x}); }
@@ -825,7 +826,7 @@ class PyEmitter final : public Emitter {
     Expr a = e->kid(0), b = e->kid(1);
     Kind ka = kind_of(a->shape), kb = kind_of(b->shape);
     Code ca = ref(a), cb = ref(b);
-    if (one_d(ka) && ka == kb) return d_.kron(ca, cb);
+    if (one_d(ka) && ka == kb) return call(d_.fn("kron"), {ca, cb});
     if (ka == Kind::Col && kb == Kind::Row) return call(d_.fn("outer"), {ca, cb});
     if (ka == Kind::Row && kb == Kind::Col) return call(d_.fn("outer"), {cb, ca});
     auto two_d = [](const Code& c, Kind k) {
@@ -833,7 +834,7 @@ class PyEmitter final : public Emitter {
       if (k == Kind::Row) return atom(as_atom(c) + "[None, :]");
       return c;
     };
-    Code k = d_.kron(two_d(ca, ka), two_d(cb, kb));
+    Code k = d_.kron_2d(two_d(ca, ka), two_d(cb, kb));
     if (one_d(kind_of(e->shape))) return atom(k.s + ".reshape(-1)");
     return k;
   }
