@@ -432,17 +432,37 @@ std::string Session::code(const Function& f, const std::vector<std::string>& wrt
 std::string Session::code(const Function& f, const std::vector<std::string>& wrt, CodeTarget target, Derivative what,
                           const std::string& direction) {
   if (what == Derivative::Gradient) return code(f, wrt, target);
+  const char* command = what == Derivative::Jacobian ? "jacobian" : what == Derivative::Hessian ? "hessian" : "hvp";
+  const std::size_t most = what == Derivative::Hessian ? 2 : 1;
+  if (wrt.empty() || wrt.size() > most)
+    throw Error(ErrorKind::Usage,
+                std::string("a ") + command + " module " +
+                    (most == 2 ? "derives w.r.t. X, or X and Y for a cross block" : "derives w.r.t. one variable"));
   ModuleSpec spec;
   spec.value = simplify(f.expression).node();
   spec.symbols = symbol_map(f);
   spec.source = f.source;
-  if (what == Derivative::Hessian) {
-    if (wrt.size() != 1) throw Error(ErrorKind::Unsupported, "a module of a cross Hessian block is not available yet");
-    spec.gradients.push_back({wrt[0], gradient(f, wrt[0]).node()});
-    spec.hessian = hessian(f, wrt[0]).node();
-  } else {
-    (void)direction;
-    throw Error(ErrorKind::Unsupported, "modules of Jacobians and Hessian-vector products are not available yet");
+  spec.second_wrt = wrt;
+  // The gradients a Hessian or hvp module returns too: one per variable
+  // named (--wrt X --wrt X is the diagonal block, with one gradient).
+  auto add_gradients = [&](std::vector<std::string> names) {
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    std::vector<Expression> gs = gradients(f, names);
+    for (std::size_t i = 0; i < names.size(); ++i) spec.gradients.push_back({names[i], gs[i].node()});
+  };
+  switch (what) {
+    case Derivative::Gradient: break;  // returned above
+    case Derivative::Jacobian: spec.jacobian = jacobian(f, wrt[0]).node(); break;
+    case Derivative::Hessian:
+      spec.hessian = hessian(f, wrt[0], wrt.size() > 1 ? wrt[1] : "").node();
+      add_gradients(wrt);
+      break;
+    case Derivative::Hvp:
+      spec.hvp = hvp(f, wrt[0], direction).node();
+      spec.direction = direction;
+      spec.symbols[direction] = direction_symbol(f, wrt[0], direction).node();
+      add_gradients(wrt);
+      break;
   }
   switch (target) {
     case CodeTarget::NumPy: return to_python_module(spec, PyTarget::NumPy);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <stdexcept>
 
 #include "ir/error.hpp"
 #include "print/precedence.hpp"
@@ -79,13 +80,29 @@ DetPower det_power(Expr f) {
 
 Emitter::Emitter(const ModuleSpec& spec, std::string_view what) : spec_(spec) {
   if (!spec.value) throw Error(ErrorKind::Usage, std::string(what) + " needs a function value");
+  if ((spec.hessian != nullptr) + (spec.jacobian != nullptr) + (spec.hvp != nullptr) > 1)
+    throw std::logic_error("a module spec has more than one second-order output");
   roots_.push_back({spec.value});
-  if (!spec.gradients.empty() || spec.hessian) {
+  if (!spec.gradients.empty() || spec.second_order()) {
     roots_.emplace_back();
     for (const auto& [name, g] : spec.gradients) roots_.back().push_back(g);
   }
-  if (spec.hessian) roots_.push_back({spec.hessian});
+  if (Expr second = spec.second_order()) roots_.push_back({second});
 }
+
+std::string Emitter::second_name() const {
+  if (spec_.hessian) return "hessian";
+  if (spec_.jacobian) return "jacobian";
+  return "hvp";
+}
+
+std::string Emitter::second_what() const {
+  if (spec_.hessian) return "the Hessian";
+  if (spec_.jacobian) return "the Jacobian";
+  return "the Hessian-vector product";
+}
+
+bool Emitter::second_is_matrix() const { return spec_.hessian || spec_.jacobian; }
 
 void Emitter::count() {
   counting_ = true;
@@ -263,17 +280,28 @@ Code Emitter::lower_product(Expr e, bool flip_sign, bool scalar_only) {
 }
 
 Emitter::Factor Emitter::factor(Expr f) {
-  if (f->op == Op::Inv) return {f, {}, f->shape};
+  const bool pending =
+      f->op == Op::Inv || f->op == Op::Commutation || (f->op == Op::Diag && one_d(kind_of(f->kid(0)->shape)));
+  if (pending) return {f, {}, f->shape};
   return {nullptr, ref(f), f->shape};
 }
 
-Code Emitter::value_of(const Factor& f) { return f.inverse ? ref(f.inverse) : f.code; }
+Code Emitter::value_of(const Factor& f) { return f.pending ? ref(f.pending) : f.code; }
 
 Emitter::Factor Emitter::combine(const Factor& l, const Factor& r) {
   Shape s{l.shape.rows, r.shape.cols};
-  if (l.inverse && r.inverse) return combine(l, Factor{nullptr, value_of(r), r.shape});
-  if (l.inverse) return {nullptr, solve_left(l.inverse, r.code, s), s};
-  if (r.inverse) return {nullptr, solve_right(l.code, l.shape, r.inverse, s), s};
+  // Two pending factors: the right one is formed.
+  if (l.pending && r.pending) return combine(l, Factor{nullptr, value_of(r), r.shape});
+  if (Expr p = l.pending) {
+    if (p->op == Op::Inv) return {nullptr, solve_left(p, r.code, s), s};
+    if (p->op == Op::Diag) return {nullptr, scale_rows(ref(p->kid(0)), r.code, r.shape), s};
+    return {nullptr, permute_rows(dim(p->param.rows), dim(p->param.cols), r.code, r.shape), s};
+  }
+  if (Expr p = r.pending) {
+    if (p->op == Op::Inv) return {nullptr, solve_right(l.code, l.shape, p, s), s};
+    if (p->op == Op::Diag) return {nullptr, scale_cols(l.code, l.shape, ref(p->kid(0))), s};
+    return {nullptr, permute_cols(l.code, l.shape, dim(p->param.rows), dim(p->param.cols)), s};
+  }
   return {nullptr, multiply(l.code, l.shape, r.code, r.shape), s};
 }
 

@@ -3,9 +3,12 @@
 // language: which nodes the code refers to and how often (one lowering pass
 // run twice, first counting, then writing), which of them become
 // temporaries, the staged order of the generated forward function (value,
-// then gradients, then Hessian), the layout of a product (coefficient,
+// then gradients, then the second-order output: a Hessian, a Jacobian or a
+// Hessian-vector product), the layout of a product (coefficient,
 // scalar numerator and denominator, matrix chain), the evaluation order of
-// a chain with inverses turned into solves, shared factorizations, and
+// a chain with inverses turned into solves, diagonal matrices into scalings
+// and commutation matrices into permutations of rows or columns, shared
+// factorizations, and
 // which input gives a dimension. A target derives from Emitter and supplies
 // only syntax and its own helpers through the virtual hooks.
 #pragma once
@@ -102,6 +105,16 @@ class Emitter {
   // inv(A)*B and B*inv(A), `inv` the Inv node, `s` the product's shape.
   virtual Code solve_left(Expr inv, const Code& b, const Shape& s) = 0;
   virtual Code solve_right(const Code& b, const Shape& bs, Expr inv, const Shape& s) = 0;
+  // diag(d)*B and A*diag(d), `d` the code of the vector: the rows of B, the
+  // columns of A scaled, never the n x n matrix formed (X'*diag(q)*X is
+  // O(m d^2), not O(m^2 d)).
+  virtual Code scale_rows(const Code& d, const Code& b, const Shape& bs) = 0;
+  virtual Code scale_cols(const Code& a, const Shape& as, const Code& d) = 0;
+  // K*B and A*K for K = commutation(m,n) (`m`, `n` the code of its
+  // parameters): B's rows, A's columns permuted, never the mn x mn matrix
+  // formed or multiplied.
+  virtual Code permute_rows(const Code& m, const Code& n, const Code& b, const Shape& bs) = 0;
+  virtual Code permute_cols(const Code& a, const Shape& as, const Code& m, const Code& n) = 0;
   // det(A)^p * x, `fac` the code of A's factorization and x the rest of a
   // product (a scalar or an array): computed in a scaled form (sign and
   // log|det A|, combined with the magnitude of x), so that a representable
@@ -117,6 +130,14 @@ class Emitter {
     return "";
   }
   virtual std::string stage_epilogue(int stage, int last) = 0;  // outputs, and the return
+
+  // The second-order output of the spec (stage 2): the name of the function
+  // returning it ("hessian", "jacobian", "hvp"), the words for it in messages
+  // ("the Hessian", ...), and whether it is returned as a 2-D array whatever
+  // its IR shape (the Hessian and the Jacobian; an hvp is shaped like X).
+  std::string second_name() const;
+  std::string second_what() const;
+  bool second_is_matrix() const;
 
   // ---- shared lowering
   // The code for a node used as an operand. Transposes are never held in a
@@ -140,7 +161,7 @@ class Emitter {
   Code lower_chain(const std::vector<Expr>& chain);
 
   const ModuleSpec& spec_;
-  std::vector<std::vector<Expr>> roots_;  // by stage: value, gradients, Hessian
+  std::vector<std::vector<Expr>> roots_;  // by stage: value, gradients, second order
   bool counting_ = true;
   int stage_ = 0;
   // What the code computes, in a topological order: nodes, and the
@@ -158,10 +179,11 @@ class Emitter {
   std::unordered_map<Expr, std::string> names_;  // symbols and temporaries
 
  private:
-  // A factor of a matrix chain: a value, or an inverse not yet formed (which
-  // the next factor turns into a solve).
+  // A factor of a matrix chain: a value, or an inverse, a diagonal or a
+  // commutation matrix not yet formed (which the next factor turns into a
+  // solve, a scaling or a permutation).
   struct Factor {
-    Expr inverse = nullptr;  // the Inv node, while pending
+    Expr pending = nullptr;  // the Inv, Diag (of a vector) or Commutation node, while pending
     Code code;
     Shape shape;
   };

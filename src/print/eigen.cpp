@@ -36,8 +36,12 @@
 //   - every subexpression the code refers to more than once is computed once
 //     into a temporary (explicitly typed, so no Eigen expression template
 //     outlives its operands), in dependency order, inside one function
-//     detail::forward that value, gradient and hessian share; value()
-//     computes only what the value needs;
+//     detail::forward that value, gradient and the second-order function
+//     (hessian, jacobian or hvp) share; value() computes only what the value
+//     needs;
+//   - hessian(in) and jacobian(in) return an Eigen::MatrixXd whatever the
+//     IR shape (a 1 x 1 one for a scalar), hvp(in) a value shaped like its
+//     variable; hvp's direction is a member of Inputs like every symbol;
 //   - a dimension is read off the size of an input that has it; one that no
 //     input has is a member dim_<name> of Inputs;
 //   - input sizes are checked against the declared shapes and symmetric inputs
@@ -227,6 +231,7 @@ enum class Helper {
   Relu,
   Sign,
   Commutation,
+  Permute,
   Finite
 };
 using Helpers = std::set<Helper>;
@@ -446,13 +451,34 @@ static inline Eigen::MatrixXd matpow(Eigen::MatrixXd x, long long k) {
 )CPP";
     case Helper::Commutation:
       return R"CPP(// The commutation matrix K_{m,n}: K*vec(X) = vec(X') for an m x n X (column-major vec).
-static inline Eigen::MatrixXd commutation(Eigen::Index m, Eigen::Index n) {
-  Eigen::MatrixXd k = Eigen::MatrixXd::Zero(m * n, m * n);
-  for (Eigen::Index i = 0; i < m; ++i)
-    for (Eigen::Index j = 0; j < n; ++j) k(j + n * i, i + m * j) = 1.0;
-  return k;
-}
-)CPP";
+                   static inline Eigen::MatrixXd commutation(Eigen::Index m, Eigen::Index n) {
+                     Eigen::MatrixXd k = Eigen::MatrixXd::Zero(m * n, m * n);
+                     for (Eigen::Index i = 0; i < m; ++i)
+                       for (Eigen::Index j = 0; j < n; ++j) k(j + n * i, i + m * j) = 1.0;
+                     return k;
+                   }
+      )CPP";
+    case Helper::Permute:
+      return R"CPP(// K*B and A*K for K = K_{m,n} (K(j + n*i, i + m*j) = 1): B's rows, A's columns permuted.
+                   template <class D>
+                   static inline typename D::PlainObject commute_rows(Eigen::Index m, Eigen::Index n,
+                                                                      const Eigen::MatrixBase<D>& b_in) {
+                     const typename D::PlainObject b = b_in;
+                     typename D::PlainObject r(b.rows(), b.cols());
+                     for (Eigen::Index i = 0; i < m; ++i)
+                       for (Eigen::Index j = 0; j < n; ++j) r.row(j + n * i) = b.row(i + m * j);
+                     return r;
+                   }
+                   template <class D>
+                   static inline typename D::PlainObject commute_cols(const Eigen::MatrixBase<D>& a_in, Eigen::Index m,
+                                                                      Eigen::Index n) {
+                     const typename D::PlainObject a = a_in;
+                     typename D::PlainObject r(a.rows(), a.cols());
+                     for (Eigen::Index i = 0; i < m; ++i)
+                       for (Eigen::Index j = 0; j < n; ++j) r.col(i + m * j) = a.col(j + n * i);
+                     return r;
+                   }
+      )CPP";
     case Helper::Kron:
       return R"CPP(// The Kronecker product; a vector when both operands are vectors of one orientation.
 template <class A, class B>
@@ -827,6 +853,21 @@ class EigenEmitter final : public Emitter {
     return transpose_code(x, kind_of(s.transposed()));
   }
 
+  // Eigen's diagonal products scale rows or columns without forming the matrix.
+  Code scale_rows(const Code& d, const Code& b, const Shape&) override {
+    return binary(method(d, "asDiagonal"), "*", b, kMul);
+  }
+  Code scale_cols(const Code& a, const Shape&, const Code& d) override {
+    return binary(a, "*", method(d, "asDiagonal"), kMul);
+  }
+
+  Code permute_rows(const Code& m, const Code& n, const Code& b, const Shape&) override {
+    return helper_call(Helper::Permute, "commute_rows", {m, n, b});
+  }
+  Code permute_cols(const Code& a, const Shape&, const Code& m, const Code& n) override {
+    return helper_call(Helper::Permute, "commute_cols", {a, m, n});
+  }
+
   Code times_det(const Code& fac, const Code& x, double power) override {
     return method(fac, "times_det", {x, cpp_number(power)});
   }
@@ -911,7 +952,11 @@ class EigenEmitter final : public Emitter {
   // ---- the source
 
   std::string value_type() const { return cpp_type(kind_of(spec_.value->shape)); }
-  std::string hessian_type() const { return cpp_type(kind_of(spec_.hessian->shape)); }
+  // What the second-order function returns: a matrix for a Hessian or a
+  // Jacobian, the variable's type for an hvp.
+  std::string second_type() const {
+    return second_is_matrix() ? "Eigen::MatrixXd" : cpp_type(kind_of(spec_.second_order()->shape));
+  }
   bool has_gradient() const { return !spec_.gradients.empty(); }
 
   // ---- the stages of detail::forward
@@ -952,7 +997,12 @@ class EigenEmitter final : public Emitter {
       for (std::size_t i = 0; i < roots_[1].size(); ++i)
         s += "  gradient_out->" + member_of(spec_.gradients[i].first) + " = " +
              checked(roots_[1][i], "the gradient with respect to " + spec_.gradients[i].first) + ";\n";
-    if (st == 2) s += "  *hessian_out = " + checked(roots_[2][0], "the Hessian") + ";\n";
+    if (st == 2) {
+      std::string out = checked(roots_[2][0], second_what());
+      // A scalar-shaped Hessian or Jacobian is computed as a double.
+      if (second_is_matrix() && roots_[2][0]->is_scalar()) out = "Eigen::MatrixXd::Constant(1, 1, " + out + ")";
+      s += "  *" + second_name() + "_out = " + out + ";\n";
+    }
     if (st < last) s += "  if (stage == " + std::to_string(st) + ") return;\n";
     return s;
   }
@@ -963,8 +1013,9 @@ class EigenEmitter final : public Emitter {
     if (last > 0) params += ", int stage";
     params += ", " + value_type() + "* value_out";
     if (has_gradient()) params += ", Gradient* gradient_out";
-    if (spec_.hessian) params += ", " + hessian_type() + "* hessian_out";
-    std::string s = "// The outputs up to `stage` (0: value, 1: gradient, 2: Hessian), sharing temporaries.\n";
+    if (spec_.second_order()) params += ", " + second_type() + "* " + second_name() + "_out";
+    std::string third = spec_.second_order() ? ", 2: " + second_name() : "";
+    std::string s = "// The outputs up to `stage` (0: value, 1: gradient" + third + "), sharing temporaries.\n";
     s += "inline void forward(" + params + ") {\n";
     // A symmetric input is read through its checked, exactly symmetric copy sym<k>.
     int copies = 0;
@@ -1002,7 +1053,7 @@ class EigenEmitter final : public Emitter {
         about += (i == 0 ? "" : i + 1 == spec_.gradients.size() ? " and " : ", ") + comment_text(spec_.gradients[i].first);
       about += " (a Gradient, one member per variable), value_and_gradient(in, g) both";
     }
-    if (spec_.hessian) about += ", hessian(in) its Hessian";
+    if (spec_.second_order()) about += ", " + second_doc();
     about += ". The symbols are the members of Inputs: double for a scalar, Eigen::VectorXd for a vector, "
              "Eigen::RowVectorXd for a 1 x n matrix, Eigen::MatrixXd otherwise.";
     s += wrapped_comment(about) + "// Symbols:\n";
@@ -1026,6 +1077,21 @@ class EigenEmitter final : public Emitter {
     s += "#ifndef " + guard() + "\n#define " + guard() + "\n\n";
     s += "#include <Eigen/Dense>\n#include <cmath>\n#include <stdexcept>\n#include <string>\n\n";
     return s;
+  }
+
+  // What the second-order function returns, for the header comment.
+  std::string second_doc() const {
+    const std::string x = spec_.second_wrt.empty() ? "the variable" : comment_text(spec_.second_wrt[0]);
+    if (spec_.jacobian) return "jacobian(in) its Jacobian with respect to " + x + " (numel(value) x numel(" + x + "))";
+    if (spec_.hvp)
+      return "hvp(in) its Hessian with respect to " + x + " applied to the direction " + comment_text(spec_.direction) +
+             " (a member of Inputs), shaped like " + x;
+    if (spec_.second_wrt.size() == 2 && spec_.second_wrt[0] != spec_.second_wrt[1]) {
+      const std::string y = comment_text(spec_.second_wrt[1]);
+      return "hessian(in) the block of its Hessian with rows " + x + " and columns " + y + " (numel(" + x +
+             ") x numel(" + y + "))";
+    }
+    return "hessian(in) its Hessian with respect to " + x + " (numel(" + x + ") x numel(" + x + "))";
   }
 
   // A member declaration, aligned comment and all.
@@ -1065,7 +1131,7 @@ class EigenEmitter final : public Emitter {
       if (last > 0) c += ", " + std::to_string(stage);
       c += ", " + v;
       if (has_gradient()) c += ", " + g;
-      if (spec_.hessian) c += ", " + h;
+      if (spec_.second_order()) c += ", " + h;
       return c + ");\n";
     };
     auto local = [](const std::string& type, const std::string& name) {
@@ -1090,12 +1156,14 @@ class EigenEmitter final : public Emitter {
       s += "  " + forward_call(1, "&v", "&g", "nullptr");
       s += "  return v;\n}\n";
     }
-    if (spec_.hessian) {
-      s += "\n// The Hessian (rows and columns in column-major vec order of the variable).\n";
-      s += "inline " + hessian_type() + " hessian(const Inputs& in) {\n";
+    if (spec_.second_order()) {
+      s += spec_.hvp ? "\n// The Hessian-vector product, shaped like the variable.\n"
+                     : std::string("\n// The ") + (spec_.jacobian ? "Jacobian" : "Hessian") +
+                           " (rows and columns in column-major vec order).\n";
+      s += "inline " + second_type() + " " + second_name() + "(const Inputs& in) {\n";
       s += local(value_type(), "v");
       if (has_gradient()) s += "  Gradient g;\n";
-      s += local(hessian_type(), "h");
+      s += local(second_type(), "h");
       s += "  " + forward_call(2, "&v", "&g", "&h");
       s += "  return h;\n}\n";
     }

@@ -6,8 +6,9 @@
 //                    for a 1 x n symbol, Eigen::MatrixXd for a matrix;
 //   struct Gradient  one member per --wrt variable, typed likewise (a struct
 //                    even for one variable);
-//   value(in), gradient(in) and value_and_gradient(in, g), and hessian(in)
-//                    when the spec has a Hessian.
+//   value(in), gradient(in) and value_and_gradient(in, g), and hessian(in),
+//                    jacobian(in) or hvp(in) when the spec has that
+//                    second-order output (a MatrixXd for the first two).
 // A symbol whose name is a C++ keyword, a macro of the included headers or
 // not a valid identifier gets a safe member name (name_ or sym_...), noted in
 // a comment beside the member. Dimension symbols are read off the sizes of

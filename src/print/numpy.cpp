@@ -1,8 +1,12 @@
 // NumPy / PyTorch code generation (see numpy.hpp and CLI.md). The module
 // written here guarantees:
 //   - it is self-contained: it imports only `numpy as np` (or only `torch`)
-//     and defines value(**vars), gradient(**vars) and, when the spec has a
-//     Hessian, hessian(**vars), plus private helpers whose names start with `_`;
+//     and defines value(**vars), gradient(**vars) and value_and_gradient(**vars)
+//     when the spec has gradients, and hessian(**vars), jacobian(**vars) or
+//     hvp(**vars) when it has that second-order output (the Hessian and the
+//     Jacobian always 2-D, the hvp shaped like its variable, its direction
+//     passed by name like every symbol), plus private helpers whose names
+//     start with `_`;
 //   - symbols are read by name from the keyword dict (vars["lambda"]) into
 //     generated locals `x_<name>`; dimensions into `d_<name>`; temporaries are
 //     t0, t1, ...; so no user name is ever a Python identifier of its own and
@@ -37,8 +41,8 @@
 //     needs to be positive definite beyond what the functions check;
 //   - every subexpression the code would use more than once is computed once
 //     into a temporary, in dependency order, inside one function _forward that
-//     value, gradient and hessian share; value() computes only what the value
-//     needs;
+//     value, gradient and the second-order function share; value() computes
+//     only what the value needs;
 //   - a dimension is read off the shape of an input that has it; one that no
 //     input has is taken from vars[name] or raises ValueError at call time;
 //   - numbers are written so that Python reads back the same double;
@@ -119,6 +123,7 @@ enum class Helper {
   Sigmoid,
   ReshapeF,
   Commutation,
+  Permutation,
   Finite
 };
 using Helpers = std::set<Helper>;
@@ -384,6 +389,8 @@ class PyDialect {
     h.insert(Helper::Commutation);
     return call("_commutation", {m, n});
   }
+  // kron of two 2-D operands.
+  virtual Code kron_2d(const Code& a, const Code& b) const { return call(fn("kron"), {a, b}); }
   // zeros / ones of a 1-D (one dim) or 2-D (two dims) shape.
   virtual Code filled(std::string_view what, const std::vector<Code>& dims) const = 0;
   // A 2-D array's entries in column-major order, as 1-D.
@@ -502,6 +509,10 @@ class NumPyDialect final : public PyDialect {
         return "def _commutation(m, n):\n"
                "    \"\"\"K with K @ vec(X) = vec(X.T) for an m x n X (column-major vec).\"\"\"\n"
                "    return np.eye(m * n)[np.arange(m * n).reshape((m, n), order=\"F\").ravel()]\n";
+      case Helper::Permutation:
+        return "def _perm(m, n):\n"
+               "    \"\"\"The row order of K_{m,n}: (K @ B)[i] = B[_perm(m, n)[i]].\"\"\"\n"
+               "    return np.arange(m * n).reshape((m, n), order=\"F\").ravel()\n";
       case Helper::Finite:
         return "def _finite(x, what):\n"
                "    if not np.all(np.isfinite(x)):\n"
@@ -546,6 +557,11 @@ class TorchDialect final : public PyDialect {
     return call("_reshape_f", {x, r, c});
   }
   Code diag_part(const Code& x) const override { return call("torch.diag", {x}); }  // a copy for 2-D input
+  // torch.kron (1.13) views its operands: a transposed matrix raises "view
+  // size is not compatible with input tensor's size and stride".
+  Code kron_2d(const Code& a, const Code& b) const override {
+    return call("torch.kron", {atom(as_atom(a) + ".contiguous()"), atom(as_atom(b) + ".contiguous()")});
+  }
   Code sigmoid(const Code& x, Helpers&) const override { return call("torch.sigmoid", {x}); }
   Code softplus(const Code& x) const override { return call("torch.nn.functional.softplus", {x}); }
   Code relu(const Code& x) const override { return call("torch.relu", {x}); }
@@ -612,6 +628,10 @@ class TorchDialect final : public PyDialect {
         return "def _commutation(m, n):\n"
                "    \"\"\"K with K @ vec(X) = vec(X.T) for an m x n X (column-major vec).\"\"\"\n"
                "    return torch.eye(m * n, dtype=torch.float64)[torch.arange(m * n).reshape(n, m).T.reshape(-1)]\n";
+      case Helper::Permutation:
+        return "def _perm(m, n):\n"
+               "    \"\"\"The row order of K_{m,n}: (K @ B)[i] = B[_perm(m, n)[i]].\"\"\"\n"
+               "    return torch.arange(m * n).reshape(n, m).T.reshape(-1)\n";
       case Helper::Finite:
         return "def _finite(x, what):\n"
                "    if not bool(torch.isfinite(torch.as_tensor(x)).all()):\n"
@@ -761,6 +781,26 @@ class PyEmitter final : public Emitter {
     return transposed(call(fn, {transposed(b, Kind::Matrix)}), Kind::Matrix);
   }
 
+  // Broadcasting: d[:, None] * B scales B's rows, A * d A's columns (and a
+  // 1-D row's entries); a 1-D column's entries are d * b.
+  Code scale_rows(const Code& d, const Code& b, const Shape& bs) override {
+    if (kind_of(bs) == Kind::Matrix) return binary(atom(as_atom(d) + "[:, None]"), "*", b, kMul);
+    return binary(d, "*", b, kMul);
+  }
+  Code scale_cols(const Code& a, const Shape&, const Code& d) override { return binary(a, "*", d, kMul); }
+
+  // K_{m,n} @ B is B[_perm(m, n)]; A @ K_{m,n} is A[:, _perm(n, m)] (K' = K_{n,m}
+  // is the inverse permutation); a 1-D operand is indexed alone.
+  Code permute_rows(const Code& m, const Code& n, const Code& b, const Shape&) override {
+    helpers_.insert(Helper::Permutation);
+    return atom(as_atom(b) + "[" + call("_perm", {m, n}).s + "]");
+  }
+  Code permute_cols(const Code& a, const Shape& as, const Code& m, const Code& n) override {
+    helpers_.insert(Helper::Permutation);
+    std::string index = call("_perm", {n, m}).s;
+    return atom(as_atom(a) + (kind_of(as) == Kind::Matrix ? "[:, " + index + "]" : "[" + index + "]"));
+  }
+
   Code times_det(const Code& fac, const Code& x, double power) override {
     return call(fac.s + ".times_det", {x, py_number(power)});
   }
@@ -794,7 +834,7 @@ class PyEmitter final : public Emitter {
       if (k == Kind::Row) return atom(as_atom(c) + "[None, :]");
       return c;
     };
-    Code k = call(d_.fn("kron"), {two_d(ca, ka), two_d(cb, kb)});
+    Code k = d_.kron_2d(two_d(ca, ka), two_d(cb, kb));
     if (one_d(kind_of(e->shape))) return atom(k.s + ".reshape(-1)");
     return k;
   }
@@ -810,7 +850,8 @@ class PyEmitter final : public Emitter {
                                                py_doc_text(spec_.gradients[0].first)
                                          : ", gradient(**symbols) a dict of its gradients by symbol name";
     }
-    if (spec_.hessian) doc += ", hessian(**symbols) its Hessian";
+    if (!spec_.gradients.empty()) doc += ", value_and_gradient(**symbols) both";
+    if (spec_.second_order()) doc += ", " + second_doc();
     doc += ".\nSymbols are passed by name (vectors 1-D, matrices 2-D, scalars as numbers)";
     doc += std::string(d_.lib() == "np" ? "" : ", as tensors or numpy arrays") + ":\n";
     for (const auto& [name, sym] : spec_.symbols)
@@ -866,6 +907,20 @@ class PyEmitter final : public Emitter {
     return "_matrix" + arg;
   }
 
+  // What the second-order function returns, for the docstring.
+  std::string second_doc() const {
+    const std::string x = spec_.second_wrt.empty() ? "the variable" : py_doc_text(spec_.second_wrt[0]);
+    if (spec_.jacobian)
+      return "jacobian(**symbols) its Jacobian with respect to " + x + " (numel(value) x numel(" + x + "))";
+    if (spec_.hvp)
+      return "hvp(**symbols) its Hessian with respect to " + x + " applied to the direction " +
+             py_doc_text(spec_.direction) + " (passed by name like the symbols), shaped like " + x;
+    if (spec_.second_wrt.size() == 2 && spec_.second_wrt[0] != spec_.second_wrt[1])
+      return "hessian(**symbols) the block of its Hessian with rows " + x + " and columns " +
+             py_doc_text(spec_.second_wrt[1]) + " (numel(" + x + ") x numel(" + py_doc_text(spec_.second_wrt[1]) + "))";
+    return "hessian(**symbols) its Hessian with respect to " + x + " (numel(" + x + ") x numel(" + x + "))";
+  }
+
   std::string outputs_tuple(int upto) {
     auto stage_out = [&](int s) -> std::string {
       if (s > upto || s >= static_cast<int>(roots_.size())) return "None";
@@ -904,7 +959,7 @@ class PyEmitter final : public Emitter {
     for (std::size_t i = 0; i < roots_[st].size(); ++i) {
       std::string out = st == 0 ? "f" : st == 2 ? "h" : "g" + std::to_string(i);
       std::string what = st == 0                      ? "the value"
-                         : st == 2                    ? "the Hessian"
+                         : st == 2                    ? second_what()
                          : i < spec_.gradients.size() ? "the gradient with respect to " + spec_.gradients[i].first
                                                       : std::string("the gradient");
       s += "    " + out + " = _finite(" + ref(roots_[st][i]).s + ", " + py_string(what) + ")\n";
@@ -914,9 +969,36 @@ class PyEmitter final : public Emitter {
   }
 
   std::string forward_function() {
+    std::string third = spec_.second_order() ? ", 2: " + second_name() : "";
     return "\ndef _forward(v, stage):\n"
-           "    \"\"\"The outputs up to `stage` (0: value, 1: gradient, 2: Hessian), sharing temporaries.\"\"\"\n" +
-           stages();
+           "    \"\"\"The outputs up to `stage` (0: value, 1: gradient" +
+           third + "), sharing temporaries.\"\"\"\n" + stages();
+  }
+
+  // The public form of the gradients in `g`, the tuple _forward returns:
+  // the one array, or a dict by symbol name.
+  std::string gradient_result(const std::string& indent) {
+    if (spec_.gradients.size() == 1) return d_.result(kind_of(spec_.gradients[0].second->shape), "g[0]");
+    std::string s = "{\n";
+    for (std::size_t i = 0; i < spec_.gradients.size(); ++i) {
+      const auto& [name, g] = spec_.gradients[i];
+      s += indent + "    " + py_string(name) + ": " + d_.result(kind_of(g->shape), "g[" + std::to_string(i) + "]") +
+           ",\n";
+    }
+    return s + indent + "}";
+  }
+
+  // A 2-D result whatever the IR shape: a scalar is 1 x 1, a vector (1-D in
+  // the code) n x 1 or 1 x n.
+  std::string matrix_result(Kind k, const std::string& x) const {
+    std::string r = d_.result(Kind::Matrix, x);
+    switch (k) {
+      case Kind::Scalar: return r + ".reshape(1, 1)";
+      case Kind::Col: return r + ".reshape(-1, 1)";
+      case Kind::Row: return r + ".reshape(1, -1)";
+      case Kind::Matrix: break;
+    }
+    return r;
   }
 
   std::string public_functions() {
@@ -925,28 +1007,33 @@ class PyEmitter final : public Emitter {
     s += "    \"\"\"The function's value at the symbols given by name.\"\"\"\n";
     s += "    return " + d_.result(kind_of(spec_.value->shape), "_forward(vars, 0)[0]") + "\n";
     if (!spec_.gradients.empty()) {
+      const bool one = spec_.gradients.size() == 1;
       s += "\n\ndef gradient(**vars):\n";
-      if (spec_.gradients.size() == 1) {
+      if (one)
         s += "    \"\"\"The gradient with respect to " + py_doc_text(spec_.gradients[0].first) +
              ", shaped like it.\"\"\"\n";
-        s += "    g = _forward(vars, 1)[1]\n";
-        s += "    return " + d_.result(kind_of(spec_.gradients[0].second->shape), "g[0]") + "\n";
-      } else {
+      else
         s += "    \"\"\"The gradients by symbol name, each shaped like its symbol.\"\"\"\n";
-        s += "    g = _forward(vars, 1)[1]\n";
-        s += "    return {\n";
-        for (std::size_t i = 0; i < spec_.gradients.size(); ++i) {
-          const auto& [name, g] = spec_.gradients[i];
-          s += "        " + py_string(name) + ": " + d_.result(kind_of(g->shape), "g[" + std::to_string(i) + "]") +
-               ",\n";
-        }
-        s += "    }\n";
-      }
+      s += "    g = _forward(vars, 1)[1]\n";
+      s += "    return " + gradient_result("    ") + "\n";
+      s += "\n\ndef value_and_gradient(**vars):\n";
+      s += std::string("    \"\"\"(value, gradient), sharing the work: the gradient as gradient() returns ") +
+           (one ? "it" : "them") + ".\"\"\"\n";
+      s += "    f, g, _ = _forward(vars, 1)\n";
+      s += "    return " + d_.result(kind_of(spec_.value->shape), "f") + ", " + gradient_result("    ") + "\n";
     }
-    if (spec_.hessian) {
-      s += "\n\ndef hessian(**vars):\n";
-      s += "    \"\"\"The Hessian (rows and columns in column-major vec order of the variable).\"\"\"\n";
-      s += "    return " + d_.result(kind_of(spec_.hessian->shape), "_forward(vars, 2)[2]") + "\n";
+    if (Expr second = spec_.second_order()) {
+      s += "\n\ndef " + second_name() + "(**vars):\n";
+      std::string x = spec_.second_wrt.empty() ? "the variable" : py_doc_text(spec_.second_wrt[0]);
+      if (spec_.hvp) {
+        s += "    \"\"\"The Hessian with respect to " + x + " applied to the direction " +
+             py_doc_text(spec_.direction) + ", shaped like " + x + ".\"\"\"\n";
+        s += "    return " + d_.result(kind_of(second->shape), "_forward(vars, 2)[2]") + "\n";
+      } else {
+        s += std::string("    \"\"\"The ") + (spec_.jacobian ? "Jacobian" : "Hessian") +
+             ", a 2-D array (rows and columns in column-major vec order).\"\"\"\n";
+        s += "    return " + matrix_result(kind_of(second->shape), "_forward(vars, 2)[2]") + "\n";
+      }
     }
     return s;
   }

@@ -1,5 +1,6 @@
 // NumPy (and PyTorch) code generation: a self-contained Python module that
-// defines value(**vars), gradient(**vars) and, when given, hessian(**vars).
+// defines value(**vars), gradient(**vars) and value_and_gradient(**vars) and,
+// when given, hessian(**vars), jacobian(**vars) or hvp(**vars).
 // See CLI.md: vectors are 1-D arrays, matrices 2-D, scalars floats;
 // dimension symbols are read off the arrays' shapes. inv(A)*B is emitted as
 // a solve (np.linalg.solve) with A's reciprocal condition number checked as

@@ -144,8 +144,10 @@ const Sample kSamples[] = {
      "softplus(X)", "\\operatorname{softplus}\\left(X\\right)", "np.logaddexp(0.0, x_X)", "torch.nn.functional.softplus(x_X)", "detail::softplus(in.X)"},
     {Op::Relu, "relu(X)", kM,
      "relu(X)", "\\operatorname{relu}\\left(X\\right)", "np.maximum(x_X, 0.0)", "torch.relu(x_X)", "in.X.cwiseMax(0.0)"},
+    // In a product the code printers permute rows, never forming K (a standalone K, _commutation and
+    // detail::commutation, is run in codegen_second_order_test.cpp: the Jacobian of X').
     {Op::Commutation, "commutation(n,m)*kron(y, x)", "x: vector(n); y: vector(m)",
-     "commutation(n,m)", "K_{n,m}", "_commutation(d_n, d_m)", "_commutation(d_n, d_m)", "detail::commutation(d_n, d_m)"},
+     "commutation(n,m)", "K_{n,m}", "_perm(d_n, d_m)", "_perm(d_n, d_m)", "detail::commute_rows(d_n, d_m, "},
 };
 // clang-format on
 
