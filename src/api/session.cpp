@@ -16,12 +16,12 @@
 
 #include "diff/gradient.hpp"
 #include "diff/jacobian.hpp"
-#include "ir/builders.hpp"
 #include "eval/check.hpp"
 #include "eval/evaluate.hpp"
 #include "eval/values.hpp"
 #include "explain/explain.hpp"
 #include "explain/rulebook.hpp"
+#include "ir/builders.hpp"
 #include "ir/node.hpp"
 #include "matcalc/matcalc.hpp"
 #include "parse/parser.hpp"
@@ -396,16 +396,16 @@ Expression Session::direction_symbol(const Function& f, const std::string& wrt, 
       throw Error(ErrorKind::Name, "the direction '" + direction +
                                        "' is already a symbol of the expression; name another with --direction");
   if (std::find(f.dimensions.begin(), f.dimensions.end(), direction) != f.dimensions.end())
-    throw Error(ErrorKind::Name, "the direction '" + direction +
-                                     "' is a dimension of the expression; name another with --direction");
+    throw Error(ErrorKind::Name,
+                "the direction '" + direction + "' is a dimension of the expression; name another with --direction");
   return Expression(symbol(impl_->cx, direction, x->shape, x->symmetric));
 }
 
 Expression Session::hvp(const Function& f, const std::string& wrt, const std::string& direction) {
   Expr value = simplify(f.expression).node();
   if (!value->is_scalar())
-    throw Error(ErrorKind::Shape, "a Hessian-vector product needs a scalar function; this one is " +
-                                      value->shape.str());
+    throw Error(ErrorKind::Shape,
+                "a Hessian-vector product needs a scalar function; this one is " + value->shape.str());
   Expr x = f.symbol(wrt).node();
   Expr v = direction_symbol(f, wrt, direction).node();
   auto key = std::make_tuple(2, value, x, v);

@@ -40,8 +40,9 @@ struct Common {
 };
 
 Function load(Session& s, const Common& c, bool want_scalar, const std::string& scalar_reason = "") {
-  return s.load(c.expr, c.decl,
-                {.scalar = want_scalar, .wrt = c.wrt, .strict = c.strict, .kinds = c.kinds, .scalar_reason = scalar_reason});
+  return s.load(
+      c.expr, c.decl,
+      {.scalar = want_scalar, .wrt = c.wrt, .strict = c.strict, .kinds = c.kinds, .scalar_reason = scalar_reason});
 }
 
 // On stderr, just before a command prints its result: `types: ...` (with
@@ -113,9 +114,9 @@ int run_second_order(const Common& c, Derivative what, const std::string& format
   const char* command = what == Derivative::Jacobian ? "jacobian" : what == Derivative::Hessian ? "hessian" : "hvp";
   const std::size_t most = what == Derivative::Hessian ? 2 : 1;
   if (c.wrt.empty() || c.wrt.size() > most)
-    throw Error(ErrorKind::Usage, std::string(command) +
-                                      (most == 2 ? " takes --wrt X, or --wrt X --wrt Y for the cross block"
-                                                 : " derives w.r.t. one variable: give --wrt once"));
+    throw Error(ErrorKind::Usage,
+                std::string(command) + (most == 2 ? " takes --wrt X, or --wrt X --wrt Y for the cross block"
+                                                  : " derives w.r.t. one variable: give --wrt once"));
   Session s;
   Function f = load(s, c, /*want_scalar=*/what != Derivative::Jacobian,
                     std::string(what == Derivative::Hvp ? "a Hessian-vector product" : "a Hessian") +
@@ -126,7 +127,7 @@ int run_second_order(const Common& c, Derivative what, const std::string& format
     std::cout << module;
     return 0;
   }
-  Expression r = what == Derivative::Jacobian ? s.jacobian(f, c.wrt[0])
+  Expression r = what == Derivative::Jacobian  ? s.jacobian(f, c.wrt[0])
                  : what == Derivative::Hessian ? s.hessian(f, c.wrt[0], c.wrt.size() > 1 ? c.wrt[1] : "")
                                                : s.hvp(f, c.wrt[0], direction);
   std::string out;
@@ -140,8 +141,8 @@ int run_second_order(const Common& c, Derivative what, const std::string& format
     j["wrt"] = c.wrt;
     j["types"] = f.declaration_text();
     if (what == Derivative::Hvp) j["direction"] = direction;
-    j[command] = {{"text", r.text()}, {"latex", r.latex()}, {"shape", r.shape()},
-                  {"tree", nlohmann::json::parse(r.json())}};
+    j[command] = {
+        {"text", r.text()}, {"latex", r.latex()}, {"shape", r.shape()}, {"tree", nlohmann::json::parse(r.json())}};
     out = j.dump() + "\n";
   } else {
     throw Error(ErrorKind::Usage, "unknown --format '" + format + "' (text, latex, numpy, torch, eigen, json)");
@@ -382,9 +383,9 @@ int run_rules(const std::string& name, const std::string& search, const std::str
 // Options that take a value: the argument after one is that value, never
 // EXPR nor an option.
 const std::set<std::string>& value_options() {
-  static const std::set<std::string> names = {"--wrt",  "--decl", "--expr-file", "--format", "--values",
-                                              "--dims", "--seed", "--tolerance", "--search", "--gradient",
-                                              "--direction"};
+  static const std::set<std::string> names = {"--wrt",    "--decl",     "--expr-file", "--format",
+                                              "--values", "--dims",     "--seed",      "--tolerance",
+                                              "--search", "--gradient", "--direction"};
   return names;
 }
 
@@ -669,14 +670,14 @@ int main(int argc, char** argv) {
         check_options_known(app, *sub, split.args);
     }
     app.parse(static_cast<int>(cargs.size()), cargs.data());
-    active = grad->parsed()          ? &grad_c
-             : eval->parsed()        ? &eval_c
-             : check->parsed()       ? &check_c
-             : explain_cmd->parsed() ? &explain_c
+    active = grad->parsed()           ? &grad_c
+             : eval->parsed()         ? &eval_c
+             : check->parsed()        ? &check_c
+             : explain_cmd->parsed()  ? &explain_c
              : jacobian_cmd->parsed() ? &jacobian_c
              : hessian_cmd->parsed()  ? &hessian_c
              : hvp_cmd->parsed()      ? &hvp_c
-                                     : nullptr;  // rules: no expression
+                                      : nullptr;  // rules: no expression
     if (!active && split.expr) throw CLI::ParseError("rules takes a NAME, not an expression", 2);
     if (active) {
       for (const std::string& d : active->decls) active->decl += (active->decl.empty() ? "" : "; ") + d;
@@ -702,14 +703,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ExtrasError& e) {
     // A second EXPR (`grad --wrt x "x'*A*y" y`): most likely a --wrt name.
     const CLI::App* sub = cargs.size() > 1 ? app.get_subcommand(cargs[1]) : nullptr;
-    Common* c = sub == grad          ? &grad_c
-                : sub == eval        ? &eval_c
-                : sub == check       ? &check_c
-                : sub == explain_cmd ? &explain_c
+    Common* c = sub == grad           ? &grad_c
+                : sub == eval         ? &eval_c
+                : sub == check        ? &check_c
+                : sub == explain_cmd  ? &explain_c
                 : sub == jacobian_cmd ? &jacobian_c
                 : sub == hessian_cmd  ? &hessian_c
                 : sub == hvp_cmd      ? &hvp_c
-                                     : nullptr;
+                                      : nullptr;
     if (!c || c->expr.empty()) {
       std::cerr << "error: " << e.what() << "\nRun 'matcalc --help' or 'matcalc COMMAND --help' for usage.\n";
       return kExitBadInput;

@@ -129,8 +129,7 @@ std::vector<Expr> propagate_adjoint(Expr y, Expr G, const std::vector<bool>& wan
     case Op::Identity:
     case Op::Zeros:
     case Op::Ones:
-    case Op::Commutation:
-      break;
+    case Op::Commutation: break;
 
     case Op::Add:  // d(A + B) = dA + dB
       for (std::size_t i = 0; i < k.size(); ++i)
@@ -341,8 +340,7 @@ Expr forward_differential(Expr y, const std::vector<Expr>& dx) {
     case Op::Identity:
     case Op::Zeros:
     case Op::Ones:
-    case Op::Commutation:
-      break;
+    case Op::Commutation: break;
     case Op::Add:  // d(A + B) = dA + dB
       each([&](std::size_t i) { return d(i); });
       break;
@@ -501,12 +499,34 @@ Expr vec_rule(Expr y, const std::vector<Expr>& maps) {
     }
     // Leaves are constants (D itself has the identity map); the rest is not
     // linear in its argument.
-    case Op::Const: case Op::Symbol: case Op::Identity: case Op::Zeros: case Op::Ones: case Op::Commutation:
-    case Op::Pow: case Op::MatPow: case Op::ElemPow: case Op::Det: case Op::LogDet: case Op::Inv:
-    case Op::Norm2: case Op::Norm1: case Op::LogSumExp: case Op::Softmax: case Op::Exp: case Op::Log:
-    case Op::Sqrt: case Op::Sin: case Op::Cos: case Op::Tan: case Op::Tanh: case Op::Abs: case Op::Sign:
-    case Op::Sigmoid: case Op::Softplus: case Op::Relu:
-      break;
+    case Op::Const:
+    case Op::Symbol:
+    case Op::Identity:
+    case Op::Zeros:
+    case Op::Ones:
+    case Op::Commutation:
+    case Op::Pow:
+    case Op::MatPow:
+    case Op::ElemPow:
+    case Op::Det:
+    case Op::LogDet:
+    case Op::Inv:
+    case Op::Norm2:
+    case Op::Norm1:
+    case Op::LogSumExp:
+    case Op::Softmax:
+    case Op::Exp:
+    case Op::Log:
+    case Op::Sqrt:
+    case Op::Sin:
+    case Op::Cos:
+    case Op::Tan:
+    case Op::Tanh:
+    case Op::Abs:
+    case Op::Sign:
+    case Op::Sigmoid:
+    case Op::Softplus:
+    case Op::Relu: break;
   }
   not_linear(y);
 }

@@ -20,8 +20,8 @@ Expr directional(Expr f, std::span<const std::pair<Expr, Expr>> seeds, Expr assu
   for (const auto& [x, v] : seeds) {
     if (x->op != Op::Symbol) throw Error(ErrorKind::Usage, "derivatives are taken w.r.t. symbols");
     if (!(x->shape == v->shape))
-      throw Error(ErrorKind::Shape, "the direction for " + x->name + " is " + v->shape.str() + ", not " +
-                                        x->shape.str());
+      throw Error(ErrorKind::Shape,
+                  "the direction for " + x->name + " is " + v->shape.str() + ", not " + x->shape.str());
   }
   // As for gradients: a derivative is needed only where f has a value.
   Requirements needs;

@@ -878,9 +878,10 @@ CheckReport check_derivatives(Expr f, const std::vector<DerivativeCheck>& checks
     if (!c.matrix) continue;
     const double entries = numel(c.of, chosen.dims) * numel(c.x, chosen.dims);
     if (entries > kMaxCheckedMatrixEntries)
-      throw Error(ErrorKind::Limit, fmt::format("the matrix checked for {} has {:.0f} entries at {} (limit {:.0f}): give "
-                                                "smaller --dims",
-                                                c.label, entries, sizes_text(chosen.dims), kMaxCheckedMatrixEntries));
+      throw Error(ErrorKind::Limit,
+                  fmt::format("the matrix checked for {} has {:.0f} entries at {} (limit {:.0f}): give "
+                              "smaller --dims",
+                              c.label, entries, sizes_text(chosen.dims), kMaxCheckedMatrixEntries));
   }
   const double work = derivative_work(f, checks, chosen.dims);
   if (work > kMaxCheckFlops) {

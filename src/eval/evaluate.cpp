@@ -801,9 +801,9 @@ struct Evaluator::Impl {
   // multiplies without being formed.
   struct Structured {
     enum class Kind { Dense, Identity, Commutation, Diag, Kron } kind = Kind::Dense;
-    const Matrix* m = nullptr;  // Dense: the value; Diag: the vector
-    Index rows = 0, cols = 0;   // untransposed
-    Index pm = 0, pn = 0;       // Commutation: K_{pm,pn}
+    const Matrix* m = nullptr;               // Dense: the value; Diag: the vector
+    Index rows = 0, cols = 0;                // untransposed
+    Index pm = 0, pn = 0;                    // Commutation: K_{pm,pn}
     std::shared_ptr<const Structured> a, b;  // Kron: kron(a, b)
   };
 
@@ -892,8 +892,8 @@ struct Evaluator::Impl {
     if (l.applied) {
       out.own = apply(*l.applied, false, r.inv || r.applied ? materialize(r) : r.mat());
     } else if (r.applied) {  // L*S = (S'*L')'
-      out.own = apply(*r.applied, true, l.inv ? Matrix(materialize(l).transpose()) : Matrix(l.mat().transpose()))
-                    .transpose();
+      out.own =
+          apply(*r.applied, true, l.inv ? Matrix(materialize(l).transpose()) : Matrix(l.mat().transpose())).transpose();
     } else if (l.inv) {
       // inv(A)*B: a solve with A. Two adjacent inverses: the right one is
       // formed by a solve against the identity, the left applied by a solve.

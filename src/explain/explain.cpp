@@ -533,8 +533,7 @@ std::string format_text(const Derivation& d) {
   std::string out = "f = " + to_text(d.written) + "\n";
   if (d.f != d.written) out += "  = " + to_text(d.f) + "\n      [simplify] " + join(d.simplifications, ", ") + "\n";
   out += "\n";
-  if (d.order == 2)
-    out += "The gradient (matcalc explain derives it) is\nG = " + to_text(d.gradient) + "\n\n";
+  if (d.order == 2) out += "The gradient (matcalc explain derives it) is\nG = " + to_text(d.gradient) + "\n\n";
   for (const auto& [name, u] : d.abbreviations) out += "Let " + name + " = " + to_text(u) + ".\n";
   if (!d.abbreviations.empty()) out += "\n";
   out += (d.order == 2 ? "dG = d(" : "df = d(") + to_text(d.differentiated, d.text_names) + ")\n";
@@ -547,8 +546,8 @@ std::string format_text(const Derivation& d) {
   if (d.order == 2) {
     const std::string dx = to_text(d.dvar);
     out += "\nvec(dG) = H*vec(" + dx + ")\n       [" + join(d.vec_rules, ", ") + "] " + vec_rule_statements(d) + "\n";
-    out += "\nso the Hessian is " + to_text(d.hessian) + "\nand the Hessian applied to V (hvp) is dG at " + dx +
-           " = V\n";
+    out +=
+        "\nso the Hessian is " + to_text(d.hessian) + "\nand the Hessian applied to V (hvp) is dG at " + dx + " = V\n";
     return out;
   }
   out += "\nso the gradient is " + to_text(d.gradient) + "\n";
@@ -589,8 +588,8 @@ std::string format_latex(const Derivation& d) {
     out += "&= " + (last ? step_latex_plain(d, s) : step_latex(d, s)) + " && \\text{" + latex_text(s.rule) + "} \\\\\n";
   }
   if (d.order == 2)
-    out += "\\frac{\\partial^2 f}{\\partial \\operatorname{vec}(" + to_latex(d.variable) + ")^2} &= " +
-           to_latex(d.hessian) + " && \\text{" + latex_text(join(d.vec_rules, ", ")) + "}\n";
+    out += "\\frac{\\partial^2 f}{\\partial \\operatorname{vec}(" + to_latex(d.variable) +
+           ")^2} &= " + to_latex(d.hessian) + " && \\text{" + latex_text(join(d.vec_rules, ", ")) + "}\n";
   else
     out += "\\frac{\\partial f}{\\partial " + to_latex(d.variable) + "} &= " + to_latex(d.gradient) + "\n";
   out += "\\end{aligned}\n";
@@ -614,8 +613,8 @@ std::string format_markdown(const Derivation& d) {
   }
   if (d.order == 2) {
     out += "Then $\\operatorname{vec}(\\mathrm{d}G) = H \\operatorname{vec}(\\mathrm{d}" + x + ")$ by " +
-           join(d.vec_rules, ", ") + " (`" + vec_rule_statements(d) + "`), so the Hessian is\n\n$$H = " +
-           to_latex(d.hessian) + "$$\n";
+           join(d.vec_rules, ", ") + " (`" + vec_rule_statements(d) +
+           "`), so the Hessian is\n\n$$H = " + to_latex(d.hessian) + "$$\n";
     return out;
   }
   out += "So the gradient is\n\n$$\\frac{\\partial f}{\\partial " + x + "} = " + to_latex(d.gradient) + "$$\n";

@@ -42,7 +42,7 @@ struct Derivation {
   // differential of the gradient G step by step (dG, the Hessian applied to
   // dX), then vec(dG) = H*vec(dX).
   int order = 1;
-  Expr differentiated = nullptr;  // what the steps differentiate: f, or (order 2) its gradient
+  Expr differentiated = nullptr;             // what the steps differentiate: f, or (order 2) its gradient
   std::vector<std::string> simplifications;  // rules that turned `written` into `f`
   Expr variable = nullptr;  // X
   Expr dvar = nullptr;      // the symbol dX, of X's shape

@@ -9,18 +9,17 @@ const std::vector<Identity>& rearrangement_identities() {
   // A : B is the Frobenius inner product tr(A'*B) = sum(A .* B).
   // tests/rules checks both sides of every row on random inputs.
   static const std::vector<Identity> rows = {
-      {"linearity", "A*(X + Y)*B", "A*X*B + A*Y*B",
-       "A: matrix(n,k); X: matrix(k,m); Y: matrix(k,m); B: matrix(m,p)",
+      {"linearity", "A*(X + Y)*B", "A*X*B + A*Y*B", "A: matrix(n,k); X: matrix(k,m); Y: matrix(k,m); B: matrix(m,p)",
        "likewise tr, ', .*, sum, vec and diag distribute over sums", ""},
       {"trace-linearity", "tr(A + B)", "tr(A) + tr(B)", "A: matrix(n,n); B: matrix(n,n)", "", "(15)"},
       {"trace-cyclic", "tr(A*B)", "tr(B*A)", "A: matrix(n,m); B: matrix(m,n)", "", "(16)"},
       {"trace-as-frobenius", "tr(A*X*B)", "A'*B' : X", "A: matrix(n,p); X: matrix(p,q); B: matrix(q,n)",
        "tr(A*X*B) = tr(B*A*X) = (B*A)' : X", "(16)"},
       {"trace-of-identity-product", "tr(X)", "eye(n) : X", "X: matrix(n,n)", "", ""},
-      {"frobenius-product", "A : B*X*C", "B'*A*C' : X", "A: matrix(n,m); B: matrix(n,p); X: matrix(p,q); C: matrix(q,m)",
-       "A : B*C = B'*A : C = A*C' : B", ""},
-      {"frobenius-scalar-factor", "A : x*B", "(A : B) : x", "A: matrix(n,m); B: matrix(n,m); x: scalar",
-       "x a scalar", ""},
+      {"frobenius-product", "A : B*X*C", "B'*A*C' : X",
+       "A: matrix(n,m); B: matrix(n,p); X: matrix(p,q); C: matrix(q,m)", "A : B*C = B'*A : C = A*C' : B", ""},
+      {"frobenius-scalar-factor", "A : x*B", "(A : B) : x", "A: matrix(n,m); B: matrix(n,m); x: scalar", "x a scalar",
+       ""},
       {"frobenius-transpose", "A : X'", "A' : X", "A: matrix(m,n); X: matrix(n,m)", "", ""},
       {"frobenius-commutative", "A : B", "B : A", "A: matrix(n,m); B: matrix(n,m)", "", ""},
       {"frobenius-hadamard", "A : B .* X", "A .* B : X", "A: matrix(n,m); B: matrix(n,m); X: matrix(n,m)", "", ""},

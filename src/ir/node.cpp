@@ -85,8 +85,8 @@ std::optional<Op> call_op(std::string_view name) {
 Context::Context() = default;
 
 bool Context::Eq::operator()(const Node* a, const Node* b) const {
-  if (a->op != b->op || a->kids != b->kids || !(a->shape == b->shape) || a->power != b->power ||
-      a->name != b->name || a->symmetric != b->symmetric || !(a->param == b->param))
+  if (a->op != b->op || a->kids != b->kids || !(a->shape == b->shape) || a->power != b->power || a->name != b->name ||
+      a->symmetric != b->symmetric || !(a->param == b->param))
     return false;
   // Bitwise so that -0.0 and 0.0 stay distinct nodes and NaN equals itself.
   return std::memcmp(&a->value, &b->value, sizeof(double)) == 0;

@@ -242,8 +242,7 @@ class Pass {
     if (record_) shapes[&a] = s;
     if (want_scalar) {
       if (dims.is_many(s.r) || dims.is_many(s.c))
-        throw Error(ErrorKind::Shape,
-                    "the expression is " + kind_of(s) + ", not a scalar: " + kScalarReason);
+        throw Error(ErrorKind::Shape, "the expression is " + kind_of(s) + ", not a scalar: " + kScalarReason);
       dims.unify(s.r, one_);
       dims.unify(s.c, one_);
     }

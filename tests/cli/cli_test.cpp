@@ -326,9 +326,10 @@ TEST(CliGrad, FormatTorchAndEigenAreAccepted) {
 // CLI.md, "Higher order": jacobian, hessian and hvp print closed forms.
 TEST(CliContract, SecondOrderCommandsPrintClosedForms) {
   REQUIRE_BINARY();
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"jacobian", "A*x", "--wrt", "x", "A"}, {"hessian", "x'*A*x", "--wrt", "x", "A + A'"},
-           {"hvp", "logdet(X)", "--wrt", "X", "-inv(X')*V'*inv(X')"}}) {
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"jacobian", "A*x", "--wrt", "x", "A"},
+                                             {"hessian", "x'*A*x", "--wrt", "x", "A + A'"},
+                                             {"hvp", "logdet(X)", "--wrt", "X", "-inv(X')*V'*inv(X')"}}) {
     SCOPED_TRACE(args[0]);
     const std::string expected = args.back();
     args.pop_back();

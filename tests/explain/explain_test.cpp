@@ -3,6 +3,8 @@
 // evaluated at random inputs with a random dX, and must equal the directional
 // derivative of f by central differences; the last step is G : dX with G the
 // gradient exactly as `grad` prints it.
+#include "explain/explain.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -10,7 +12,6 @@
 #include "diff/gradient.hpp"
 #include "diff/jacobian.hpp"
 #include "eval/check.hpp"
-#include "explain/explain.hpp"
 #include "ir/error.hpp"
 #include "parse/typecheck.hpp"
 #include "print/text.hpp"

@@ -133,7 +133,8 @@ TEST(RuleTable, LookupByRootOperatorFindsEachRule) {
     return out;
   };
   EXPECT_EQ(names(Op::Log), (std::set<std::string>{"log-of-det", "log-of-exp"}));
-  EXPECT_EQ(names(Op::Mul), (std::set<std::string>{"inner-product-with-quotient", "inverse-times-self", "self-times-inverse"}));
+  EXPECT_EQ(names(Op::Mul),
+            (std::set<std::string>{"inner-product-with-quotient", "inverse-times-self", "self-times-inverse"}));
   EXPECT_EQ(names(Op::Trace), (std::set<std::string>{"trace-of-sym", "frobenius-with-sym"}));
   EXPECT_TRUE(names(Op::Add).empty());
   EXPECT_TRUE(names(Op::Symbol).empty());

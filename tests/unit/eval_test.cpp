@@ -215,12 +215,12 @@ TEST_F(Eval, StructuredFactorsOfAChainAreAppliedAsTheirMatrices) {
 // under ctest, so this one builds its own expressions).
 TEST_F(Eval, CoversEveryOperator) {
   ops_seen().clear();
-  for (const char* e : {"2.5*x + A*x", "A + I + ones(3,3)", "s^t + s^0.5", "A^3", "x .* y + x ./ y + x .^ 3",
-                        "tr(A') + det(A) + logdet(S)", "inv(A)", "diag(x) + diag(diag(A))",
-                        "sum(A) + norm2(A) + norm1(A)", "vec(B)", "kron(A, B)", "sym(A)",
-                        "logsumexp(x) + softmax(x)'*x", "exp(x) + log(y) + sqrt(y)",
-                        "sin(x) + cos(x) + tan(x) + tanh(x) + abs(x) + sign(x)",
-                        "sigmoid(x) + softplus(x) + relu(x)", "commutation(3,2)"})
+  for (const char* e :
+       {"2.5*x + A*x", "A + I + ones(3,3)", "s^t + s^0.5", "A^3", "x .* y + x ./ y + x .^ 3",
+        "tr(A') + det(A) + logdet(S)", "inv(A)", "diag(x) + diag(diag(A))", "sum(A) + norm2(A) + norm1(A)", "vec(B)",
+        "kron(A, B)", "sym(A)", "logsumexp(x) + softmax(x)'*x", "exp(x) + log(y) + sqrt(y)",
+        "sin(x) + cos(x) + tan(x) + tanh(x) + abs(x) + sign(x)", "sigmoid(x) + softplus(x) + relu(x)",
+        "commutation(3,2)"})
     ev(e);
   ev(zeros(cx, {Dim::literal(3), Dim::literal(2)}));
   ev(reshape(sym_of("B"), {Dim::literal(2), Dim::literal(3)}));
