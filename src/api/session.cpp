@@ -602,6 +602,8 @@ std::vector<Eigen::MatrixXd> Session::evaluate_hessians(const Function& f, const
                                                         Values values) {
   std::vector<Expression> roots{simplify(f.expression)};
   std::vector<std::string> what;
+  roots.reserve(1 + 2 * wrt.size());
+  what.reserve(2 * wrt.size());
   std::vector<Expression> gs = gradients(f, wrt);
   roots.insert(roots.end(), gs.begin(), gs.end());
   for (const std::string& x : wrt) what.push_back("the gradient w.r.t. " + x);
@@ -670,8 +672,9 @@ CheckOutcome check_second_order(Session& s, const Function& f, const std::vector
     Expr x = xs[static_cast<std::size_t>(at - wrt.begin())];
     const Dim n = x->shape.rows * x->shape.cols;
     if (h.node()->shape != Shape{n, n})
-      throw Error(ErrorKind::Shape, "the Hessian given for " + name + " must be " + Shape{n, n}.str() + " (numel(" +
-                                        name + ") x numel(" + name + ")), but it is " + h.node()->shape.str());
+      throw Error(ErrorKind::Shape, fmt::format("the Hessian given for {0} must be {1} (numel({0}) x numel({0})), "
+                                                "but it is {2}",
+                                                name, Shape{n, n}.str(), h.node()->shape.str()));
   }
   std::vector<DerivativeCheck> checks;
   std::vector<Expression> exprs;  // what each check compares, for the report

@@ -404,7 +404,7 @@ Dim numel(const Shape& s) { return s.rows * s.cols; }
 
 // vec(diag(b)) = diag(vec(I))*kron(ones(n), I)*b for b of length n: the
 // n^2 x n matrix that places b on the diagonal.
-Expr diag_embedding(Context& cx, Dim n) {
+Expr diag_embedding(Context& cx, const Dim& n) {
   return mul(diag(vec(identity(cx, n))), kron(ones(cx, {n, Dim::literal(1)}), identity(cx, n)));
 }
 

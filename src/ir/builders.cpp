@@ -115,7 +115,7 @@ Expr identity(Context& cx, Dim n) {
   return make(cx, Op::Identity, {n, n}, {}, true);
 }
 
-Expr commutation(Context& cx, Dim m, Dim n) {
+Expr commutation(Context& cx, const Dim& m, const Dim& n) {
   // K_{m,1} = K_{1,n} = I: vec of a vector is the vector, transposed or not.
   if (m.is_one() || n.is_one()) return identity(cx, m * n);
   Node k;

@@ -31,7 +31,7 @@ Expr constant(Context& cx, double v);
 Expr symbol(Context& cx, const std::string& name, Shape shape, bool symmetric = false);
 Expr identity(Context& cx, Dim n);
 // The commutation matrix K_{m,n} (mn x mn): K*vec(X) = vec(X') for an m x n X.
-Expr commutation(Context& cx, Dim m, Dim n);
+Expr commutation(Context& cx, const Dim& m, const Dim& n);
 Expr zeros(Context& cx, Shape s);
 Expr ones(Context& cx, Shape s);
 Expr zero_like(Expr e);
