@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <span>
 
 #include "diff/gradient.hpp"
 #include "diff/jacobian.hpp"
@@ -69,6 +70,38 @@ const Case kCases[] = {
     {"3", "s", "s: scalar"},
 };
 
+// Inputs in the domain of `roots` (seeded), with a random dX for the
+// derivation's variable (symmetric for a symmetric one).
+Bindings inputs_with_direction(const Derivation& d, std::span<const Expr> roots,
+                               const std::map<std::string, Expr>& symbols, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  CheckOptions co;
+  co.seed = seed;
+  Bindings b = random_inputs(roots, symbols, co, rng);
+  std::normal_distribution<double> normal;
+  Expr x = d.variable;
+  Matrix dx(dim_value(x->shape.rows, b), dim_value(x->shape.cols, b));
+  for (Eigen::Index i = 0; i < dx.size(); ++i) dx(i) = normal(rng);
+  if (x->symmetric) dx = ((dx + dx.transpose()) / 2).eval();
+  b.values[d.dvar->name] = dx;
+  return b;
+}
+
+// Every step's text, compiled under the derivation's declarations, has the
+// value `expected` at `b`.
+void expect_every_step_is(const Derivation& d, const Bindings& b, const Matrix& expected) {
+  const std::string decls = declarations(d);
+  for (std::size_t i = 0; i < d.steps.size(); ++i) {
+    const DerivationStep& s = d.steps[i];
+    std::string text = step_text(d, s);
+    Context cx2;
+    TypedProgram q = compile(cx2, text, decls);
+    Matrix got = evaluate(q.expr, b);
+    EXPECT_LT(testing::relative_difference(got, expected), 1e-6)
+        << "step " << i + 1 << " [" << s.rule << "] " << text << "\n  value " << got << " vs " << expected;
+  }
+}
+
 class ExplainStep : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ExplainStep, EveryStepEqualsTheDirectionalDerivative) {
@@ -91,29 +124,10 @@ TEST_P(ExplainStep, EveryStepEqualsTheDirectionalDerivative) {
   if (d.gradient->op == Op::Add) g = "(" + g + ")";
   EXPECT_EQ(step_text(d, d.steps.back()), g + " : " + d.dvar->name);
 
-  std::string decls = declarations(d);
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
-    std::mt19937_64 rng(seed);
-    CheckOptions co;
-    co.seed = seed;
     std::vector<Expr> roots{p.expr};
-    Bindings b = random_inputs(roots, p.symbols, co, rng);
-    std::normal_distribution<double> normal;
-    Matrix dx(dim_value(x->shape.rows, b), dim_value(x->shape.cols, b));
-    for (Eigen::Index i = 0; i < dx.size(); ++i) dx(i) = normal(rng);
-    if (x->symmetric) dx = ((dx + dx.transpose()) / 2).eval();
-    b.values[d.dvar->name] = dx;
-    Matrix expected = testing::directional_derivative(p.expr, b);
-
-    for (std::size_t i = 0; i < d.steps.size(); ++i) {
-      const DerivationStep& s = d.steps[i];
-      std::string text = step_text(d, s);
-      Context cx2;
-      TypedProgram q = compile(cx2, text, decls);
-      Matrix got = evaluate(q.expr, b);
-      EXPECT_LT(testing::relative_difference(got, expected), 1e-6)
-          << "step " << i + 1 << " [" << s.rule << "] " << text << "\n  value " << got << " vs " << expected;
-    }
+    Bindings b = inputs_with_direction(d, roots, p.symbols, seed);
+    expect_every_step_is(d, b, testing::directional_derivative(p.expr, b));
   }
 }
 
@@ -155,28 +169,12 @@ TEST_P(ExplainHessian, EveryStepIsTheDifferentialOfTheGradient) {
   EXPECT_EQ(d.gradient, gradient(f, x)) << to_text(d.gradient);
   EXPECT_EQ(d.hessian, hessian(f, x, x)) << to_text(d.hessian);
   EXPECT_FALSE(d.vec_rules.empty());
-  std::string decls = declarations(d);
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
-    std::mt19937_64 rng(seed);
-    CheckOptions co;
-    co.seed = seed;
     std::vector<Expr> roots{p.expr, d.gradient};
-    Bindings b = random_inputs(roots, p.symbols, co, rng);
-    std::normal_distribution<double> normal;
-    Matrix dx(dim_value(x->shape.rows, b), dim_value(x->shape.cols, b));
-    for (Eigen::Index i = 0; i < dx.size(); ++i) dx(i) = normal(rng);
-    if (x->symmetric) dx = ((dx + dx.transpose()) / 2).eval();
-    b.values[d.dvar->name] = dx;
-    Matrix expected = testing::directional_derivative(d.gradient, b);
-    for (std::size_t i = 0; i < d.steps.size(); ++i) {
-      const DerivationStep& s = d.steps[i];
-      std::string text = step_text(d, s);
-      Context cx2;
-      TypedProgram q = compile(cx2, text, decls);
-      Matrix got = evaluate(q.expr, b);
-      EXPECT_LT(testing::relative_difference(got, expected), 1e-6)
-          << "step " << i + 1 << " [" << s.rule << "] " << text << "\n  value " << got << " vs " << expected;
-    }
+    Bindings b = inputs_with_direction(d, roots, p.symbols, seed);
+    const Matrix expected = testing::directional_derivative(d.gradient, b);
+    expect_every_step_is(d, b, expected);
+    const Matrix& dx = b.values.at(d.dvar->name);
     Matrix h = evaluate(d.hessian, b);
     Matrix hv = h * Eigen::Map<const Matrix>(dx.data(), dx.size(), 1);
     EXPECT_LT(testing::relative_difference(hv, Eigen::Map<const Matrix>(expected.data(), expected.size(), 1)), 1e-6)
