@@ -60,8 +60,8 @@ const std::vector<DerivativeRule>& derivative_rules() {
       {Op::Sign, "chain-sign", "sign(X)", "zeros(n,m)", "X: matrix(n,m)", "no entry of X is 0", ""},
       {Op::Sigmoid, "chain-sigmoid", "sigmoid(X)", "sigmoid(X) .* sigmoid(-X) .* dX", "X: matrix(n,m)", "", ""},
       {Op::Softplus, "chain-softplus", "softplus(X)", "sigmoid(X) .* dX", "X: matrix(n,m)", "", ""},
-      {Op::Commutation, "constant", "commutation(n,m)", "zeros(n*m,n*m)", "", "", ""},
       {Op::Relu, "chain-relu", "relu(X)", "sign(relu(X)) .* dX", "X: matrix(n,m)", "no entry of X is 0", ""},
+      {Op::Commutation, "constant", "commutation(n,m)", "zeros(n*m,n*m)", "", "", ""},
   };
   return rules;
 }
