@@ -456,9 +456,14 @@ Expr vec_rule(Expr y, const std::vector<Expr>& maps) {
       // (kron(A,B)*kron(C,D) = kron(A*C, B*D)) keeps one product each.
       Expr a = left.empty() ? identity(cx, m->shape.rows) : mul(left);
       Expr b = right.empty() ? identity(cx, m->shape.cols) : mul(right);
-      scalars.push_back(kron(transpose(b), a));
+      Expr k = kron(transpose(b), a);
+      scalars.push_back(k);
+      if (k->op == Op::Identity || L(j)->op != Op::Add) {  // nothing for the mixed-product rule to merge
+        scalars.push_back(L(j));
+        return mul(std::move(scalars));
+      }
       std::vector<Expr> terms;
-      for (Expr t : L(j)->op == Op::Add ? L(j)->kids : std::vector<Expr>{L(j)}) {
+      for (Expr t : L(j)->kids) {
         std::vector<Expr> factors = scalars;
         factors.push_back(t);
         terms.push_back(mul(std::move(factors)));

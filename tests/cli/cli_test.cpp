@@ -329,7 +329,12 @@ TEST(CliContract, SecondOrderCommandsPrintClosedForms) {
   for (std::vector<std::string> args :
        std::vector<std::vector<std::string>>{{"jacobian", "A*x", "--wrt", "x", "A"},
                                              {"hessian", "x'*A*x", "--wrt", "x", "A + A'"},
-                                             {"hvp", "logdet(X)", "--wrt", "X", "-inv(X')*V'*inv(X')"}}) {
+                                             {"hvp", "logdet(X)", "--wrt", "X", "-inv(X')*V'*inv(X')"},
+           // The textbook forms: a common factor stays out, a Hessian of W is a sum of Kronecker products.
+           {"hessian", "--wrt", "l", "--", "-t'*log(softmax(l))", "sum(t)*(diag(softmax(l)) - softmax(l)*softmax(l)')"},
+           {"hessian", "logdet(W*W' + s^2*I)", "--wrt", "W",
+            "2*kron(eye(k), inv(W*W' + s^2*I)) - 2*kron(W'*inv(W*W' + s^2*I), inv(W*W' + s^2*I)*W)*commutation(n,k) - "
+            "2*kron(W'*inv(W*W' + s^2*I)*W, inv(W*W' + s^2*I))"}}) {
     SCOPED_TRACE(args[0]);
     const std::string expected = args.back();
     args.pop_back();
