@@ -326,10 +326,10 @@ TEST(CliGrad, FormatTorchAndEigenAreAccepted) {
 // CLI.md, "Higher order": jacobian, hessian and hvp print closed forms.
 TEST(CliContract, SecondOrderCommandsPrintClosedForms) {
   REQUIRE_BINARY();
-  for (std::vector<std::string> args :
-       std::vector<std::vector<std::string>>{{"jacobian", "A*x", "--wrt", "x", "A"},
-                                             {"hessian", "x'*A*x", "--wrt", "x", "A + A'"},
-                                             {"hvp", "logdet(X)", "--wrt", "X", "-inv(X')*V'*inv(X')"},
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"jacobian", "A*x", "--wrt", "x", "A"},
+           {"hessian", "x'*A*x", "--wrt", "x", "A + A'"},
+           {"hvp", "logdet(X)", "--wrt", "X", "-inv(X')*V'*inv(X')"},
            // The textbook forms: a common factor stays out, a Hessian of W is a sum of Kronecker products.
            {"hessian", "--wrt", "l", "--", "-t'*log(softmax(l))", "sum(t)*(diag(softmax(l)) - softmax(l)*softmax(l)')"},
            {"hessian", "logdet(W*W' + s^2*I)", "--wrt", "W",
