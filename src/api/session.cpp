@@ -300,6 +300,14 @@ struct Session::Impl {
   std::map<std::vector<Expr>, std::vector<Expr>> gradients;
   // Second-order results by (kind, f, x, y or the direction).
   std::map<std::tuple<int, Expr, Expr, Expr>, Expr> second_order;
+
+  template <class Derive>
+  Expr remembered(int kind, Expr f, Expr x, Expr other, Derive derive) {
+    auto key = std::make_tuple(kind, f, x, other);
+    auto it = second_order.find(key);
+    if (it == second_order.end()) it = second_order.emplace(key, derive()).first;
+    return it->second;
+  }
 };
 
 Session::Session() : impl_(std::make_unique<Impl>()) {}
@@ -364,10 +372,7 @@ std::vector<Expression> Session::gradients(const Function& f, const std::vector<
 Expression Session::jacobian(const Function& f, const std::string& wrt) {
   Expr value = simplify(f.expression).node();
   Expr x = wrt_symbols(f, {wrt})[0];
-  auto key = std::make_tuple(0, value, x, static_cast<Expr>(nullptr));
-  auto it = impl_->second_order.find(key);
-  if (it == impl_->second_order.end()) it = impl_->second_order.emplace(key, matcalc::jacobian(value, x)).first;
-  return Expression(it->second);
+  return Expression(impl_->remembered(0, value, x, nullptr, [&] { return matcalc::jacobian(value, x); }));
 }
 
 Expression Session::hessian(const Function& f, const std::string& wrt, const std::string& wrt2) {
@@ -377,10 +382,7 @@ Expression Session::hessian(const Function& f, const std::string& wrt, const std
                                       " (its jacobian is the first derivative)");
   Expr x = f.symbol(wrt).node();
   Expr y = wrt2.empty() ? x : f.symbol(wrt2).node();
-  auto key = std::make_tuple(1, value, x, y);
-  auto it = impl_->second_order.find(key);
-  if (it == impl_->second_order.end()) it = impl_->second_order.emplace(key, matcalc::hessian(value, x, y)).first;
-  return Expression(it->second);
+  return Expression(impl_->remembered(1, value, x, y, [&] { return matcalc::hessian(value, x, y); }));
 }
 
 Expression Session::direction_symbol(const Function& f, const std::string& wrt, const std::string& direction) {
@@ -408,10 +410,7 @@ Expression Session::hvp(const Function& f, const std::string& wrt, const std::st
                 "a Hessian-vector product needs a scalar function; this one is " + value->shape.str());
   Expr x = f.symbol(wrt).node();
   Expr v = direction_symbol(f, wrt, direction).node();
-  auto key = std::make_tuple(2, value, x, v);
-  auto it = impl_->second_order.find(key);
-  if (it == impl_->second_order.end()) it = impl_->second_order.emplace(key, matcalc::hvp(value, x, v)).first;
-  return Expression(it->second);
+  return Expression(impl_->remembered(2, value, x, v, [&] { return matcalc::hvp(value, x, v); }));
 }
 
 std::string Session::code(const Function& f, const std::vector<std::string>& wrt, CodeTarget target) {

@@ -16,19 +16,16 @@
 namespace {
 
 using matcalc::testing::ProcessResult;
+using matcalc::testing::describe;
 
 ProcessResult mc(const std::vector<std::string>& args) { return matcalc::testing::run_process(MATCALC_BINARY, args); }
 
-std::string show(const ProcessResult& r) {
-  return "status " + std::to_string(r.status) + "\n--- stdout ---\n" + r.out.substr(0, 3000) + "\n--- stderr ---\n" +
-         r.err.substr(0, 3000);
-}
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Bad input: exit 2, nothing on stdout, one error naming `message`.
 void expect_refused(const ProcessResult& r, const std::string& message) {
-  SCOPED_TRACE(show(r));
+  SCOPED_TRACE(describe(r));
   ASSERT_FALSE(r.timed_out);
   ASSERT_FALSE(r.signaled);
   EXPECT_EQ(r.status, 2);
@@ -59,7 +56,7 @@ TEST(CheckWork, SizesWithinTheLimitStillCheck) {
   REQUIRE_BINARY();
   ProcessResult r =
       mc({"check", "logdet(S + x*x')", "--wrt", "x", "--decl", "S: symmetric(n); x: vector(n)", "--dims", "n=30"});
-  EXPECT_EQ(r.status, 0) << show(r);
+  EXPECT_EQ(r.status, 0) << describe(r);
   EXPECT_TRUE(has(r.out, "x: ok")) << r.out;
 }
 
@@ -77,17 +74,17 @@ TEST(CheckNoiseFloor, AGradientOffBy1e3RelativeAtF1e12IsAMismatch) {
   for (const char* seed : {"1", "2", "3", "4", "5"}) {
     ProcessResult r =
         mc({"check", "1e12 + 2e5*x'*x", "--wrt", "x", "--dims", "n=3", "--gradient", "4.004e5*x", "--seed", seed});
-    EXPECT_EQ(r.status, 1) << show(r);
+    EXPECT_EQ(r.status, 1) << describe(r);
     EXPECT_TRUE(has(r.out, "x: MISMATCH  relative error 0.00")) << r.out;
     EXPECT_TRUE(has(r.out, "noise floor")) << r.out;
     EXPECT_TRUE(has(r.out, "DISAGREES")) << r.out;
   }
   // And where f and G are both ~1e12.
   ProcessResult big = mc({"check", "1e12*x'*x", "--wrt", "x", "--dims", "n=3", "--gradient", "2.002e12*x"});
-  EXPECT_EQ(big.status, 1) << show(big);
+  EXPECT_EQ(big.status, 1) << describe(big);
   // A scalar: off by 100 at |f| = 1e12 (the old floor, 1e3, passed it).
   ProcessResult s = mc({"check", "s^2 + 1e12", "--wrt", "s", "--gradient", "2*s + 100"});
-  EXPECT_EQ(s.status, 1) << show(s);
+  EXPECT_EQ(s.status, 1) << describe(s);
 }
 
 TEST(CheckNoiseFloor, TheRightGradientAtF1e12PassesWithinTheFloorAndSaysSo) {
@@ -96,7 +93,7 @@ TEST(CheckNoiseFloor, TheRightGradientAtF1e12PassesWithinTheFloorAndSaysSo) {
   // ~1e-5 relative here, above the tolerance: explained by the floor.
   for (const char* seed : {"1", "2", "3", "4", "5"}) {
     ProcessResult r = mc({"check", "1e12 + 2e5*x'*x", "--wrt", "x", "--dims", "n=3", "--seed", seed});
-    EXPECT_EQ(r.status, 0) << show(r);
+    EXPECT_EQ(r.status, 0) << describe(r);
     EXPECT_TRUE(has(r.out, "x: ok  relative error")) << r.out;
     EXPECT_TRUE(has(r.out, "noise floor")) << r.out;
   }
@@ -105,7 +102,7 @@ TEST(CheckNoiseFloor, TheRightGradientAtF1e12PassesWithinTheFloorAndSaysSo) {
 TEST(CheckNoiseFloor, OutputNamesTheFloorAndTheStep) {
   REQUIRE_BINARY();
   ProcessResult r = mc({"check", "x'*x", "--wrt", "x", "--dims", "n=3"});
-  EXPECT_EQ(r.status, 0) << show(r);
+  EXPECT_EQ(r.status, 0) << describe(r);
   EXPECT_TRUE(std::regex_search(
       r.out, std::regex("x: ok  relative error [0-9.e+-]+ \\(noise floor [0-9.e+-]+: central differences, h = "
                         "[0-9.e+-]+.*; rounding noise of f [0-9.e+-]+\\)")))
@@ -117,7 +114,7 @@ TEST(CheckNoiseFloor, AGradientBelowWhatDifferencesResolveIsUnresolvedNotOk) {
   // G = 2e-12*x, but the rounding of f = 1 + ... over h is ~4e-11: nothing
   // can be said (the old absolute floor called it ok).
   ProcessResult r = mc({"check", "1 + 1e-12*x'*x", "--wrt", "x", "--dims", "n=3"});
-  EXPECT_EQ(r.status, 1) << show(r);
+  EXPECT_EQ(r.status, 1) << describe(r);
   EXPECT_TRUE(has(r.out, "x: UNRESOLVED")) << r.out;
   EXPECT_TRUE(has(r.out, "could not be verified")) << r.out;
 }
@@ -125,7 +122,7 @@ TEST(CheckNoiseFloor, AGradientBelowWhatDifferencesResolveIsUnresolvedNotOk) {
 TEST(CheckNoiseFloor, AnOverflowIsUnresolvedNotAgreement) {
   REQUIRE_BINARY();
   ProcessResult r = mc({"check", "sum(exp(3000*x))", "--wrt", "x", "--dims", "n=4"});
-  EXPECT_EQ(r.status, 1) << show(r);
+  EXPECT_EQ(r.status, 1) << describe(r);
   EXPECT_TRUE(has(r.out, "not finite")) << r.out;
 }
 
@@ -138,12 +135,12 @@ TEST(CheckZeroGradient, TraceOfInvAAtTimesAAtAgreesAtRoundingLevel) {
   // not draw inputs ... rcond 2.03e-18"); with k > n both gradients are at
   // rounding level and the relative error (~0.3) was called a MISMATCH.
   ProcessResult r = mc({"check", "tr(inv(A*A')*A*A')", "--wrt", "A", "--seed", "2"});
-  EXPECT_EQ(r.status, 0) << show(r);
+  EXPECT_EQ(r.status, 0) << describe(r);
   EXPECT_TRUE(has(r.out, "A: ok  agrees (both are at rounding level")) << r.out;
   EXPECT_TRUE(has(r.out, "gradient agrees with central finite differences with seed 2")) << r.out;
   for (const char* seed : {"1", "3", "4", "5", "6", "7", "8"}) {
     ProcessResult s = mc({"check", "tr(inv(A*A')*A*A')", "--wrt", "A", "--seed", seed});
-    EXPECT_EQ(s.status, 0) << "seed " << seed << "\n" << show(s);
+    EXPECT_EQ(s.status, 0) << "seed " << seed << "\n" << describe(s);
     EXPECT_TRUE(has(s.out, "both are at rounding level")) << s.out;
   }
 }
@@ -157,14 +154,14 @@ TEST(CheckZeroGradient, SizesUnderWhichAProductMustBeSingularAreExplained) {
   // Free sizes are chosen so that it is not: k > n.
   ProcessResult free =
       mc({"check", "logdet(A*B)", "--wrt", "A", "--decl", "A: matrix(n,k); B: matrix(k,n)", "--dims", "n=4"});
-  EXPECT_EQ(free.status, 0) << show(free);
+  EXPECT_EQ(free.status, 0) << describe(free);
   EXPECT_TRUE(has(free.out, "k=5")) << free.out;
 }
 
 TEST(CheckZeroGradient, AWrongZeroGradientIsStillAMismatch) {
   REQUIRE_BINARY();
   ProcessResult r = mc({"check", "x'*x", "--wrt", "x", "--gradient", "zeros(n)"});
-  EXPECT_EQ(r.status, 1) << show(r);
+  EXPECT_EQ(r.status, 1) << describe(r);
   EXPECT_TRUE(has(r.out, "x: MISMATCH")) << r.out;
 }
 
@@ -173,26 +170,26 @@ TEST(CheckZeroGradient, AWrongZeroGradientIsStillAMismatch) {
 TEST(CheckGivenGradient, ARightFormulaPassesAndTheOutputSaysWhichWasChecked) {
   REQUIRE_BINARY();
   ProcessResult r = mc({"check", "x'*A*x", "--wrt", "x", "--gradient", "A*x + A'*x"});
-  EXPECT_EQ(r.status, 0) << show(r);
+  EXPECT_EQ(r.status, 0) << describe(r);
   EXPECT_TRUE(has(r.out, "x: ok  relative error")) << r.out;
   EXPECT_TRUE(has(r.out, "(checked the given gradient (A + A')*x)")) << r.out;
   EXPECT_TRUE(has(r.out, "the given gradient agrees with central finite differences")) << r.out;
   // Two variables: one formula each, in --wrt order.
   ProcessResult two = mc({"check", "x'*A*x", "--wrt", "x", "A", "--gradient", "(A + A')*x", "--gradient", "x*x'"});
-  EXPECT_EQ(two.status, 0) << show(two);
+  EXPECT_EQ(two.status, 0) << describe(two);
   EXPECT_TRUE(has(two.out, "A: ok")) << two.out;
   // Declarations apply to the formula as to EXPR (S symmetric).
   ProcessResult sym = mc({"check", "x'*S*x", "--wrt", "S", "--decl", "S: symmetric(n)", "--gradient", "x*x'"});
-  EXPECT_EQ(sym.status, 0) << show(sym);
+  EXPECT_EQ(sym.status, 0) << describe(sym);
   // A formula that begins with '-' is the option's value, not EXPR.
   ProcessResult neg = mc({"check", "-x'*x", "--wrt", "x", "--gradient", "-2*x"});
-  EXPECT_EQ(neg.status, 0) << show(neg);
+  EXPECT_EQ(neg.status, 0) << describe(neg);
 }
 
 TEST(CheckGivenGradient, AWrongFormulaIsAMismatch) {
   REQUIRE_BINARY();
   ProcessResult r = mc({"check", "x'*A*x", "--wrt", "x", "--gradient", "A*x"});
-  EXPECT_EQ(r.status, 1) << show(r);
+  EXPECT_EQ(r.status, 1) << describe(r);
   EXPECT_TRUE(has(r.out, "x: MISMATCH")) << r.out;
   EXPECT_TRUE(has(r.out, "checked the given gradient A*x")) << r.out;
   EXPECT_TRUE(has(r.out, "the given gradient DISAGREES")) << r.out;
@@ -240,7 +237,7 @@ TEST(CheckTolerance, NonPositiveOrNonFiniteTolerancesAreRefused) {
     expect_refused(mc({"check", "x'*x", "--wrt", "x", std::string("--tolerance=") + t}),
                    "--tolerance must be a positive finite number");
   ProcessResult ok = mc({"check", "x'*x", "--wrt", "x", "--tolerance", "1e-3"});
-  EXPECT_EQ(ok.status, 0) << show(ok);
+  EXPECT_EQ(ok.status, 0) << describe(ok);
 }
 
 }  // namespace

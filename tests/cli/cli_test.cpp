@@ -27,14 +27,7 @@ using json = nlohmann::json;
 
 using Result = matcalc::testing::ProcessResult;
 
-std::string show(const Result& r) {
-  std::ostringstream s;
-  s << "status " << r.status << (r.signaled ? " (signal " + std::to_string(r.signal) + ")" : "")
-    << (r.timed_out ? " (timed out)" : "") << "\n--- stdout ---\n"
-    << r.out.substr(0, 2000) << "\n--- stderr ---\n"
-    << r.err.substr(0, 2000);
-  return s.str();
-}
+using matcalc::testing::describe;
 
 // Runs `program args...` with an empty stdin; kills it after `timeout_s`.
 Result run_program(const std::string& program, const std::vector<std::string>& args,
@@ -176,10 +169,10 @@ json parse_json(const std::string& s) {
 }
 
 void expect_success(const Result& r) {
-  EXPECT_FALSE(r.signaled) << show(r);
-  EXPECT_FALSE(r.timed_out) << show(r);
-  EXPECT_EQ(r.status, 0) << show(r);
-  EXPECT_FALSE(mentions_crash(r.err)) << show(r);
+  EXPECT_FALSE(r.signaled) << describe(r);
+  EXPECT_FALSE(r.timed_out) << describe(r);
+  EXPECT_EQ(r.status, 0) << describe(r);
+  EXPECT_FALSE(mentions_crash(r.err)) << describe(r);
 }
 
 // A python3 with numpy, or "" when there is none.
@@ -223,7 +216,7 @@ TEST(CliGrad, SeedGradient) {
   REQUIRE_BINARY();
   Result r = mc({"grad", kSeed, "--wrt", "W"});
   expect_success(r);
-  EXPECT_EQ(r.out, "2*inv(W*W' + s^2*I)*W\n") << show(r);
+  EXPECT_EQ(r.out, "2*inv(W*W' + s^2*I)*W\n") << describe(r);
   EXPECT_EQ(r.err, "");
 }
 
@@ -242,7 +235,7 @@ TEST(CliGrad, DoubleDashBeforeExprStartingWithMinus) {
   REQUIRE_BINARY();
   Result r = mc({"grad", "--wrt", "p", "--", "-y'*log(p)"});
   expect_success(r);
-  ASSERT_EQ(lines_of(r.out).size(), 1u) << show(r);
+  ASSERT_EQ(lines_of(r.out).size(), 1u) << describe(r);
   // The gradient is -y ./ p: check it numerically.
   std::string vals = write_file("yp.json", R"({"y": [1, 2, 3], "p": [0.5, 0.25, 2]})");
   Result e = mc({"eval", "--json", "--values", vals, "--", lines_of(r.out)[0]});
@@ -250,7 +243,7 @@ TEST(CliGrad, DoubleDashBeforeExprStartingWithMinus) {
   expect_close(parse_json(e.out)["value"], json{-2.0, -8.0, -1.5});
   Result neg = mc({"grad", "--wrt", "x", "--", "-x'*x"});
   expect_success(neg);
-  EXPECT_EQ(neg.out, "-2*x\n") << show(neg);
+  EXPECT_EQ(neg.out, "-2*x\n") << describe(neg);
 }
 
 TEST(CliGrad, SeveralWrt) {
@@ -258,8 +251,8 @@ TEST(CliGrad, SeveralWrt) {
   Result r = mc({"grad", kSeed, "--wrt", "W", "--wrt", "s"});
   expect_success(r);
   auto ls = lines_of(r.out);
-  ASSERT_EQ(ls.size(), 2u) << show(r);
-  EXPECT_NE(ls[0].find("2*inv(W*W' + s^2*I)*W"), std::string::npos) << show(r);
+  ASSERT_EQ(ls.size(), 2u) << describe(r);
+  EXPECT_NE(ls[0].find("2*inv(W*W' + s^2*I)*W"), std::string::npos) << describe(r);
   EXPECT_NE(ls[0].find("W"), std::string::npos);
   EXPECT_NE(ls[1].find("s"), std::string::npos);
 }
@@ -297,9 +290,9 @@ TEST(CliGrad, FormatLatex) {
   REQUIRE_BINARY();
   Result r = mc({"grad", kSeed, "--wrt", "W", "--format", "latex"});
   expect_success(r);
-  ASSERT_EQ(lines_of(r.out).size(), 1u) << show(r);
-  EXPECT_NE(r.out.find("\\"), std::string::npos) << show(r);
-  EXPECT_NE(r.out.find("W"), std::string::npos) << show(r);
+  ASSERT_EQ(lines_of(r.out).size(), 1u) << describe(r);
+  EXPECT_NE(r.out.find("\\"), std::string::npos) << describe(r);
+  EXPECT_NE(r.out.find("W"), std::string::npos) << describe(r);
   EXPECT_EQ(r.out.find("inv("), std::string::npos) << "LaTeX should not print text-language inv(): " << r.out;
 }
 
@@ -316,11 +309,11 @@ TEST(CliGrad, FormatTorchAndEigenAreAccepted) {
   REQUIRE_BINARY();
   Result t = mc({"grad", kSeed, "--wrt", "W", "--format", "torch"});
   expect_success(t);
-  EXPECT_NE(t.out.find("torch"), std::string::npos) << show(t);
+  EXPECT_NE(t.out.find("torch"), std::string::npos) << describe(t);
   // CLI.md lists `eigen` (C++) among the formats of grad.
   Result e = mc({"grad", kSeed, "--wrt", "W", "--format", "eigen"});
   expect_success(e);
-  EXPECT_NE(e.out.find("Eigen"), std::string::npos) << show(e);
+  EXPECT_NE(e.out.find("Eigen"), std::string::npos) << describe(e);
 }
 
 // CLI.md, "Higher order": jacobian, hessian and hvp print closed forms.
@@ -340,14 +333,14 @@ TEST(CliContract, SecondOrderCommandsPrintClosedForms) {
     args.pop_back();
     Result r = mc(args);
     expect_success(r);
-    EXPECT_EQ(r.out, expected + "\n") << show(r);
+    EXPECT_EQ(r.out, expected + "\n") << describe(r);
   }
   Result bad = mc({"hessian", "A*x", "--wrt", "x", "--decl", "A: matrix(n,n); x: vector(n)"});
-  EXPECT_EQ(bad.status, 2) << show(bad);
-  EXPECT_NE(bad.err.find("scalar"), std::string::npos) << show(bad);
+  EXPECT_EQ(bad.status, 2) << describe(bad);
+  EXPECT_NE(bad.err.find("scalar"), std::string::npos) << describe(bad);
   Result clash = mc({"hvp", "x'*V*x", "--wrt", "x"});
-  EXPECT_EQ(clash.status, 2) << show(clash);
-  EXPECT_NE(clash.err.find("--direction"), std::string::npos) << show(clash);
+  EXPECT_EQ(clash.status, 2) << describe(clash);
+  EXPECT_NE(clash.err.find("--direction"), std::string::npos) << describe(clash);
 }
 
 TEST(CliGrad, FormatNumpyAgreesWithEval) {
@@ -359,7 +352,7 @@ TEST(CliGrad, FormatNumpyAgreesWithEval) {
   std::string module = write_file("seed_module.py", r.out);
   std::string driver = write_file("driver.py", kPythonDriver);
   Result p = run_program(py, {driver, module, seed_values()});
-  ASSERT_EQ(p.status, 0) << show(p) << "\n--- module ---\n" << r.out;
+  ASSERT_EQ(p.status, 0) << describe(p) << "\n--- module ---\n" << r.out;
   json got = parse_json(p.out);
   Result e = mc({"eval", kSeed, "--wrt", "W", "--values", seed_values(), "--json"});
   expect_success(e);
@@ -377,7 +370,7 @@ TEST(CliGrad, FormatNumpySeveralWrtGivesADict) {
   std::string module = write_file("seed_module2.py", r.out);
   std::string driver = write_file("driver.py", kPythonDriver);
   Result p = run_program(py, {driver, module, seed_values()});
-  ASSERT_EQ(p.status, 0) << show(p) << "\n--- module ---\n" << r.out;
+  ASSERT_EQ(p.status, 0) << describe(p) << "\n--- module ---\n" << r.out;
   json got = parse_json(p.out);
   Result e = mc({"eval", kSeed, "--wrt", "W", "--wrt", "s", "--values", seed_values(), "--json"});
   expect_success(e);
@@ -398,7 +391,7 @@ TEST(CliGrad, FormatNumpyPythonKeywordSymbol) {
   std::string driver = write_file("driver.py", kPythonDriver);
   std::string vals = write_file("lambda.json", R"({"lambda": 3, "x": [1, 2]})");
   Result p = run_program(py, {driver, module, vals});
-  ASSERT_EQ(p.status, 0) << show(p) << "\n--- module ---\n" << r.out;
+  ASSERT_EQ(p.status, 0) << describe(p) << "\n--- module ---\n" << r.out;
   json got = parse_json(p.out);
   expect_close(got["value"], 15.0);
   expect_close(got["gradient"], json{6.0, 12.0});
@@ -466,7 +459,7 @@ TEST(CliEval, PlainOutput) {
   REQUIRE_BINARY();
   Result r = mc({"eval", "x'*A*x", "--wrt", "x", "--values", small_values_for("x'*A*x")});
   expect_success(r);
-  EXPECT_NE(r.out.find("27"), std::string::npos) << show(r);
+  EXPECT_NE(r.out.find("27"), std::string::npos) << describe(r);
 }
 
 TEST(CliEval, PrintedGradientEvaluatesToTheGradient) {
@@ -508,7 +501,7 @@ TEST(CliEval, PrintedGradientEvaluatesToTheGradient) {
     Result gr = mc({"grad", c.expr, "--wrt", c.wrt});
     expect_success(gr);
     auto ls = lines_of(gr.out);
-    ASSERT_EQ(ls.size(), 1u) << show(gr);
+    ASSERT_EQ(ls.size(), 1u) << describe(gr);
     Result direct = mc({"eval", c.expr, "--wrt", c.wrt, "--values", values_for(c.expr, tag), "--json"});
     expect_success(direct);
     std::string gvals;
@@ -528,10 +521,10 @@ TEST(CliCheck, AgreesAndPrintsRelativeError) {
   REQUIRE_BINARY();
   Result r = mc({"check", kSeed, "--wrt", "W"});
   expect_success(r);
-  EXPECT_NE(r.out.find("relative error"), std::string::npos) << show(r);
+  EXPECT_NE(r.out.find("relative error"), std::string::npos) << describe(r);
   Result d = mc({"check", "x'*A*x + sum(exp(x))", "--wrt", "x", "--wrt", "A", "--dims", "n=4", "--seed", "7"});
   expect_success(d);
-  EXPECT_NE(d.out.find("relative error"), std::string::npos) << show(d);
+  EXPECT_NE(d.out.find("relative error"), std::string::npos) << describe(d);
   Result s = mc({"check", "x'*S*x", "--wrt", "S", "--decl", "S: symmetric(n)"});
   expect_success(s);
   Result l = mc({"check", "logdet(X) - tr(X)", "--wrt", "X", "--dims", "n=3"});
@@ -546,7 +539,7 @@ TEST(CliHelp, EveryHelpExitsZero) {
     SCOPED_TRACE(args[0]);
     Result r = mc(args);
     expect_success(r);
-    EXPECT_FALSE(r.out.empty()) << show(r);
+    EXPECT_FALSE(r.out.empty()) << describe(r);
   }
   Result v = mc({"--version"});
   expect_success(v);
@@ -566,24 +559,24 @@ struct Bad {
 void expect_bad(const Bad& b, const Result& r) {
   SCOPED_TRACE(std::string("case: ") + b.name);
   EXPECT_FALSE(r.spawn_failed) << r.err;
-  EXPECT_FALSE(r.signaled) << show(r);
-  EXPECT_FALSE(r.timed_out) << show(r);
-  EXPECT_EQ(r.status, 2) << show(r);
-  EXPECT_EQ(r.out, "") << show(r);
-  EXPECT_FALSE(mentions_crash(r.err)) << show(r);
-  EXPECT_EQ(count(r.err, "error:"), 1) << show(r);
+  EXPECT_FALSE(r.signaled) << describe(r);
+  EXPECT_FALSE(r.timed_out) << describe(r);
+  EXPECT_EQ(r.status, 2) << describe(r);
+  EXPECT_EQ(r.out, "") << describe(r);
+  EXPECT_FALSE(mentions_crash(r.err)) << describe(r);
+  EXPECT_EQ(count(r.err, "error:"), 1) << describe(r);
   auto ls = lines_of(r.err);
-  ASSERT_FALSE(ls.empty()) << show(r);
-  EXPECT_NE(ls[0].find("error:"), std::string::npos) << show(r);
+  ASSERT_FALSE(ls.empty()) << describe(r);
+  EXPECT_NE(ls[0].find("error:"), std::string::npos) << describe(r);
   EXPECT_LE(r.err.size(), 4000u) << "a long message: " << r.err.substr(0, 300);
   if (b.caret != 0) {
     int col = caret_column(r.err);
     if (b.caret > 0)
-      EXPECT_EQ(col, b.caret) << show(r);
+      EXPECT_EQ(col, b.caret) << describe(r);
     else
-      EXPECT_GT(col, 0) << "no caret line: " << show(r);
+      EXPECT_GT(col, 0) << "no caret line: " << describe(r);
   }
-  EXPECT_NE(r.err.find(b.mention), std::string::npos) << "should mention '" << b.mention << "': " << show(r);
+  EXPECT_NE(r.err.find(b.mention), std::string::npos) << "should mention '" << b.mention << "': " << describe(r);
 }
 
 std::string values(const char* name, const char* content) { return write_file(name, content); }
@@ -659,8 +652,8 @@ TEST(CliBadInput, DeclarationCaretShowsTheDeclarationText) {
   Result r = mc({"grad", "tr(W'*W)", "--wrt", "W", "--decl", "W: matrix(n)"});
   std::string src;
   int col = caret_column(r.err, &src);
-  EXPECT_EQ(col, 12) << show(r);
-  EXPECT_EQ(src, "  W: matrix(n)") << show(r);
+  EXPECT_EQ(col, 12) << describe(r);
+  EXPECT_EQ(src, "  W: matrix(n)") << describe(r);
 }
 
 // A values file may hold more symbols than the expression uses: the same file
@@ -670,7 +663,7 @@ TEST(CliEval, ExtraSymbolsInTheValuesFileAreIgnored) {
   std::string v = write_file("extra_ok.json", R"({"x": [1, 2], "A": [[1, 2], [3, 4]], "z": 3})");
   Result r = mc({"eval", "x'*A*x", "--values", v, "--json"});
   expect_success(r);
-  EXPECT_NEAR(parse_json(r.out)["value"].get<double>(), 27.0, 1e-12) << show(r);
+  EXPECT_NEAR(parse_json(r.out)["value"].get<double>(), 27.0, 1e-12) << describe(r);
 }
 
 TEST(CliBadInput, ValuesFiles) {
@@ -763,7 +756,7 @@ TEST(CliBadInput, HundredThousandOpenParentheses) {
   Bad b{"100000 '('", {"grad", std::string(100000, '(') + "x", "--wrt", "x"}, 0, ""};
   Result r = mc(b.args);
   expect_bad(b, r);
-  EXPECT_NE(r.err.find("nest"), std::string::npos) << show(r);
+  EXPECT_NE(r.err.find("nest"), std::string::npos) << describe(r);
 }
 
 TEST(CliBadInput, DeepBalancedNesting) {
@@ -795,12 +788,12 @@ TEST(CliLimits, LargeExpressionDoesNotCrash) {
     ++terms;
   }
   Result r = mc({"grad", e, "--wrt", "x"});
-  EXPECT_FALSE(r.signaled) << show(r);
-  EXPECT_FALSE(r.timed_out) << show(r);
-  EXPECT_TRUE(r.status == 0 || r.status == 2) << show(r);
-  EXPECT_FALSE(mentions_crash(r.err)) << show(r);
+  EXPECT_FALSE(r.signaled) << describe(r);
+  EXPECT_FALSE(r.timed_out) << describe(r);
+  EXPECT_TRUE(r.status == 0 || r.status == 2) << describe(r);
+  EXPECT_FALSE(mentions_crash(r.err)) << describe(r);
   if (r.status == 0) {
-    EXPECT_EQ(lines_of(r.out).size(), 1u) << show(r);
+    EXPECT_EQ(lines_of(r.out).size(), 1u) << describe(r);
   }
 }
 
@@ -812,8 +805,8 @@ TEST(CliLimits, OneMegabyteArgument) {
   while (e.size() < (1u << 20)) e += " + x'*x";
   Result r = mc({"grad", e, "--wrt", "x"});
   if (!r.spawn_failed) {
-    EXPECT_FALSE(r.signaled) << show(r);
-    EXPECT_TRUE(r.status == 0 || r.status == 2) << show(r);
+    EXPECT_FALSE(r.signaled) << describe(r);
+    EXPECT_TRUE(r.status == 0 || r.status == 2) << describe(r);
   }
 }
 
@@ -861,9 +854,9 @@ TEST(CliExplain, FormatsAndErrors) {
                                              {"explain", kSeed, "--wrt", "W", "--format", "pdf"},
                                              {"explain", "log(det(W*W' + s^2*I)", "--wrt", "W"}}) {
     Result r = mc(args);
-    EXPECT_EQ(r.status, 2) << show(r);
-    EXPECT_TRUE(r.out.empty()) << show(r);
-    EXPECT_FALSE(mentions_crash(r.err)) << show(r);
+    EXPECT_EQ(r.status, 2) << describe(r);
+    EXPECT_TRUE(r.out.empty()) << describe(r);
+    EXPECT_FALSE(mentions_crash(r.err)) << describe(r);
   }
 }
 
@@ -874,7 +867,7 @@ TEST(CliExplain, ReadsTheExpressionFromAFile) {
   expect_success(r);
   EXPECT_NE(r.out.find("so the gradient is (A + A')*x\n"), std::string::npos) << r.out;
   Result both = mc({"explain", "x'*x", "--expr-file", file, "--wrt", "x"});
-  EXPECT_EQ(both.status, 2) << show(both);
+  EXPECT_EQ(both.status, 2) << describe(both);
 }
 
 TEST(CliRules, BookNameSearchAndErrors) {
@@ -896,8 +889,8 @@ TEST(CliRules, BookNameSearchAndErrors) {
            {"rules", "no-such-rule"}, {"rules", "--search", "zzzz"}, {"rules", "--format", "pdf"},
            {"rules", "trace", "--search", "trace"}}) {
     Result r = mc(args);
-    EXPECT_EQ(r.status, 2) << show(r);
-    EXPECT_TRUE(r.out.empty()) << show(r);
+    EXPECT_EQ(r.status, 2) << describe(r);
+    EXPECT_TRUE(r.out.empty()) << describe(r);
   }
 }
 

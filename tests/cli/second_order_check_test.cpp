@@ -23,13 +23,10 @@
 namespace {
 
 using matcalc::testing::ProcessResult;
+using matcalc::testing::describe;
 
 ProcessResult mc(const std::vector<std::string>& args) { return matcalc::testing::run_process(MATCALC_BINARY, args); }
 
-std::string show(const ProcessResult& r) {
-  return "status " + std::to_string(r.status) + "\n--- stdout ---\n" + r.out.substr(0, 3000) + "\n--- stderr ---\n" +
-         r.err.substr(0, 3000);
-}
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -60,7 +57,7 @@ TEST(EvalHessian, QuadraticFormIsAPlusATransposeExactly) {
   REQUIRE_BINARY();
   ValuesFile v(R"({"x": [1, -2, 3], "A": [[1, 2, 0], [-4, 3, 1], [7, 0, 5]]})");
   ProcessResult r = mc({"eval", "x'*A*x", "--wrt", "x", "--values", v.path(), "--hessian", "--json"});
-  ASSERT_EQ(r.status, 0) << show(r);
+  ASSERT_EQ(r.status, 0) << describe(r);
   const nlohmann::json j = nlohmann::json::parse(r.out);
   Eigen::Matrix3d a;
   a << 1, 2, 0, -4, 3, 1, 7, 0, 5;
@@ -75,7 +72,7 @@ TEST(EvalHessian, QuadraticFormIsAPlusATransposeExactly) {
 
   // Text: a line `hessian x: [[...]]` after the gradient.
   ProcessResult t = mc({"eval", "x'*A*x", "--wrt", "x", "--values", v.path(), "--hessian"});
-  ASSERT_EQ(t.status, 0) << show(t);
+  ASSERT_EQ(t.status, 0) << describe(t);
   EXPECT_TRUE(has(t.out, "gradient x: ")) << t.out;
   EXPECT_TRUE(has(t.out, "\nhessian x: [[2.0,-2.0,7.0],[-2.0,6.0,1.0],[7.0,1.0,10.0]]\n")) << t.out;
 }
@@ -84,7 +81,7 @@ TEST(EvalHessian, LogdetAtAGivenMatrix) {
   REQUIRE_BINARY();
   ValuesFile v(R"({"X": [[2, 1, 0], [0.5, 3, -1], [0, 1, 4]]})");
   ProcessResult r = mc({"eval", "logdet(X)", "--wrt", "X", "--values", v.path(), "--hessian", "--json"});
-  ASSERT_EQ(r.status, 0) << show(r);
+  ASSERT_EQ(r.status, 0) << describe(r);
   Eigen::Matrix3d x;
   x << 2, 1, 0, 0.5, 3, -1, 0, 1, 4;
   const Eigen::Matrix3d xi = x.inverse();
@@ -105,7 +102,7 @@ TEST(EvalHessian, SeveralVariablesGiveTheirOwnBlocks) {
   ValuesFile v(R"({"W": [[1, 2], [0.5, 3], [1, 1]], "s": 0.5})");
   ProcessResult r =
       mc({"eval", "logdet(W*W' + s^2*I)", "--wrt", "W", "s", "--values", v.path(), "--hessian", "--json"});
-  ASSERT_EQ(r.status, 0) << show(r);
+  ASSERT_EQ(r.status, 0) << describe(r);
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(rows_of(j.at("hessian").at("W")).rows(), 6);
   EXPECT_EQ(rows_of(j.at("hessian").at("W")).cols(), 6);
@@ -126,7 +123,7 @@ TEST(EvalHessian, NeedsTheVariables) {
   REQUIRE_BINARY();
   ValuesFile v(R"({"x": [1, 2]})");
   ProcessResult r = mc({"eval", "sum(exp(x))", "--values", v.path(), "--hessian"});
-  EXPECT_EQ(r.status, 2) << show(r);
+  EXPECT_EQ(r.status, 2) << describe(r);
   EXPECT_TRUE(has(r.err, "--hessian needs the variables")) << r.err;
   EXPECT_EQ(r.out, "");
 }
@@ -147,7 +144,7 @@ void expect_agrees(const Case& c, const std::string& flag, const std::string& di
     for (const std::string& x : c.wrt) args.insert(args.end(), {"--wrt", x});
     ProcessResult r = mc(args);
     SCOPED_TRACE(c.expr + " " + flag + " seed " + seed);
-    EXPECT_EQ(r.status, 0) << show(r);
+    EXPECT_EQ(r.status, 0) << describe(r);
     EXPECT_TRUE(has(r.out, "agrees with central finite differences")) << r.out;
     EXPECT_FALSE(has(r.out, "MISMATCH")) << r.out;
     for (const std::string& x : c.wrt) EXPECT_TRUE(has(r.out, x + ": ok")) << r.out;
@@ -181,7 +178,7 @@ TEST(CheckHessian, ReportsTheDirectionsAndTheSymmetry) {
   REQUIRE_BINARY();
   // A 4 x 4 symmetric S has 10 free entries: every sym(E_ij) is a direction.
   ProcessResult r = mc({"check", "logdet(S)", "--decl", "S: symmetric(n)", "--wrt", "S", "--hessian", "--dims", "n=4"});
-  ASSERT_EQ(r.status, 0) << show(r);
+  ASSERT_EQ(r.status, 0) << describe(r);
   EXPECT_TRUE(has(r.out, "S: ok  relative error ")) << r.out;
   EXPECT_TRUE(has(r.out, "every unit direction (10) and 2 random ones")) << r.out;
   EXPECT_TRUE(has(r.out, "; asymmetry ")) << r.out;
@@ -189,7 +186,7 @@ TEST(CheckHessian, ReportsTheDirectionsAndTheSymmetry) {
   EXPECT_TRUE(has(r.out, "hessian agrees with central finite differences with seed 1, n=4")) << r.out;
   // Past 400 free entries, random directions only.
   ProcessResult big = mc({"check", "x'*A*x", "--wrt", "x", "--hessian", "--dims", "n=401"});
-  ASSERT_EQ(big.status, 0) << show(big);
+  ASSERT_EQ(big.status, 0) << describe(big);
   EXPECT_TRUE(has(big.out, "along 8 random directions")) << big.out;
 }
 
@@ -197,7 +194,7 @@ TEST(CheckHessian, TheMixedBlockIsChecked) {
   REQUIRE_BINARY();
   ProcessResult r = mc({"check", "N*logdet(W*W' + s^2*I) + tr(inv(W*W' + s^2*I)*S)", "--decl",
                         "S: symmetric(n); N: scalar; s: scalar", "--wrt", "W", "s", "--hessian"});
-  ASSERT_EQ(r.status, 0) << show(r);
+  ASSERT_EQ(r.status, 0) << describe(r);
   EXPECT_TRUE(has(r.out, "\nW,s: ok  ")) << r.out;
   EXPECT_TRUE(has(r.out, "\ns: ok  ")) << r.out;
   EXPECT_EQ(r.out.rfind("W: ok  ", 0), 0u) << r.out;
@@ -212,7 +209,7 @@ TEST(CheckHvp, AgreesOnTheClosedForms) {
                                          {"tr(S*A*S)", "S: symmetric(n)", {"S"}}})
     expect_agrees(c, "--hvp");
   ProcessResult r = mc({"check", "x'*A*x", "--wrt", "x", "--hvp", "--direction", "D"});
-  ASSERT_EQ(r.status, 0) << show(r);
+  ASSERT_EQ(r.status, 0) << describe(r);
   EXPECT_TRUE(has(r.out, "(hvp (A + A')*D)")) << r.out;
 }
 
@@ -230,26 +227,26 @@ TEST(CheckJacobian, AgreesOnTheClosedForms) {
 TEST(CheckSecondOrder, BadInputIsRefused) {
   REQUIRE_BINARY();
   ProcessResult both = mc({"check", "sum(exp(x))", "--wrt", "x", "--hessian", "--hvp"});
-  EXPECT_EQ(both.status, 2) << show(both);
+  EXPECT_EQ(both.status, 2) << describe(both);
   EXPECT_TRUE(has(both.err, "give one of --hessian, --jacobian, --hvp")) << both.err;
   ProcessResult vector = mc({"check", "exp(x)", "--decl", "x: vector(n)", "--wrt", "x", "--hessian"});
-  EXPECT_EQ(vector.status, 2) << show(vector);
+  EXPECT_EQ(vector.status, 2) << describe(vector);
   EXPECT_TRUE(has(vector.err, "scalar")) << vector.err;
   ProcessResult given = mc({"check", "sum(exp(x))", "--wrt", "x", "--hessian", "--gradient", "exp(x)"});
-  EXPECT_EQ(given.status, 2) << show(given);
+  EXPECT_EQ(given.status, 2) << describe(given);
   EXPECT_TRUE(has(given.err, "does not go with --hessian")) << given.err;
   // The Hessian is evaluated whole: past 2^22 entries, a Limit error before any evaluation.
   ProcessResult big = mc({"check", "tr(W'*A*W)", "--wrt", "W", "--hessian", "--dims", "n=50,k=50"});
-  EXPECT_EQ(big.status, 2) << show(big);
+  EXPECT_EQ(big.status, 2) << describe(big);
   EXPECT_TRUE(has(big.err, "the matrix checked for W has 6250000 entries at k=50,n=50 (limit 4194304)")) << big.err;
   // The work is estimated first, and sizes that fit are named.
   ProcessResult work =
       mc({"check", "logdet(S)", "--decl", "S: symmetric(n)", "--wrt", "S", "--hessian", "--dims", "n=40"});
-  EXPECT_EQ(work.status, 2) << show(work);
+  EXPECT_EQ(work.status, 2) << describe(work);
   EXPECT_TRUE(has(work.err, "floating-point operations")) << work.err;
   EXPECT_TRUE(has(work.err, "(e.g. --dims n=")) << work.err;
   ProcessResult taken = mc({"check", "V'*x", "--wrt", "x", "--hvp"});
-  EXPECT_EQ(taken.status, 2) << show(taken);
+  EXPECT_EQ(taken.status, 2) << describe(taken);
   EXPECT_TRUE(has(taken.err, "--direction")) << taken.err;
 }
 

@@ -127,6 +127,14 @@ inline ProcessResult run_process(const std::string& program, const std::vector<s
 }
 
 // Whether `path` is an executable file (the matcalc binary, before a test runs it).
+// A process's outcome for a test failure message: the status (a signal, a
+// timeout) and the first 2000 bytes of stdout and of stderr.
+inline std::string describe(const ProcessResult& r) {
+  return "status " + std::to_string(r.status) + (r.signaled ? " (signal " + std::to_string(r.signal) + ")" : "") +
+         (r.timed_out ? " (timed out)" : "") + "\n--- stdout ---\n" + r.out.substr(0, 2000) + "\n--- stderr ---\n" +
+         r.err.substr(0, 2000);
+}
+
 inline bool executable_exists(const char* path) {
   struct stat st;
   return stat(path, &st) == 0 && (st.st_mode & S_IXUSR);

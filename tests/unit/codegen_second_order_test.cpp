@@ -24,6 +24,7 @@
 
 #include "matcalc/matcalc.hpp"
 #include "support/cxx_toolchain.hpp"
+#include "support/matrices.hpp"
 #include "support/python_module.hpp"
 #include "support/temp_dir.hpp"
 
@@ -34,17 +35,11 @@ using nlohmann::json;
 namespace {
 
 using matcalc::testing::cpp_double;
+using matcalc::testing::M;
 using matcalc::testing::toolchain;
 using matcalc::testing::Toolchain;
+using matcalc::testing::V;
 
-MatrixXd rows_of(int r, int c, std::initializer_list<double> xs) {
-  MatrixXd m(r, c);
-  auto it = xs.begin();
-  for (int i = 0; i < r; ++i)
-    for (int j = 0; j < c; ++j) m(i, j) = *it++;
-  return m;
-}
-MatrixXd col(std::initializer_list<double> xs) { return rows_of(static_cast<int>(xs.size()), 1, xs); }
 MatrixXd scalar(double v) { return MatrixXd::Constant(1, 1, v); }
 
 struct Case {
@@ -68,11 +63,11 @@ const char* function_of(Derivative d) {
 
 const std::vector<Case>& cases() {
   // A well-conditioned 3 x 3 matrix with a positive determinant, and a direction.
-  const MatrixXd X3 = rows_of(3, 3, {2.0, 0.3, -0.4, 0.1, 1.7, 0.5, -0.2, 0.6, 2.4});
-  const MatrixXd V3 = rows_of(3, 3, {0.5, -1.0, 0.25, 0.7, 0.1, -0.3, -0.6, 0.9, 0.4});
-  const MatrixXd A3 = rows_of(3, 3, {1.0, 2.0, -0.5, 0.3, -1.2, 0.8, 0.6, 0.1, 1.5});
-  const MatrixXd W = rows_of(4, 2, {0.9, -0.3, 0.4, 1.1, -0.7, 0.2, 0.5, 0.6});
-  MatrixXd S = rows_of(4, 4, {1.0, 0.2, -0.1, 0.3, 0.0, 1.5, 0.4, -0.2, 0.0, 0.0, 0.8, 0.1, 0.0, 0.0, 0.0, 1.2});
+  const MatrixXd X3 = M(3, 3, {2.0, 0.3, -0.4, 0.1, 1.7, 0.5, -0.2, 0.6, 2.4});
+  const MatrixXd V3 = M(3, 3, {0.5, -1.0, 0.25, 0.7, 0.1, -0.3, -0.6, 0.9, 0.4});
+  const MatrixXd A3 = M(3, 3, {1.0, 2.0, -0.5, 0.3, -1.2, 0.8, 0.6, 0.1, 1.5});
+  const MatrixXd W = M(4, 2, {0.9, -0.3, 0.4, 1.1, -0.7, 0.2, 0.5, 0.6});
+  MatrixXd S = M(4, 4, {1.0, 0.2, -0.1, 0.3, 0.0, 1.5, 0.4, -0.2, 0.0, 0.0, 0.8, 0.1, 0.0, 0.0, 0.0, 1.2});
   S = S.selfadjointView<Eigen::Upper>();
   const std::string ppca = "N*logdet(W*W' + s^2*I) + tr(inv(W*W' + s^2*I)*S)";
   const std::string ppca_decls = "W: matrix(n,k); s: scalar; N: scalar; S: symmetric(n)";
@@ -82,42 +77,42 @@ const std::vector<Case>& cases() {
        "x: vector(n); A: matrix(n,n)",
        Derivative::Hessian,
        {"x"},
-       {{"x", col({1.0, -2.0, 0.5})}, {"A", A3}}},
+       {{"x", V({1.0, -2.0, 0.5})}, {"A", A3}}},
       {"LogisticLoss",
        "sum(softplus(-y .* (X*w)))",
        "X: matrix(m,d); y: vector(m); w: vector(d)",
        Derivative::Hessian,
        {"w"},
-       {{"X", rows_of(5, 3, {1.0, 0.5, -0.3, -0.2, 1.1, 0.4, 0.7, -0.8, 0.9, 0.3, 0.2, -1.0, -0.6, 0.4, 0.1})},
-        {"y", col({1.0, -1.0, 1.0, 1.0, -1.0})},
-        {"w", col({0.3, -0.7, 0.5})}},
+       {{"X", M(5, 3, {1.0, 0.5, -0.3, -0.2, 1.1, 0.4, 0.7, -0.8, 0.9, 0.3, 0.2, -1.0, -0.6, 0.4, 0.1})},
+        {"y", V({1.0, -1.0, 1.0, 1.0, -1.0})},
+        {"w", V({0.3, -0.7, 0.5})}},
        true},
       {"QuadraticPlusSumExp",
        "x'*A*x + sum(exp(x))",
        "x: vector(n); A: matrix(n,n)",
        Derivative::Hessian,
        {"x"},
-       {{"x", col({0.2, -0.4, 0.1})}, {"A", A3}}},
+       {{"x", V({0.2, -0.4, 0.1})}, {"A", A3}}},
       {"LogdetHessian", "logdet(X)", "X: matrix(n,n)", Derivative::Hessian, {"X"}, {{"X", X3}}, true},
       {"TraceXtAX",
        "tr(X'*A*X)",
        "X: matrix(n,k); A: matrix(n,n)",
        Derivative::Hessian,
        {"X"},
-       {{"X", rows_of(3, 2, {0.5, -1.0, 0.3, 0.8, -0.2, 0.4})}, {"A", A3}}},
+       {{"X", M(3, 2, {0.5, -1.0, 0.3, 0.8, -0.2, 0.4})}, {"A", A3}}},
       {"InverseJacobian", "inv(X)", "X: matrix(n,n)", Derivative::Jacobian, {"X"}, {{"X", X3}}, true},
       {"SoftmaxJacobian",
        "softmax(x)",
        "x: vector(n)",
        Derivative::Jacobian,
        {"x"},
-       {{"x", col({0.3, -1.2, 0.8, 0.1})}}},
+       {{"x", V({0.3, -1.2, 0.8, 0.1})}}},
       {"TransposeJacobian",
        "X'",
        "X: matrix(m,n)",
        Derivative::Jacobian,
        {"X"},
-       {{"X", rows_of(3, 2, {1.0, 2.0, 3.0, 4.0, 5.0, 6.0})}},
+       {{"X", M(3, 2, {1.0, 2.0, 3.0, 4.0, 5.0, 6.0})}},
        true},
       // kron(A', eye(n))*commutation(m,n): a commutation factor that is not square in its blocks.
       {"TransposedProductJacobian",
@@ -125,8 +120,8 @@ const std::vector<Case>& cases() {
        "X: matrix(m,n); A: matrix(m,p)",
        Derivative::Jacobian,
        {"X"},
-       {{"X", rows_of(3, 2, {1.0, -2.0, 0.5, 3.0, -1.5, 0.25})},
-        {"A", rows_of(3, 4, {0.3, -0.1, 0.8, 1.2, -0.7, 0.4, 0.2, -0.9, 1.1, 0.6, -0.3, 0.05})}},
+       {{"X", M(3, 2, {1.0, -2.0, 0.5, 3.0, -1.5, 0.25})},
+        {"A", M(3, 4, {0.3, -0.1, 0.8, 1.2, -0.7, 0.4, 0.2, -0.9, 1.1, 0.6, -0.3, 0.05})}},
        true},
       {"LogdetHvp", "logdet(X)", "X: matrix(n,n)", Derivative::Hvp, {"X"}, {{"X", X3}, {"V", V3}}, true},
       {"PpcaCrossBlockWs",
@@ -145,7 +140,7 @@ const std::vector<Case>& cases() {
         {"s", scalar(0.7)},
         {"N", scalar(3.0)},
         {"S", S},
-        {"V", rows_of(4, 2, {0.2, -0.5, 0.7, 0.1, -0.3, 0.4, 0.6, -0.8})}}},
+        {"V", M(4, 2, {0.2, -0.5, 0.7, 0.1, -0.3, 0.4, 0.6, -0.8})}}},
   };
   return cs;
 }
