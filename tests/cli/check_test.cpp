@@ -15,11 +15,10 @@
 
 namespace {
 
-using matcalc::testing::ProcessResult;
 using matcalc::testing::describe;
+using matcalc::testing::ProcessResult;
 
 ProcessResult mc(const std::vector<std::string>& args) { return matcalc::testing::run_process(MATCALC_BINARY, args); }
-
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
